@@ -1,0 +1,5 @@
+"""Allow ``python -m pvemcp``."""
+
+from pvemcp.cli import main
+
+raise SystemExit(main())

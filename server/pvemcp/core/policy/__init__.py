@@ -1,0 +1,1 @@
+"""Policy: risk classes, read-only, scope, confirmation tokens, audit ledger."""

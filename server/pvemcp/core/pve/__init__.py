@@ -1,0 +1,1 @@
+"""Shared async Proxmox VE client: auth, TLS, errors, retries, tasks."""

@@ -1,0 +1,1 @@
+"""openapi.json access: per-operation JSON Schemas, property-string codec, generator."""

@@ -1,0 +1,1 @@
+"""Core tool handlers that need more than one Proxmox API call."""

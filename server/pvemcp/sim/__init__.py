@@ -1,0 +1,1 @@
+"""The embedded Proxmox VE 9 simulator (stateful model + HTTPS app)."""
