@@ -154,7 +154,10 @@ class OpenApiBuilder:
             ref = {"$ref": f"#/components/schemas/{name}"}
             op["requestBody"] = {
                 "required": bool(body.get("required")),
-                "content": {"application/x-www-form-urlencoded": {"schema": ref}, "application/json": {"schema": ref}},
+                "content": {
+                    "application/x-www-form-urlencoded": {"schema": ref},
+                    "application/json": {"schema": ref},
+                },
             }
         if parameters:
             op["parameters"] = parameters
@@ -193,7 +196,12 @@ class OpenApiBuilder:
             spec = props[name]
             schema = self.converter.convert(spec)
             description = schema.pop("description", None)
-            param: JsonDict = {"name": name, "in": "query", "required": not spec.get("optional"), "schema": schema}
+            param: JsonDict = {
+                "name": name,
+                "in": "query",
+                "required": not spec.get("optional"),
+                "schema": schema,
+            }
             if description:
                 param["description"] = description
             out.append(param)
