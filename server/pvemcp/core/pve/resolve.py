@@ -1,0 +1,171 @@
+"""Guest resolution: a vmid alone finds its node and type (qemu|lxc) from ``/cluster/resources``.
+
+Models know guests by vmid; the API wants ``/nodes/{node}/{qemu|lxc}/{vmid}``.  One
+``GET /cluster/resources?type=vm`` answers for every guest, so it is cached briefly (default 5 s) to
+serve a burst of tool calls with one request, and the cache is dropped whenever *we* mutate the cluster
+(the client's ``mutation_epoch`` moves), so our own create/migrate/delete is visible at once.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+
+from pvemcp.core.pve.errors import PveError
+
+if TYPE_CHECKING:
+    from pvemcp.core.pve.client import PveClient
+
+RESOURCES_PATH = "/cluster/resources"
+_VMID_RE = re.compile(r"^[1-9][0-9]{2,8}$")  # PVE's pve-vmid format
+
+
+@dataclass(frozen=True, slots=True)
+class GuestRef:
+    """Where a guest lives and what it is, as ``/cluster/resources`` reports it."""
+
+    vmid: int
+    node: str
+    type: Literal["qemu", "lxc"]
+    name: str | None
+    status: str
+    template: bool
+    tags: tuple[str, ...]
+    pool: str | None
+    lock: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view for tool results (absent optional fields omitted)."""
+        out: dict[str, Any] = {
+            "vmid": self.vmid,
+            "node": self.node,
+            "type": self.type,
+            "name": self.name,
+            "status": self.status,
+        }
+        if self.template:
+            out["template"] = True
+        if self.tags:
+            out["tags"] = list(self.tags)
+        if self.pool:
+            out["pool"] = self.pool
+        if self.lock:
+            out["lock"] = self.lock
+        return out
+
+
+def check_vmid(vmid: object) -> int:
+    """Validate a vmid (int or digit string, 100..999999999) or raise a params PveError."""
+    text = str(vmid) if isinstance(vmid, (int, str)) and not isinstance(vmid, bool) else ""
+    if not _VMID_RE.match(text.strip()):
+        raise PveError(
+            kind="params",
+            message=f"invalid vmid {vmid!r}",
+            errors={"vmid": "must be an integer between 100 and 999999999"},
+            hint="pass the numeric VM/CT id.",
+        )
+    return int(text)
+
+
+def guest_from_resource(entry: Mapping[str, Any]) -> GuestRef | None:
+    """One ``/cluster/resources`` entry as a GuestRef, or ``None`` if it is not a guest."""
+    kind = entry.get("type")
+    if kind not in ("qemu", "lxc"):
+        return None
+    try:
+        vmid = int(entry["vmid"])
+        node = str(entry["node"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    tags_raw = entry.get("tags") or ""
+    tags = tuple(t for t in re.split(r"[;, ]+", str(tags_raw)) if t)
+    name = entry.get("name")
+    pool = entry.get("pool")
+    lock = entry.get("lock")
+    return GuestRef(
+        vmid=vmid,
+        node=node,
+        type="qemu" if kind == "qemu" else "lxc",
+        name=str(name) if name is not None else None,
+        status=str(entry.get("status") or "unknown"),
+        template=bool(int(entry.get("template") or 0)),
+        tags=tags,
+        pool=str(pool) if pool else None,
+        lock=str(lock) if lock else None,
+    )
+
+
+class GuestResolver:
+    """Short-lived, mutation-aware cache of the cluster's guests (one per client)."""
+
+    def __init__(self, client: PveClient, *, ttl_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self._client = client
+        self._ttl = ttl_s
+        self._clock = clock
+        self._lock = anyio.Lock()
+        self._guests: dict[int, GuestRef] | None = None
+        self._fetched_at = 0.0
+        self._epoch = -1
+        self.fetches = 0  # number of /cluster/resources requests made (observability, tests)
+
+    def invalidate(self) -> None:
+        """Forget the cached list (the next lookup fetches it again)."""
+        self._guests = None
+
+    def _fresh(self) -> bool:
+        return (
+            self._guests is not None
+            and self._epoch == self._client.mutation_epoch
+            and self._clock() - self._fetched_at < self._ttl
+        )
+
+    async def _load(self, *, newer_than: int | None = None) -> tuple[dict[int, GuestRef], bool]:
+        """The guest map and whether it was fetched by this call (single-flight under a lock).
+
+        ``newer_than``: only accept a cached list from a fetch numbered above this (a re-check after a
+        miss; concurrent re-checks then share one fetch).
+        """
+        async with self._lock:
+            if self._fresh() and (newer_than is None or self.fetches > newer_than):
+                assert self._guests is not None
+                return self._guests, False
+            epoch = self._client.mutation_epoch
+            data = await self._client.get(RESOURCES_PATH, params={"type": "vm"})
+            self.fetches += 1
+            guests: dict[int, GuestRef] = {}
+            for entry in data if isinstance(data, list) else []:
+                if isinstance(entry, Mapping):
+                    ref = guest_from_resource(entry)
+                    if ref is not None:
+                        guests[ref.vmid] = ref
+            self._guests = guests
+            self._fetched_at = self._clock()
+            self._epoch = epoch
+            return guests, True
+
+    async def list(self) -> list[GuestRef]:
+        """All visible guests, sorted by vmid."""
+        guests, _ = await self._load()
+        return [guests[k] for k in sorted(guests)]
+
+    async def resolve(self, vmid: int | str) -> GuestRef:
+        """The guest with this vmid; a miss on a cached list is re-checked once against a fresh one."""
+        wanted = check_vmid(vmid)
+        guests, fetched = await self._load()
+        if wanted not in guests and not fetched:
+            guests, _ = await self._load(newer_than=self.fetches)
+        ref = guests.get(wanted)
+        if ref is None:
+            raise PveError(
+                kind="not_found_or_state",
+                message=f"no guest with vmid {wanted} in the cluster",
+                hint="list the guests to find the right vmid (or it is not visible to these credentials).",
+                method="GET",
+                path=RESOURCES_PATH,
+            )
+        return ref
