@@ -1,0 +1,345 @@
+"""The tool catalog: ``tools.yaml`` + ``openapi.json`` -> tool definitions.
+
+A tool's API parameters are *derived* from the operation's schema in openapi.json, then condensed
+for the model: descriptions cut to their first clause, PVE's 0/1 booleans shown as booleans,
+property strings accepted as strings or objects, and constraints that the server re-checks against
+the full operation schema (patterns, lengths) left out to save tokens. pvemcp's own control
+parameters (wait, dry_run, selectors, paging) are defined once here, by handler kind.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pvemcp.core.resources import data_file
+from pvemcp.core.spec.model import Operation, Spec
+
+JsonDict = dict[str, Any]
+RISKS = ("read", "write", "destructive")
+GUEST_TYPES = ("qemu", "lxc")
+
+# Parameters whose meaning is obvious from the name: their description is not worth its tokens.
+_SELF_EXPLANATORY = {"vmid", "node", "snapname", "storage", "upid", "name", "hostname", "pool", "tags", "digest"}
+_DESCRIPTION_LIMIT = 36
+# Bounds this large say nothing to a model (vmid <= 999999999); the server still enforces them.
+_MEANINGLESS_BOUND = 1_000_000
+
+_INT: JsonDict = {"type": "integer"}
+_BOOL: JsonDict = {"type": "boolean"}
+_STR: JsonDict = {"type": "string"}
+_VMIDS: JsonDict = {"type": "array", "items": _INT}
+
+# pvemcp's own parameters, by what a tool does. Not Proxmox parameters, so not from the spec.
+# They are explained once, in the server instructions (CONTROL_HELP), not in every tool's schema.
+_CONTROL: dict[str, JsonDict] = {
+    "wait": _INT,
+    "dry_run": _BOOL,
+    "confirm_token": _STR,
+    "vmids": _VMIDS,
+    "tag": _STR,
+    "offset": _INT,
+    "limit": _INT,
+}
+# Server-side limits of the control parameters: enforced, but not worth the model's tokens.
+CONTROL_LIMITS: dict[str, JsonDict] = {
+    "wait": {"minimum": 0, "maximum": 3600},
+    "vmids": {"minItems": 1, "maxItems": 200, "items": {"type": "integer", "minimum": 100}},
+    "offset": {"minimum": 0},
+    "limit": {"minimum": 1, "maximum": 500},
+}
+CONTROL_HELP = (
+    "Guests are addressed by vmid; node is found for you. Action tools take vmid, or vmids/tag for a batch. "
+    "wait: seconds to wait for the Proxmox task (0 = return the UPID). dry_run: show the exact request(s) "
+    "and the policy decision, send nothing. confirm_token: when a call returns a confirmation preview, "
+    "call again with the same arguments plus this token. Lists take offset/limit and return total."
+)
+
+_HANDLER_PARAMS: dict[str, JsonDict] = {
+    "guest_list": {
+        "node": _STR,
+        "type": {"enum": list(GUEST_TYPES)},
+        "status": {"enum": ["running", "stopped"]},
+        "tag": _STR,
+        "pool": _STR,
+        "name": {**_STR, "description": "glob, e.g. web-*"},
+        "template": _BOOL,
+        "full": {**_BOOL, "description": "all fields"},
+        "offset": _CONTROL["offset"],
+        "limit": _CONTROL["limit"],
+    },
+    "guest_config_set": {
+        "set": {"type": "object"},
+        "delete": {"type": "array", "items": _STR},
+    },
+    "task_list": {"offset": _CONTROL["offset"], "limit": _CONTROL["limit"]},
+    "task_status": {"wait": _CONTROL["wait"]},
+    "task_log": {"limit": _INT},
+    "storage_list": {},
+    "api_read": {},
+    "api_search": {
+        "query": _STR,
+        "operation": {**_STR, "description": "'METHOD /path': its schema"},
+        "limit": _INT,
+    },
+    "api_call": {
+        "method": {"enum": ["GET", "POST", "PUT", "DELETE"]},
+        "path": {**_STR, "description": "e.g. /nodes/pve1/qemu/100/config"},
+        "args": {"type": "object"},
+    },
+}
+_HANDLER_REQUIRED: dict[str, list[str]] = {"api_call": ["method", "path"]}
+_LIST_SHAPED = {"storage_content", "snapshot_list", "backup_jobs"}
+
+OUTPUT_SHAPES: dict[str, JsonDict] = {
+    "list": {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array"},
+            "total": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "next_offset": {"type": ["integer", "null"]},
+        },
+        "required": ["items", "total"],
+    },
+    "object": {
+        "type": "object",
+        "properties": {"data": {}, "dry_run": {"type": "object"}, "confirmation": {"type": "object"}},
+    },
+    "action": {
+        "type": "object",
+        "properties": {
+            "results": {"type": "array", "items": {"type": "object"}},
+            "ok": {"type": "integer"},
+            "failed": {"type": "integer"},
+            "dry_run": {"type": "object"},
+            "confirmation": {"type": "object"},
+        },
+    },
+}
+
+
+class CatalogError(ValueError):
+    """tools.yaml and openapi.json disagree; the message names the tool and what is wrong."""
+
+
+@dataclass(frozen=True)
+class ToolDef:
+    """One tool as the doors register it and the executor runs it."""
+
+    name: str
+    title: str
+    description: str
+    input_schema: JsonDict  # what the model sees: lean
+    validation_schema: JsonDict  # what the server enforces: closed, with every limit
+    output_schema: JsonDict
+    annotations: dict[str, bool]
+    risk: str
+    toolset: str
+    handler: str
+    operations: Mapping[str, str]  # variant ("qemu", "lxc", "default", or the key) -> "METHOD /path"
+    params: tuple[str, ...]
+    batch: bool = False
+    wait: int = 0
+    consequence: str = ""
+    api_params: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def mutating(self) -> bool:
+        return self.risk != "read"
+
+    @property
+    def guest_scoped(self) -> bool:
+        """The tool acts on guests identified by vmid (node and type resolved by pvemcp)."""
+        return "vmid" in self.params and set(self.operations) <= set(GUEST_TYPES)
+
+
+def condense(description: str) -> str:
+    """First clause of a PVE description, short enough to be worth its tokens."""
+    text = " ".join(description.split())
+    text = re.split(r"(?<=[a-z0-9)])\. ", text, maxsplit=1)[0].rstrip(".")
+    text = re.sub(r"^(Specify|Specifies|Set|Sets|The|A|An) ", "", text)
+    text = re.sub(r"\s*\([^)]*\)$", "", text)
+    # A description that does not fit is dropped, not truncated: half a sentence misleads.
+    return text if len(text) <= _DESCRIPTION_LIMIT else ""
+
+
+def _restates_name(name: str, text: str) -> bool:
+    """'Backup mode' for ``mode`` tells the model nothing the name did not."""
+    words = {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
+    return len(words) <= 3 and name.replace("-", " ").replace("_", " ").lower() in " ".join(sorted(words)) + " " + text.lower()
+
+
+def model_schema(api_schema: Mapping[str, Any], name: str) -> JsonDict:
+    """Condense one API parameter schema for the model (the full one is enforced server-side)."""
+    out: JsonDict = {}
+    if api_schema.get("x-pve-type") == "boolean":
+        out = {"type": "boolean"}
+    elif "x-pve-property-string" in api_schema:
+        out = {"type": ["string", "object"]}
+    elif "anyOf" in api_schema:
+        out = {}
+    else:
+        for key in ("type", "enum", "minimum", "maximum"):
+            if key in api_schema:
+                out[key] = api_schema[key]
+        if abs(out.get("maximum", 0)) >= _MEANINGLESS_BOUND:
+            del out["maximum"]
+        if name in ("vmid", "newid"):
+            out.pop("minimum", None)
+        if out.get("type") == "array" and isinstance(api_schema.get("items"), Mapping):
+            out["items"] = model_schema(api_schema["items"], name)
+    description = api_schema.get("description")
+    if isinstance(description, str) and name not in _SELF_EXPLANATORY:
+        text = condense(description)
+        if text and not _restates_name(name, text):
+            out["description"] = text
+    return out
+
+
+def _param_schema(ops: Sequence[Operation], name: str) -> tuple[JsonDict, bool] | None:
+    """The parameter's schema and requiredness, from the first operation that has it."""
+    for op in ops:
+        schema = op.input_schema
+        if name in schema["properties"]:
+            return schema["properties"][name], name in schema.get("required", [])
+        for pattern, sub in schema.get("patternProperties", {}).items():
+            if re.search(pattern, name):
+                return sub, False
+    return None
+
+
+def _annotations(entry: Mapping[str, Any], risk: str) -> dict[str, bool]:
+    return {
+        "readOnlyHint": risk == "read",
+        "destructiveHint": risk == "destructive",
+        "idempotentHint": bool(entry.get("idempotent", risk == "read")),
+        "openWorldHint": False,
+    }
+
+
+class Catalog:
+    """All tools of tools.yaml, validated against the spec at build time."""
+
+    def __init__(self, tools: Mapping[str, ToolDef], toolsets: Mapping[str, Sequence[str]], default: Sequence[str]):
+        self.tools = dict(tools)
+        self.toolsets = {k: tuple(v) for k, v in toolsets.items()}
+        self.default_toolsets = tuple(default)
+
+    @classmethod
+    def load(cls, spec: Spec, path: Path | None = None, clusters: Sequence[str] = ()) -> Catalog:
+        raw = yaml.safe_load((path or data_file("tools.yaml")).read_text(encoding="utf-8"))
+        toolsets: Mapping[str, Sequence[str]] = raw["toolsets"]
+        membership = {tool: name for name, members in toolsets.items() for tool in members}
+        tools: dict[str, ToolDef] = {}
+        for name, entry in raw["tools"].items():
+            if name not in membership:
+                raise CatalogError(f"tool {name} is in no toolset")
+            tools[name] = _build_tool(spec, name, entry, membership[name], clusters)
+        for members in toolsets.values():
+            for tool in members:
+                if tool not in tools:
+                    raise CatalogError(f"toolset lists unknown tool {tool}")
+        return cls(tools, toolsets, raw.get("default_toolsets", list(toolsets)))
+
+    def select(self, toolsets: Sequence[str] | None = None, read_only: bool = False) -> list[ToolDef]:
+        """The tools to list: chosen toolsets (default ones if None), minus mutating tools when read-only."""
+        chosen = self.default_toolsets if toolsets is None else tuple(toolsets)
+        unknown = [t for t in chosen if t not in self.toolsets]
+        if unknown:
+            raise CatalogError(f"unknown toolset(s): {', '.join(unknown)}; known: {', '.join(self.toolsets)}")
+        names = [tool for ts in chosen for tool in self.toolsets[ts]]
+        return [self.tools[n] for n in names if not (read_only and self.tools[n].mutating)]
+
+
+def _strict_schema(visible: Mapping[str, Any]) -> JsonDict:
+    """The enforced schema: unknown arguments refused, control limits applied."""
+    properties = {
+        name: {**schema, **CONTROL_LIMITS.get(name, {})} if schema in _CONTROL.values() else dict(schema)
+        for name, schema in visible["properties"].items()
+    }
+    return {**visible, "properties": properties, "additionalProperties": False}
+
+
+def _build_tool(spec: Spec, name: str, entry: Mapping[str, Any], toolset: str, clusters: Sequence[str]) -> ToolDef:
+    risk = str(entry.get("risk", "destructive"))
+    if risk not in RISKS:
+        raise CatalogError(f"{name}: risk {risk!r} is not one of {RISKS}")
+    raw_ops = entry.get("operations") or []
+    operations: dict[str, str] = dict(raw_ops) if isinstance(raw_ops, Mapping) else {op: op for op in raw_ops}
+    try:
+        ops = [spec.operation(key) for key in operations.values()]
+    except KeyError as exc:
+        raise CatalogError(f"{name}: {exc.args[0]}") from None
+    handler = str(entry["handler"])
+    params = tuple(str(p) for p in entry.get("params") or [])
+    guest_scoped = any(p.rstrip("?!") == "vmid" for p in params) and set(operations) <= set(GUEST_TYPES)
+    batch = bool(entry.get("batch"))
+    properties: JsonDict = {}
+    required: list[str] = []
+    api_params: set[str] = set()
+    for raw in params:
+        pname = raw.rstrip("?!")
+        found = _param_schema(ops, pname)
+        if found is None:
+            raise CatalogError(f"{name}: parameter {pname!r} is not in {', '.join(operations.values())}")
+        api_schema, is_required = found
+        if raw.endswith("?"):
+            is_required = False
+        elif raw.endswith("!"):
+            is_required = True
+        if guest_scoped and pname == "node":
+            is_required = False
+        if batch and pname == "vmid":
+            is_required = False
+        properties[pname] = model_schema(api_schema, pname)
+        api_params.add(pname)
+        if is_required:
+            required.append(pname)
+    if batch:
+        properties["vmids"] = _CONTROL["vmids"]
+        properties["tag"] = _CONTROL["tag"]
+    for pname, schema in _HANDLER_PARAMS.get(handler, {}).items():
+        properties.setdefault(pname, schema)
+    required.extend(_HANDLER_REQUIRED.get(handler, []))
+    if name in _LIST_SHAPED or handler == "task_list":
+        properties.setdefault("offset", _CONTROL["offset"])
+        properties.setdefault("limit", _CONTROL["limit"])
+    if risk != "read":
+        if entry.get("wait") is not None:
+            properties["wait"] = _CONTROL["wait"]
+        properties["dry_run"] = _CONTROL["dry_run"]
+        properties["confirm_token"] = _CONTROL["confirm_token"]
+    if len(clusters) > 1:
+        properties["cluster"] = {"enum": list(clusters)}
+        required.append("cluster")
+    input_schema: JsonDict = {"type": "object", "properties": properties}
+    if required:
+        input_schema["required"] = required
+    strict = _strict_schema(input_schema)
+    shape = str(entry.get("shape", "object"))
+    if shape not in OUTPUT_SHAPES:
+        raise CatalogError(f"{name}: unknown shape {shape!r}")
+    return ToolDef(
+        name=name,
+        title=str(entry["title"]),
+        description=str(entry["description"]).strip(),
+        input_schema=input_schema,
+        validation_schema=strict,
+        output_schema=OUTPUT_SHAPES[shape],
+        annotations=_annotations(entry, risk),
+        risk=risk,
+        toolset=toolset,
+        handler=handler,
+        operations=operations,
+        params=tuple(p.rstrip("?!") for p in params),
+        batch=batch,
+        wait=int(entry.get("wait") or 0),
+        consequence=str(entry.get("consequence", "")),
+        api_params=frozenset(api_params),
+    )
