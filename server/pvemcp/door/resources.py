@@ -1,0 +1,90 @@
+"""MCP resources: what an assistant may read without a tool call (cluster overview, guest config).
+
+The App owns what resources exist and what they contain; this module only translates its
+descriptions into ``Resource`` / ``ResourceTemplate`` entries and its content into a
+``ReadResourceResult``. An unknown URI is a protocol error (-32602), as for an unknown tool.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import mcp_types as types
+from mcp.shared.exceptions import MCPError
+
+from pvemcp.core.app import App
+
+JSON_MIME = "application/json"
+
+
+def _field(entry: object, *names: str) -> Any:
+    """Read a field from a dataclass-like object or a mapping, trying snake_case and camelCase."""
+    for name in names:
+        if isinstance(entry, Mapping):
+            if name in entry:
+                return entry[name]
+        elif hasattr(entry, name):
+            return getattr(entry, name)
+    return None
+
+
+class ResourceDoor:
+    """Resources of one App, split into fixed URIs and URI templates."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    def _entries(self) -> list[object]:
+        return list(self._app.resources())
+
+    def static(self) -> list[types.Resource]:
+        out: list[types.Resource] = []
+        for entry in self._entries():
+            uri = _field(entry, "uri")
+            if uri is None or "{" in str(uri):
+                continue
+            out.append(
+                types.Resource(
+                    uri=str(uri),
+                    name=str(_field(entry, "name") or uri),
+                    title=_field(entry, "title"),
+                    description=_field(entry, "description"),
+                    mime_type=_field(entry, "mime_type", "mimeType") or JSON_MIME,
+                )
+            )
+        return out
+
+    def templates(self) -> list[types.ResourceTemplate]:
+        out: list[types.ResourceTemplate] = []
+        for entry in self._entries():
+            template = _field(entry, "uri_template", "uriTemplate")
+            if template is None:
+                uri = _field(entry, "uri")
+                template = uri if uri is not None and "{" in str(uri) else None
+            if template is None:
+                continue
+            out.append(
+                types.ResourceTemplate(
+                    uri_template=str(template),
+                    name=str(_field(entry, "name") or template),
+                    title=_field(entry, "title"),
+                    description=_field(entry, "description"),
+                    mime_type=_field(entry, "mime_type", "mimeType") or JSON_MIME,
+                )
+            )
+        return out
+
+    async def read(self, uri: str) -> types.ReadResourceResult:
+        try:
+            content = await self._app.read_resource(uri)
+        except (KeyError, LookupError) as exc:
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource: {uri}") from exc
+        if content is None:
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource: {uri}")
+        if isinstance(content, str):
+            text, mime = content, "text/plain"
+        else:
+            text, mime = json.dumps(content, separators=(",", ":"), ensure_ascii=False), JSON_MIME
+        return types.ReadResourceResult(contents=[types.TextResourceContents(uri=uri, text=text, mime_type=mime)])

@@ -1,0 +1,277 @@
+"""The MCP door: a low-level ``mcp.server.Server`` translating MCP onto ``pvemcp.core.app.App``.
+
+The door holds no business logic. It lists what the App lists, hands every call to ``App.call`` and
+translates the outcome: a ``ToolResult`` becomes a ``CallToolResult``; ``ConfirmationNeeded`` becomes
+an elicitation (``confirm.py``); ``UnknownTool`` becomes the protocol error the spec requires.
+Validation, policy, scope, audit and the token fallback all happen in the core, identically for every
+door. The low-level Server is used because our input schemas are generated and must reach the wire
+byte for byte (``MCPServer`` would rebuild them from Python signatures).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import mcp_types as types
+from mcp.server import Server, ServerRequestContext
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+from mcp.shared.exceptions import MCPError
+
+from pvemcp import __version__
+from pvemcp.core.app import App, CallContext, ConfirmationNeeded, ToolDef, ToolResult, UnknownTool
+from pvemcp.door import confirm
+from pvemcp.door.resources import ResourceDoor
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME = "pvemcp"
+INSTRUCTIONS = (
+    "pvemcp operates Proxmox VE clusters. Start with the list tools (compact rows, filters, paging); "
+    "read tools are safe. Actions on guests may ask the user to confirm: the question states exactly "
+    "what will happen. Long actions return a task UPID or wait for it and report progress. Use dry_run "
+    "to preview the exact Proxmox request. The api_* tools reach any Proxmox API operation."
+)
+
+CallOutcome = types.CallToolResult | types.InputRequiredResult
+
+
+def tool_to_wire(tool: ToolDef) -> types.Tool:
+    """One ``ToolDef`` as the MCP ``Tool`` it is listed as (schemas passed through untouched)."""
+    hints = tool.annotations
+    return types.Tool(
+        name=tool.name,
+        title=tool.title,
+        description=tool.description,
+        input_schema=dict(tool.input_schema),
+        output_schema=dict(tool.output_schema),
+        annotations=types.ToolAnnotations(
+            read_only_hint=bool(hints["readOnlyHint"]),
+            destructive_hint=bool(hints["destructiveHint"]),
+            idempotent_hint=bool(hints["idempotentHint"]),
+            open_world_hint=bool(hints["openWorldHint"]),
+        ),
+    )
+
+
+def result_to_wire(result: ToolResult) -> types.CallToolResult:
+    """A core ``ToolResult`` as a ``CallToolResult``: structured content plus its one-line summary."""
+    return types.CallToolResult(
+        content=[types.TextContent(text=result.text)],
+        structured_content=result.structured,
+        is_error=result.is_error,
+    )
+
+
+def error_result(text: str) -> types.CallToolResult:
+    """An ``isError`` result the model can read (not a protocol error)."""
+    return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
+
+
+class ProgressRelay:
+    """The core's ``ProgressFn`` for one request, forwarding to the client as MCP progress.
+
+    Safe whatever the client did: ``report_progress`` is a no-op without a progress token, values
+    that do not increase are dropped (the spec wants strictly increasing progress), and a failing
+    notification is logged, never allowed to fail the tool call. Cancellation is not caught.
+    """
+
+    def __init__(self, ctx: ServerRequestContext[Any, Any]) -> None:
+        self._ctx = ctx
+        self._last = -math.inf
+
+    async def __call__(self, progress: float, total: float | None, message: str) -> None:
+        if not progress > self._last:
+            return
+        self._last = progress
+        try:
+            await self._ctx.session.report_progress(progress, total, message or None)
+        except Exception as exc:  # a closed stream must not abort the Proxmox action
+            logger.debug("progress notification dropped: %s", exc)
+
+
+class Door:
+    """The request handlers of one ``Server``, bound to one ``App``."""
+
+    def __init__(self, app: App, *, caller: str) -> None:
+        self.app = app
+        self.default_caller = caller
+        self.pending = confirm.PendingQuestions()
+        self.resources = ResourceDoor(app)
+        self._tools: list[types.Tool] | None = None
+        self._schemas: dict[str, dict[str, Any]] = {}
+
+    # -- identity -------------------------------------------------------------------------------
+
+    def caller(self) -> str:
+        """The authenticated HTTP principal if any, else the transport's name ("stdio", "local")."""
+        token = get_access_token()
+        if token is None:
+            return self.default_caller
+        return token.subject or token.client_id
+
+    # -- tools ----------------------------------------------------------------------------------
+
+    def tools(self) -> list[types.Tool]:
+        """The wire tool list, built once (the catalog is static for the life of the process)."""
+        if self._tools is None:
+            defs = self.app.tools()
+            self._tools = [tool_to_wire(t) for t in defs]
+            self._schemas = {t.name: t.input_schema for t in self._tools}
+        return self._tools
+
+    def input_schema(self, name: str) -> Mapping[str, Any] | None:
+        """Feeds the SDK's 2026-07-28 ``Mcp-Param-*`` header validation."""
+        self.tools()
+        return self._schemas.get(name)
+
+    async def on_list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=self.tools())
+
+    async def on_call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> CallOutcome:
+        name = params.name
+        arguments = dict(params.arguments or {})
+        caller = self.caller()
+        try:
+            if confirm.is_modern(ctx) and params.request_state is not None:
+                return await self._resume(ctx, params, arguments, caller)
+            if params.input_responses:
+                # Answers with no question we asked: ignored, so a pre-filled "accept" confirms nothing.
+                logger.warning("ignoring input_responses sent without a request_state (tool %s)", name)
+            call_ctx = CallContext(caller=caller, can_elicit=confirm.client_can_elicit(ctx), progress=ProgressRelay(ctx))
+            outcome = await self.app.call(name, arguments, call_ctx)
+            return await self._translate(ctx, name, arguments, outcome, call_ctx)
+        except MCPError:
+            raise
+        except Exception:  # a bug must not surface as an opaque -32603; the model gets a readable error
+            logger.exception("tool %s failed inside pvemcp", name)
+            return error_result(f"{name}: internal error in pvemcp (details in the server log); nothing more to do")
+
+    async def _translate(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        name: str,
+        arguments: dict[str, Any],
+        outcome: object,
+        call_ctx: CallContext,
+    ) -> CallOutcome:
+        if isinstance(outcome, ToolResult):
+            return result_to_wire(outcome)
+        if isinstance(outcome, UnknownTool):
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {name}")
+        if isinstance(outcome, ConfirmationNeeded):
+            if not call_ctx.can_elicit or call_ctx.confirmed:
+                logger.error("core asked for confirmation it should not need (tool %s)", name)
+                return error_result(f"{name}: confirmation required but this client cannot be asked; nothing was sent")
+            if confirm.is_modern(ctx):
+                state = self.pending.mint(
+                    tool=name,
+                    wire_arguments=arguments,
+                    caller=call_ctx.caller,
+                    question=outcome.question,
+                    confirm_tool=outcome.tool,
+                    confirm_arguments=dict(outcome.arguments),
+                )
+                return types.InputRequiredResult(
+                    input_requests={confirm.CONFIRM_KEY: confirm.question_request(outcome.question)},
+                    request_state=state,
+                )
+            answer = await confirm.ask_back_channel(ctx, outcome.question)
+            return await self._decide(outcome.tool, dict(outcome.arguments), answer, call_ctx)
+        raise TypeError(f"App.call returned {type(outcome).__name__}")
+
+    async def _resume(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        params: types.CallToolRequestParams,
+        arguments: dict[str, Any],
+        caller: str,
+    ) -> CallOutcome:
+        """The 2026-era retry: the state was unsealed by the boundary; now check and burn our nonce."""
+        assert params.request_state is not None
+        pending = self.pending.take(params.request_state, tool=params.name, wire_arguments=arguments, caller=caller)
+        responses = params.input_responses or {}
+        if confirm.CONFIRM_KEY not in responses:
+            # Retried without answering: ask again rather than guess.
+            state = self.pending.mint(
+                tool=pending.tool,
+                wire_arguments=arguments,
+                caller=caller,
+                question=pending.question,
+                confirm_tool=pending.confirm_tool,
+                confirm_arguments=pending.confirm_arguments,
+            )
+            return types.InputRequiredResult(
+                input_requests={confirm.CONFIRM_KEY: confirm.question_request(pending.question)},
+                request_state=state,
+            )
+        answer = confirm.answer_of(responses[confirm.CONFIRM_KEY])
+        call_ctx = CallContext(caller=caller, can_elicit=True, progress=ProgressRelay(ctx))
+        return await self._decide(pending.confirm_tool, pending.confirm_arguments, answer, call_ctx)
+
+    async def _decide(
+        self, tool: str, arguments: dict[str, Any], answer: confirm.Answer, call_ctx: CallContext
+    ) -> types.CallToolResult:
+        """Run the confirmed call, or record the refusal (nothing reaches Proxmox)."""
+        if answer == "accept":
+            outcome = await self.app.call(tool, arguments, replace(call_ctx, confirmed=True))
+            if isinstance(outcome, ToolResult):
+                return result_to_wire(outcome)
+            logger.error("core returned %s for a confirmed call of %s", type(outcome).__name__, tool)
+            return error_result(f"{tool}: the confirmed call could not run; nothing was sent")
+        result = await self.app.record_declined(tool, arguments, call_ctx, answer)
+        return result_to_wire(result)
+
+    # -- resources ------------------------------------------------------------------------------
+
+    async def on_list_resources(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=self.resources.static())
+
+    async def on_list_resource_templates(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=self.resources.templates())
+
+    async def on_read_resource(
+        self, ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        return await self.resources.read(params.uri)
+
+
+def build_server(app: App, *, caller: str = "local") -> Server[Any]:
+    """The configured low-level ``Server`` for ``app``; ``caller`` names unauthenticated callers.
+
+    The ``RequestStateBoundary`` is what makes 2026-era confirmation safe: it seals every
+    ``request_state`` we return and rejects any echo it did not seal, for this tool, these
+    arguments and this principal. ``MCPServer`` installs it by default; the low-level Server
+    does not, so we do.
+    """
+    door = Door(app, caller=caller)
+    server: Server[Any] = Server(
+        SERVER_NAME,
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        get_tool_input_schema=door.input_schema,
+        on_list_tools=door.on_list_tools,
+        on_call_tool=door.on_call_tool,
+        on_list_resources=door.on_list_resources,
+        on_list_resource_templates=door.on_list_resource_templates,
+        on_read_resource=door.on_read_resource,
+    )
+    server.middleware.append(RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience=server.name))
+    return server
+
+
+def compact_tool_payload(tools: Sequence[types.Tool]) -> str:
+    """The model-visible part of the tool list (name, description, inputSchema) as compact JSON."""
+    rows = [{"name": t.name, "description": t.description, "inputSchema": t.input_schema} for t in tools]
+    return json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
