@@ -1,0 +1,297 @@
+"""Operator policy configuration: the ``[policy]`` table of the config file plus env overrides.
+
+Example (TOML)::
+
+    [policy]
+    read_only = false
+    toolsets = ["guests", "snapshots"]      # omit for all toolsets
+    confirm_fallback = "token"               # or "deny": only MCP elicitation can confirm
+    confirm_ttl_s = 300
+    audit_log = "/var/log/pvemcp/audit.jsonl"
+    audit_key_file = "/etc/pvemcp/audit.key" # default: <audit_log>.key
+
+    [policy.rules]                           # risk class or tool name -> allow | confirm | deny
+    destructive = "confirm"
+    guest_delete = "deny"                    # a tool rule wins over its risk class
+
+    [policy.scope]                           # omit a key for "unrestricted"
+    nodes = ["pve1", "pve2"]
+    vmids = ["100-199", 250]
+    pools = ["agents"]
+    tags = ["agent"]
+
+Environment (wins over the file): ``PVEMCP_READ_ONLY=1``, ``PVEMCP_AUDIT_LOG=path``,
+``PVEMCP_AUDIT_KEY_FILE=path``, ``PVEMCP_TOOLSETS=a,b`` (``all`` = every toolset),
+``PVEMCP_CONFIRM_FALLBACK=token|deny``.
+
+Validation is strict on purpose: this is security configuration, and a typo (``read_onyl``) that
+silently did nothing would leave an operator believing a guard is on. Every error is a
+:class:`PolicyConfigError` whose message starts with the exact key (``policy.rules.destructive``,
+``PVEMCP_READ_ONLY``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from pvemcp.core.policy.scope import Scope
+
+__all__ = [
+    "DEFAULT_RULES",
+    "Action",
+    "ConfirmFallback",
+    "PolicyConfig",
+    "PolicyConfigError",
+    "load_policy",
+    "parse_scope",
+]
+
+
+class Action(StrEnum):
+    """What the policy does with a call: run it, ask first, or refuse."""
+
+    ALLOW = "allow"
+    CONFIRM = "confirm"
+    DENY = "deny"
+
+
+ConfirmFallback = Literal["token", "deny"]
+
+RISK_KEYS = ("read", "write", "destructive")
+DEFAULT_RULES: Mapping[str, Action] = {"read": Action.ALLOW, "write": Action.ALLOW, "destructive": Action.CONFIRM}
+MAX_TTL_S = 86_400
+
+
+class PolicyConfigError(ValueError):
+    """Invalid policy configuration; ``key`` names the offending setting."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key = key
+        self.detail = message
+        super().__init__(f"{key}: {message}")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The operator's policy. Construct with :meth:`from_mapping` / :func:`load_policy`."""
+
+    rules: Mapping[str, Action] = field(default_factory=lambda: dict(DEFAULT_RULES))
+    """Risk class (``read``/``write``/``destructive``) or tool name -> action; always has the 3 classes."""
+    read_only: bool = False
+    toolsets: tuple[str, ...] | None = None
+    """Toolsets to list; ``None`` = all."""
+    confirm_fallback: ConfirmFallback = "token"
+    scope: Scope = field(default_factory=Scope)
+    audit_log: Path | None = None
+    audit_key_file: Path | None = None
+    confirm_ttl_s: float = 300.0
+
+    @property
+    def audit_key_path(self) -> Path | None:
+        """Where the ledger's HMAC key lives: the configured file, else ``<audit_log>.key``."""
+        if self.audit_key_file is not None:
+            return self.audit_key_file
+        if self.audit_log is None:
+            return None
+        return self.audit_log.with_name(self.audit_log.name + ".key")
+
+    def unknown_rule_keys(self, known_tools: set[str] | frozenset[str]) -> list[str]:
+        """Rule keys that are neither a risk class nor a known tool (typos the door should report)."""
+        return sorted(k for k in self.rules if k not in RISK_KEYS and k not in known_tools)
+
+    @classmethod
+    def from_mapping(cls, section: Mapping[str, Any] | None, *, prefix: str = "policy") -> PolicyConfig:
+        """Build from the ``[policy]`` table (already parsed, e.g. by ``tomllib``); ``None`` = defaults."""
+        if section is None:
+            return cls()
+        if not isinstance(section, Mapping):
+            raise PolicyConfigError(prefix, f"must be a table, got {type(section).__name__}")
+        known = {
+            "rules",
+            "read_only",
+            "toolsets",
+            "confirm_fallback",
+            "confirm_ttl_s",
+            "scope",
+            "audit_log",
+            "audit_key_file",
+        }
+        for key in section:
+            if key not in known:
+                raise PolicyConfigError(f"{prefix}.{key}", f"unknown key (known: {', '.join(sorted(known))})")
+        values: dict[str, Any] = {}
+        if "rules" in section:
+            values["rules"] = _parse_rules(section["rules"], f"{prefix}.rules")
+        if "read_only" in section:
+            values["read_only"] = _parse_bool(section["read_only"], f"{prefix}.read_only")
+        if "toolsets" in section:
+            values["toolsets"] = _parse_toolsets(section["toolsets"], f"{prefix}.toolsets")
+        if "confirm_fallback" in section:
+            values["confirm_fallback"] = _parse_fallback(section["confirm_fallback"], f"{prefix}.confirm_fallback")
+        if "confirm_ttl_s" in section:
+            values["confirm_ttl_s"] = _parse_ttl(section["confirm_ttl_s"], f"{prefix}.confirm_ttl_s")
+        if "scope" in section:
+            values["scope"] = parse_scope(section["scope"], f"{prefix}.scope")
+        for key in ("audit_log", "audit_key_file"):
+            if key in section:
+                values[key] = _parse_path(section[key], f"{prefix}.{key}")
+        return cls(**values)
+
+    def with_env(self, env: Mapping[str, str]) -> PolicyConfig:
+        """Apply ``PVEMCP_*`` overrides (see module docstring); empty variables are ignored."""
+        changes: dict[str, Any] = {}
+        raw = env.get("PVEMCP_READ_ONLY", "").strip()
+        if raw:
+            changes["read_only"] = _parse_bool_text(raw, "PVEMCP_READ_ONLY")
+        raw = env.get("PVEMCP_AUDIT_LOG", "").strip()
+        if raw:
+            changes["audit_log"] = Path(raw).expanduser()
+        raw = env.get("PVEMCP_AUDIT_KEY_FILE", "").strip()
+        if raw:
+            changes["audit_key_file"] = Path(raw).expanduser()
+        raw = env.get("PVEMCP_TOOLSETS", "").strip()
+        if raw:
+            names = [n.strip() for n in raw.split(",") if n.strip()]
+            changes["toolsets"] = None if names in (["all"], ["*"]) else _parse_toolsets(names, "PVEMCP_TOOLSETS")
+        raw = env.get("PVEMCP_CONFIRM_FALLBACK", "").strip()
+        if raw:
+            changes["confirm_fallback"] = _parse_fallback(raw, "PVEMCP_CONFIRM_FALLBACK")
+        return replace(self, **changes) if changes else self
+
+
+def load_policy(document: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> PolicyConfig:
+    """Policy from a whole parsed config document (its ``policy`` table) plus the environment.
+
+    ``env`` defaults to ``os.environ``; pass ``{}`` to ignore the environment (tests).
+    """
+    section = None
+    if document is not None:
+        if not isinstance(document, Mapping):
+            raise PolicyConfigError("config", f"must be a table, got {type(document).__name__}")
+        section = document.get("policy")
+    config = PolicyConfig.from_mapping(section)
+    return config.with_env(os.environ if env is None else env)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _parse_bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise PolicyConfigError(key, f"must be true or false, got {value!r}")
+
+
+def _parse_bool_text(value: str, key: str) -> bool:
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise PolicyConfigError(key, f"must be 1 or 0 (or true/false), got {value!r}")
+
+
+def _parse_action(value: Any, key: str) -> Action:
+    if isinstance(value, str):
+        try:
+            return Action(value.strip().lower())
+        except ValueError:
+            pass
+    raise PolicyConfigError(key, f"must be one of allow, confirm, deny; got {value!r}")
+
+
+def _parse_rules(value: Any, key: str) -> dict[str, Action]:
+    if not isinstance(value, Mapping):
+        raise PolicyConfigError(key, f'must be a table of name = "allow|confirm|deny", got {value!r}')
+    rules: dict[str, Action] = dict(DEFAULT_RULES)
+    for name, action in value.items():
+        if not isinstance(name, str) or not name.strip():
+            raise PolicyConfigError(key, f"rule names must be non-empty strings, got {name!r}")
+        rules[name.strip()] = _parse_action(action, f"{key}.{name}")
+    return rules
+
+
+def _parse_toolsets(value: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise PolicyConfigError(key, f"must be a list of toolset names, got {value!r}")
+    return tuple(dict.fromkeys(v.strip() for v in value))
+
+
+def _parse_fallback(value: Any, key: str) -> ConfirmFallback:
+    if isinstance(value, str) and value.strip().lower() in ("token", "deny"):
+        return cast(ConfirmFallback, value.strip().lower())
+    raise PolicyConfigError(key, f"must be 'token' or 'deny', got {value!r}")
+
+
+def _parse_ttl(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_TTL_S:
+        raise PolicyConfigError(key, f"must be a number of seconds in (0, {MAX_TTL_S}], got {value!r}")
+    return float(value)
+
+
+def _parse_path(value: Any, key: str) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise PolicyConfigError(key, f"must be a non-empty path string, got {value!r}")
+    return Path(value.strip()).expanduser()
+
+
+def _parse_names(value: Any, key: str) -> frozenset[str]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise PolicyConfigError(key, f"must be a list of names, got {value!r}")
+    return frozenset(v.strip() for v in value)
+
+
+_RANGE_TEXT = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+
+def _parse_range(item: Any, key: str) -> tuple[int, int]:
+    if isinstance(item, int) and not isinstance(item, bool):
+        lo = hi = item
+    elif isinstance(item, str) and (m := _RANGE_TEXT.match(item)):
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+    elif (
+        isinstance(item, list | tuple)
+        and len(item) == 2
+        and all(isinstance(x, int) and not isinstance(x, bool) for x in item)
+    ):
+        lo, hi = item
+    else:
+        raise PolicyConfigError(key, f'VMID ranges are 100, "100-199" or [100, 199]; got {item!r}')
+    if lo < 0 or lo > hi:
+        raise PolicyConfigError(key, f"VMID range {item!r} is empty or negative")
+    return (lo, hi)
+
+
+def parse_scope(value: Any, key: str = "policy.scope") -> Scope:
+    """Build a :class:`Scope` from its table: ``nodes``, ``vmids`` (alias ``vmid_ranges``), ``pools``, ``tags``."""
+    if not isinstance(value, Mapping):
+        raise PolicyConfigError(key, f"must be a table, got {value!r}")
+    known = {"nodes", "vmids", "vmid_ranges", "pools", "tags"}
+    for k in value:
+        if k not in known:
+            raise PolicyConfigError(f"{key}.{k}", "unknown key (known: nodes, pools, tags, vmids)")
+    if "vmids" in value and "vmid_ranges" in value:
+        raise PolicyConfigError(f"{key}.vmid_ranges", "give either vmids or vmid_ranges, not both")
+    vkey = "vmids" if "vmids" in value else "vmid_ranges"
+    ranges: tuple[tuple[int, int], ...] | None = None
+    if vkey in value:
+        raw = value[vkey]
+        if not isinstance(raw, list | tuple):
+            raise PolicyConfigError(f"{key}.{vkey}", f"must be a list of VMIDs or ranges, got {raw!r}")
+        ranges = tuple(_parse_range(item, f"{key}.{vkey}") for item in raw)
+    tags = value.get("tags")
+    if isinstance(tags, str):
+        tags = [t for t in re.split(r"[;,\s]+", tags) if t]
+    return Scope(
+        nodes=_parse_names(value["nodes"], f"{key}.nodes") if "nodes" in value else None,
+        vmid_ranges=ranges,
+        pools=_parse_names(value["pools"], f"{key}.pools") if "pools" in value else None,
+        tags=_parse_names(tags, f"{key}.tags") if "tags" in value else None,
+    )

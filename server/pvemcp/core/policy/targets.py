@@ -1,0 +1,418 @@
+"""Every guest and node a Proxmox call touches, read from the operation and its arguments.
+
+Scope must hold for *every* target of *every* call, the generic API tool included, where the model
+can reach any operation with any arguments. Guests hide in many places: the path (``{vmid}``), the
+body of a create (``vmid``, new), a clone (``newid``, new; ``target`` node), a migration
+(``target`` node), ``move_disk`` (``target-vmid``), lists (``vms`` of ``stopall`` and bulk actions,
+``vmid`` of ``vzdump``), HA ids (``vm:100``), replication job ids (``100-0``) — and some calls touch
+guests without naming them (``stopall`` without ``vms``, ``vzdump --all``, a node reboot).
+
+:func:`extract_targets` turns ``(method, template, params)`` into a :class:`CallTargets`;
+:func:`check_call` checks it against a :class:`~pvemcp.core.policy.scope.Scope` with an inventory of
+:class:`~pvemcp.core.policy.scope.GuestFacts` (the door gets it from ``GET /cluster/resources``).
+Values that cannot be read (a non-numeric VMID) are reported rather than skipped, and a guest the
+inventory does not know cannot pass a scope that needs facts about it: both fail closed.
+
+``params`` are the call's parameters with the path parameters merged in (``{"node": "pve1",
+"vmid": 100, ...}``), as the generic tool and the spec's input schemas present them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pvemcp.core.policy.risk import normalize_path
+from pvemcp.core.policy.scope import (
+    GuestFacts,
+    Scope,
+    ScopeViolation,
+    check_new_guest,
+    check_node,
+    check_target,
+    parse_tags,
+)
+
+__all__ = ["CallTargets", "check_call", "extract_targets", "needs_inventory"]
+
+
+@dataclass(frozen=True)
+class CallTargets:
+    """What a call acts on. Empty for calls that touch no guest or node (e.g. ``/access``)."""
+
+    guests: frozenset[int] = frozenset()
+    """Existing guests acted on (path ``{vmid}``, ``vms`` lists, ``target-vmid``, HA ids ...)."""
+    new_guests: frozenset[int] = frozenset()
+    """VMIDs a guest will be created under (create/restore ``vmid``, clone ``newid``)."""
+    new_guest_node: str | None = None
+    new_guest_pool: str | None = None
+    new_guest_tags: frozenset[str] | None = None
+    clone_of: int | None = None
+    """Source of a clone: the clone inherits its tags."""
+    nodes: frozenset[str] = frozenset()
+    """Nodes acted on or sent to (path ``{node}``, ``target``, ``target_node``, HA ``node``)."""
+    node_wide: frozenset[str] = frozenset()
+    """Nodes on which the call touches every guest (``stopall`` without ``vms``, node reboot ...)."""
+    cluster_wide: bool = False
+    """The call touches every guest of the cluster (bulk actions without ``vms``, backup ``all``)."""
+    pools: frozenset[str] = frozenset()
+    """The call touches every member of these pools (``vzdump --pool``)."""
+    unresolved: tuple[str, ...] = field(default=())
+    """Argument values naming a target that could not be read; they make the scope check fail."""
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _segments(template: str) -> list[str]:
+    return normalize_path(template).strip("/").split("/")
+
+
+def _as_vmid(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _vmid_list(value: Any) -> tuple[list[int], list[str]]:
+    items: list[Any]
+    if value is None:
+        return [], []
+    if isinstance(value, list | tuple | set | frozenset):
+        items = list(value)
+    else:
+        items = [s for s in re.split(r"[,;\s]+", str(value)) if s]
+    good: list[int] = []
+    bad: list[str] = []
+    for item in items:
+        vmid = _as_vmid(item)
+        if vmid is None:
+            bad.append(str(item))
+        else:
+            good.append(vmid)
+    return good, bad
+
+
+def _ha_vmid(sid: Any) -> int | None:
+    """VMID of an HA resource id: ``vm:100``, ``ct:100`` or a bare ``100``."""
+    text = str(sid).strip()
+    if ":" in text:
+        kind, _, rest = text.partition(":")
+        if kind.lower() not in ("vm", "ct"):
+            return None
+        text = rest
+    return _as_vmid(text)
+
+
+def _replication_vmid(job_id: Any) -> int | None:
+    """VMID of a replication job id ``<vmid>-<n>``."""
+    m = re.fullmatch(r"\s*(\d+)-\d+\s*", str(job_id))
+    return int(m.group(1)) if m else None
+
+
+def _truthy(value: Any) -> bool:
+    if value is None or value is False:
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() not in ("0", "false", "no", "off", "")
+    return bool(value)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.guests: set[int] = set()
+        self.new_guests: set[int] = set()
+        self.nodes: set[str] = set()
+        self.node_wide: set[str] = set()
+        self.pools: set[str] = set()
+        self.unresolved: list[str] = []
+        self.cluster_wide = False
+        self.new_node: str | None = None
+        self.new_pool: str | None = None
+        self.new_tags: frozenset[str] | None = None
+        self.clone_of: int | None = None
+
+    def guest(self, name: str, value: Any) -> int | None:
+        vmid = _as_vmid(value)
+        if vmid is None:
+            self.unresolved.append(f"{name}={value!r}")
+        else:
+            self.guests.add(vmid)
+        return vmid
+
+    def guest_list(self, name: str, value: Any) -> int:
+        good, bad = _vmid_list(value)
+        self.guests.update(good)
+        self.unresolved.extend(f"{name}={b!r}" for b in bad)
+        return len(good) + len(bad)
+
+    def node(self, value: Any) -> None:
+        text = _text(value)
+        if text is not None:
+            self.nodes.add(text)
+
+    def build(self) -> CallTargets:
+        return CallTargets(
+            guests=frozenset(self.guests),
+            new_guests=frozenset(self.new_guests),
+            new_guest_node=self.new_node,
+            new_guest_pool=self.new_pool,
+            new_guest_tags=self.new_tags,
+            clone_of=self.clone_of,
+            nodes=frozenset(self.nodes),
+            node_wide=frozenset(self.node_wide),
+            cluster_wide=self.cluster_wide,
+            pools=frozenset(self.pools),
+            unresolved=tuple(self.unresolved),
+        )
+
+
+_NODE_BULK = {"startall", "stopall", "suspendall", "migrateall"}
+_HOST_WIDE = {"status", "execute", "vncshell", "termproxy", "spiceshell"}
+
+
+def extract_targets(method: str, template: str, params: Mapping[str, Any] | None) -> CallTargets:
+    """Every guest and node ``METHOD template`` with ``params`` acts on (see module docstring)."""
+    p: Mapping[str, Any] = params or {}
+    m = method.strip().upper()
+    segs = [s.lower() for s in _segments(template)]
+    raw_segs = _segments(template)
+    b = _Builder()
+
+    has_node = len(segs) >= 2 and segs[0] == "nodes"
+    node = _text(p.get("node")) if has_node else None
+    if has_node:
+        if node is None:
+            b.unresolved.append("node (missing)")
+        else:
+            b.nodes.add(node)
+
+    guest_path = has_node and len(segs) >= 4 and segs[2] in ("qemu", "lxc")
+    tail = segs[4:] if guest_path else []
+
+    # -- guests addressed by path: /nodes/{node}/qemu|lxc/{vmid}/...
+    source: int | None = None
+    if guest_path:
+        source = b.guest("vmid", p.get("vmid", raw_segs[3] if not raw_segs[3].startswith("{") else None))
+
+    # -- create / restore: POST /nodes/{node}/qemu|lxc  (the vmid is new; it may overwrite with force)
+    if has_node and len(segs) == 3 and segs[2] in ("qemu", "lxc") and m == "POST":
+        vmid = _as_vmid(p.get("vmid"))
+        if vmid is None:
+            b.unresolved.append(f"vmid={p.get('vmid')!r}")
+        else:
+            b.new_guests.add(vmid)
+        b.new_node = node
+        b.new_pool = _text(p.get("pool"))
+        b.new_tags = parse_tags(p.get("tags"))
+
+    if guest_path and tail:
+        action = tail[0]
+        if action == "clone":
+            newid = _as_vmid(p.get("newid"))
+            if newid is None:
+                b.unresolved.append(f"newid={p.get('newid')!r}")
+            else:
+                b.new_guests.add(newid)
+            b.node(p.get("target"))
+            b.new_node = _text(p.get("target")) or node
+            b.new_pool = _text(p.get("pool"))
+            b.clone_of = source
+        elif action == "migrate":
+            b.node(p.get("target"))
+        elif action in ("move_disk", "move_volume") and p.get("target-vmid") not in (None, ""):
+            b.guest("target-vmid", p.get("target-vmid"))
+
+    # -- node-wide actions
+    if has_node and len(segs) == 3 and m == "POST":
+        action = segs[2]
+        if action in _NODE_BULK:
+            if not b.guest_list("vms", p.get("vms")) and node is not None:
+                b.node_wide.add(node)
+            if action == "migrateall":
+                b.node(p.get("target"))
+        elif action in _HOST_WIDE and node is not None:
+            b.node_wide.add(node)
+        elif action == "vzdump":
+            _backup_targets(b, p, node)
+
+    if has_node and len(segs) >= 4 and segs[2] == "replication":
+        vmid = _replication_vmid(p.get("id", raw_segs[3]))
+        if vmid is None:
+            b.unresolved.append(f"id={p.get('id', raw_segs[3])!r}")
+        else:
+            b.guests.add(vmid)
+
+    if has_node and len(segs) >= 5 and segs[2] == "storage" and segs[4] == "content":
+        b.node(p.get("target_node"))
+    if has_node and "vmid" in p and not guest_path and not (len(segs) == 3 and segs[2] in ("qemu", "lxc", "vzdump")):
+        # /nodes/{node}/storage/{storage}/content?vmid=, /tasks?vmid=, prunebackups: a guest filter/owner
+        b.guest("vmid", p.get("vmid"))
+
+    # -- cluster-level operations naming guests
+    if segs[:1] == ["cluster"]:
+        _cluster_targets(b, m, segs, raw_segs, p)
+    if segs[:1] == ["pools"] and m == "PUT":
+        b.guest_list("vms", p.get("vms"))
+
+    return b.build()
+
+
+def _backup_targets(b: _Builder, p: Mapping[str, Any], node: str | None) -> None:
+    b.guest_list("vmid", p.get("vmid"))
+    pool = _text(p.get("pool"))
+    if pool is not None:
+        b.pools.add(pool)
+    if _truthy(p.get("all")):
+        if node is not None:
+            b.node_wide.add(node)
+        else:
+            b.cluster_wide = True
+
+
+def _cluster_targets(b: _Builder, m: str, segs: list[str], raw: list[str], p: Mapping[str, Any]) -> None:
+    if segs[1:3] == ["bulk-action", "guest"] and m == "POST":
+        if not b.guest_list("vms", p.get("vms")):
+            b.cluster_wide = True
+        b.node(p.get("target"))
+    elif segs[1:2] == ["backup"] and m in ("POST", "PUT"):
+        node = _text(p.get("node"))
+        b.node(node)
+        _backup_targets(b, p, node)
+    elif segs[1:3] == ["ha", "resources"]:
+        sid = p.get("sid", raw[3] if len(raw) > 3 and not raw[3].startswith("{") else None)
+        if sid is not None:
+            vmid = _ha_vmid(sid)
+            if vmid is None:
+                b.unresolved.append(f"sid={sid!r}")
+            else:
+                b.guests.add(vmid)
+        if len(segs) > 4:  # .../{sid}/migrate|relocate: "node" is the destination
+            b.node(p.get("node"))
+    elif segs[1:3] == ["ha", "rules"] and p.get("resources") is not None:
+        for sid in re.split(r"[,;\s]+", str(p.get("resources"))):
+            if not sid:
+                continue
+            vmid = _ha_vmid(sid)
+            if vmid is None:
+                b.unresolved.append(f"resources={sid!r}")
+            else:
+                b.guests.add(vmid)
+    elif segs[1:2] == ["replication"]:
+        job = p.get("id", raw[2] if len(raw) > 2 and not raw[2].startswith("{") else None)
+        if job is not None:
+            vmid = _replication_vmid(job)
+            if vmid is None:
+                b.unresolved.append(f"id={job!r}")
+            else:
+                b.guests.add(vmid)
+        b.node(p.get("target"))
+    elif segs[1:3] == ["sdn", "vnets"] and p.get("vmid") is not None:
+        b.guest("vmid", p.get("vmid"))
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def needs_inventory(scope: Scope, targets: CallTargets) -> bool:
+    """Whether :func:`check_call` needs guest facts (so the door can skip ``/cluster/resources``)."""
+    if scope.unrestricted:
+        return False
+    return bool(targets.guests or targets.new_guests or targets.node_wide or targets.cluster_wide or targets.pools)
+
+
+def _as_inventory(inventory: Mapping[int, GuestFacts] | Iterable[GuestFacts] | None) -> dict[int, GuestFacts] | None:
+    if inventory is None:
+        return None
+    if isinstance(inventory, Mapping):
+        return dict(inventory)
+    return {g.vmid: g for g in inventory}
+
+
+def check_call(
+    scope: Scope,
+    targets: CallTargets,
+    inventory: Mapping[int, GuestFacts] | Iterable[GuestFacts] | None = None,
+) -> list[ScopeViolation]:
+    """All scope violations of one call (or of a batch, given merged targets); empty = in scope.
+
+    ``inventory`` is every guest of the cluster (from ``/cluster/resources``); without it, any
+    check that needs facts fails closed.
+    """
+    if scope.unrestricted:
+        return []
+    inv = _as_inventory(inventory)
+    out: dict[str, ScopeViolation] = {}
+
+    def add(v: ScopeViolation | None) -> None:
+        if v is not None and v.subject not in out:
+            out[v.subject] = v
+
+    for text in targets.unresolved:
+        add(
+            ScopeViolation(
+                text,
+                ("unresolved",),
+                f"cannot tell which guest or node {text} refers to, so the scope cannot be checked.",
+            )
+        )
+    for node in sorted(targets.nodes):
+        add(check_node(scope, node))
+
+    only_vmids = scope.nodes is None and scope.pools is None and scope.tags is None
+    for vmid in sorted(targets.guests):
+        facts = inv.get(vmid) if inv is not None else None
+        if facts is not None:
+            add(check_target(scope, facts))
+        elif only_vmids:
+            add(check_target(scope, GuestFacts(vmid=vmid)))
+        else:
+            add(
+                ScopeViolation(
+                    f"guest {vmid}",
+                    ("unknown",),
+                    f"guest {vmid} was not found, so its scope cannot be checked.",
+                    vmid=vmid,
+                )
+            )
+
+    for vmid in sorted(targets.new_guests):
+        existing = inv.get(vmid) if inv is not None else None
+        if existing is not None:  # restore over an existing guest: it must be in scope too
+            add(check_target(scope, existing))
+        tags = targets.new_guest_tags
+        if targets.clone_of is not None and inv is not None and targets.clone_of in inv:
+            tags = inv[targets.clone_of].tags
+        add(check_new_guest(scope, vmid, node=targets.new_guest_node, pool=targets.new_guest_pool, tags=tags))
+
+    wide = sorted(targets.node_wide)
+    if (wide or targets.cluster_wide or targets.pools) and inv is None:
+        what = (
+            "every guest of the cluster"
+            if targets.cluster_wide
+            else "every guest on " + ", ".join(wide or targets.pools)
+        )
+        add(
+            ScopeViolation(
+                what, ("unknown",), f"the call acts on {what}, which cannot be checked without the guest list."
+            )
+        )
+    elif inv is not None:
+        for facts in sorted(inv.values(), key=lambda g: g.vmid):
+            if (
+                targets.cluster_wide
+                or facts.node in targets.node_wide
+                or (facts.pool is not None and facts.pool in targets.pools)
+            ):
+                add(check_target(scope, facts))
+    return list(out.values())
