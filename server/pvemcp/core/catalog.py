@@ -172,7 +172,10 @@ def condense(description: str) -> str:
 def _restates_name(name: str, text: str) -> bool:
     """'Backup mode' for ``mode`` tells the model nothing the name did not."""
     words = {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
-    return len(words) <= 3 and name.replace("-", " ").replace("_", " ").lower() in " ".join(sorted(words)) + " " + text.lower()
+    return (
+        len(words) <= 3
+        and name.replace("-", " ").replace("_", " ").lower() in " ".join(sorted(words)) + " " + text.lower()
+    )
 
 
 def model_schema(api_schema: Mapping[str, Any], name: str) -> JsonDict:

@@ -1,0 +1,90 @@
+"""Generic API access: search the 646 operations, describe one, and plan a call to any of them.
+
+The generic tool is where a model could try to reach a destructive endpoint sideways, so the
+path it gives is matched *exactly* against the spec (no case folding, no ``//``, no trailing
+slash, no percent-encoding, no ``..``) and refused otherwise; the risk of the call is classified
+from the matched operation and the arguments, never from the tool.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pvemcp.core.policy.risk import explain_call
+from pvemcp.core.tools.args import check_against_operation
+from pvemcp.core.tools.base import JsonDict, Plan, PlannedCall, RunContext, ToolError, ToolResult
+from pvemcp.core.tools.reads import page
+
+_SAFE_PATH = re.compile(r"^(/[A-Za-z0-9_.@:!+=-]+)+$")
+
+
+def api_search(rc: RunContext) -> ToolResult:
+    """Operations whose method, path or summary contain every word of the query."""
+    if rc.args.get("operation"):
+        return api_describe(rc, str(rc.args["operation"]))
+    words = [w.lower() for w in str(rc.args.get("query") or "").split()]
+    if not words:
+        raise ToolError("give query (words) or operation ('METHOD /path')", field="query")
+    hits = []
+    for key in rc.spec.keys():
+        op = rc.spec.operation(key)
+        haystack = f"{key} {op.summary}".lower()
+        if all(w in haystack for w in words):
+            hits.append({"operation": key, "summary": op.summary, "task": op.task})
+    hits.sort(key=lambda h: (len(h["operation"]), h["operation"]))
+    rc.args.setdefault("limit", 20)
+    return page(rc, hits, "operations")
+
+
+def api_describe(rc: RunContext, key: str) -> ToolResult:
+    method, _, path = key.strip().partition(" ")
+    try:
+        op = rc.spec.operation(f"{method.upper()} {path.strip()}")
+    except KeyError:
+        raise ToolError(f"no operation {key!r}; search with api_search query", field="operation") from None
+    risk = explain_call(op.method, op.path, None)
+    data: JsonDict = {
+        "operation": op.key,
+        "summary": op.summary,
+        "description": op.description,
+        "input_schema": op.input_schema,
+        "task": op.task,
+        "risk": str(risk.risk),
+        "permissions": op.permissions,
+    }
+    return ToolResult({"data": data}, f"{op.key}: {op.summary}")
+
+
+def plan_api_call(rc: RunContext) -> Plan:
+    method = str(rc.args["method"]).upper()
+    path = str(rc.args["path"])
+    if not _SAFE_PATH.match(path) or "/../" in path + "/" or "/./" in path + "/":
+        raise ToolError(
+            "path: give a plain concrete API path like /nodes/pve1/qemu/100/config "
+            "(no query string, percent-encoding, '..', '//' or trailing '/')",
+            field="path",
+        )
+    path = path.removeprefix("/api2/json")
+    match = rc.spec.match(method, path)
+    if match is None:
+        if rc.spec.path_known(path):
+            raise ToolError(f"{method} is not allowed on {path}; see api_search operation", field="method")
+        raise ToolError(f"no API operation matches {method} {path}; find one with api_search", field="path")
+    op, bound = match
+    args: dict[str, Any] = dict(rc.args.get("args") or {})
+    clash = sorted(set(args) & set(bound))
+    if clash:
+        raise ToolError(f"args: {clash[0]} is already given by the path", field="args")
+    typed_path: JsonDict = {k: _typed(op.input_schema, k, v) for k, v in bound.items()}
+    check_against_operation(op, {**typed_path, **args})
+    classification = explain_call(op.method, op.path, args)
+    call = PlannedCall(method=op.method, template=op.path, path=typed_path, args=args, task=op.task, label=op.key)
+    return Plan(calls=[call], risk=str(classification.risk), risk_reason=classification.reason)
+
+
+def _typed(schema: JsonDict, name: str, value: str) -> Any:
+    """Path segments are strings; the operation may declare them integers (vmid)."""
+    if schema["properties"].get(name, {}).get("type") == "integer" and value.isdigit():
+        return int(value)
+    return value

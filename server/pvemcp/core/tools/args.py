@@ -1,0 +1,92 @@
+"""Turning a tool's arguments into Proxmox request arguments, checked against the operation's schema.
+
+The tool schema the model sees is deliberately lean; this is where the full operation schema from
+openapi.json is enforced (patterns, lengths, formats, unknown keys) before anything is sent, and
+where structured property-string values (``net0: {model: virtio, bridge: vmbr0}``) become PVE's
+``key=value`` strings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+
+from pvemcp.core.spec.model import Operation
+from pvemcp.core.tools.base import JsonDict, ToolError
+
+
+def property_string_schema(op: Operation, name: str) -> JsonDict | None:
+    """The property-string sub-schema of parameter ``name`` (indexed names like net0 included)."""
+    schema = op.input_schema
+    prop = schema["properties"].get(name)
+    if prop is None:
+        for pattern, sub in schema.get("patternProperties", {}).items():
+            if re.search(pattern, name):
+                prop = sub
+                break
+    if isinstance(prop, Mapping) and isinstance(prop.get("x-pve-property-string"), Mapping):
+        return dict(prop["x-pve-property-string"])
+    return None
+
+
+def encode_structured(op: Operation, args: Mapping[str, Any]) -> JsonDict:
+    """Objects given for property-string parameters become PVE property strings."""
+    from pvemcp.core.spec import propstring
+
+    out: JsonDict = {}
+    for name, value in args.items():
+        if isinstance(value, Mapping):
+            sub = property_string_schema(op, name)
+            if sub is None:
+                raise ToolError(f"{name}: an object was given but {name} is not a property string", field=name)
+            try:
+                out[name] = propstring.format_property_string(dict(value), sub)
+            except (propstring.PropertyStringError, ValueError) as exc:
+                raise ToolError(f"{name}: {exc}", field=name) from None
+        else:
+            out[name] = value
+    return out
+
+
+def check_against_operation(op: Operation, args: Mapping[str, Any]) -> None:
+    """Validate the final request arguments (path + query/body) against the operation's schema."""
+    validator = jsonschema.Draft202012Validator(op.input_schema)
+    errors = sorted(validator.iter_errors(dict(args)), key=lambda e: list(e.path))
+    if not errors:
+        return
+    error = errors[0]
+    field = ".".join(str(p) for p in error.path) or _field_of(error)
+    raise ToolError(f"{field}: {_rule(error)} ({op.key})", field=field)
+
+
+def _field_of(error: jsonschema.ValidationError) -> str:
+    if error.validator == "required" and isinstance(error.message, str):
+        match = re.match(r"'([^']+)' is a required property", error.message)
+        if match:
+            return match.group(1)
+    if error.validator == "additionalProperties":
+        match = re.search(r"\('([^']+)'", error.message)
+        if match:
+            return match.group(1)
+    return "arguments"
+
+
+def _rule(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        return "is not a parameter of this operation"
+    if error.validator == "required":
+        return "is required"
+    if error.validator == "pattern":
+        return f"does not match the required format ({error.schema.get('x-pve-format') or error.validator_value})"
+    if error.validator in ("minimum", "maximum", "maxLength", "minLength", "enum", "type"):
+        return f"must satisfy {error.validator} {error.validator_value!r} (got {error.instance!r})"
+    return error.message
+
+
+def validation_error_text(error: jsonschema.ValidationError) -> tuple[str, str]:
+    """(field, sentence) for a tool-schema validation error: names the field and the rule."""
+    field = ".".join(str(p) for p in error.path) or _field_of(error)
+    return field, f"{field}: {_rule(error)}"

@@ -1,0 +1,156 @@
+"""Planning the guest tools: power actions, snapshots, delete, create, clone, config, backups.
+
+Each planner resolves its targets (vmid, vmids or tag) to guests with node and type, picks the
+operation for the guest's type, builds the exact request and validates it against the operation's
+schema. Planning sends only GETs (resolution, next free vmid); nothing mutates before policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pvemcp.core.pve.errors import PveError
+from pvemcp.core.pve.resolve import GuestRef
+from pvemcp.core.tools.args import check_against_operation, encode_structured
+from pvemcp.core.tools.base import JsonDict, Plan, PlannedCall, RunContext, ToolError, guest_label
+
+_ADDRESSING = ("vmid", "node", "vmids", "tag")
+
+
+async def resolve_targets(rc: RunContext) -> list[GuestRef]:
+    """The guests a call addresses: exactly one of vmid, vmids or tag."""
+    args = rc.args
+    given = [k for k in ("vmid", "vmids", "tag") if args.get(k) not in (None, [], "")]
+    if len(given) != 1:
+        if rc.tool.batch:
+            raise ToolError("give exactly one of vmid, vmids or tag", field="vmid")
+        raise ToolError("vmid is required", field="vmid")
+    if given[0] == "tag":
+        tag = str(args["tag"])
+        guests = [g for g in await rc.client.list_guests() if tag in g.tags and not g.template]
+        if not guests:
+            raise ToolError(f"no guest has the tag {tag!r}", field="tag")
+    else:
+        vmids = args["vmids"] if given[0] == "vmids" else [args["vmid"]]
+        if len(set(vmids)) != len(vmids):
+            raise ToolError("vmids contains duplicates", field="vmids")
+        guests = []
+        for vmid in vmids:
+            try:
+                guests.append(await rc.client.resolve_guest(vmid))
+            except PveError as exc:
+                raise ToolError(str(exc), field="vmid") from None
+    node = args.get("node")
+    if node is not None:
+        for guest in guests:
+            if guest.node != node:
+                raise ToolError(f"{guest_label(guest)}, not on {node}; omit node to let pvemcp find it", field="node")
+    return guests
+
+
+def _api_args(rc: RunContext, exclude: set[str]) -> JsonDict:
+    return {k: v for k, v in rc.args.items() if k in rc.tool.api_params and k not in exclude and v is not None}
+
+
+def _planned(rc: RunContext, key: str, path: Mapping[str, Any], args: JsonDict, guest: GuestRef | None) -> PlannedCall:
+    op = rc.spec.operation(key)
+    body = encode_structured(op, args)
+    check_against_operation(op, {**path, **body})
+    return PlannedCall(
+        method=op.method,
+        template=op.path,
+        path=dict(path),
+        args=body,
+        task=op.task,
+        target=guest,
+        label=guest_label(guest) if guest else op.key,
+    )
+
+
+async def plan_guest_action(rc: RunContext) -> Plan:
+    """Power actions, snapshots, rollback, snapshot/guest delete: one request per target guest."""
+    guests = await resolve_targets(rc)
+    calls = []
+    for guest in guests:
+        key = rc.tool.operations[guest.type]
+        path: JsonDict = {"node": guest.node, "vmid": guest.vmid}
+        if "{snapname}" in key:
+            if not rc.args.get("snapname"):
+                raise ToolError("snapname is required", field="snapname")
+            path["snapname"] = rc.args["snapname"]
+        args = _api_args(rc, set(_ADDRESSING) | set(path))
+        calls.append(_planned(rc, key, path, args, guest))
+    return Plan(calls=calls, risk=rc.tool.risk, wait=rc.tool.wait)
+
+
+async def next_free_vmid(rc: RunContext) -> int:
+    return int(await rc.client.get("/cluster/nextid"))
+
+
+async def plan_create(rc: RunContext) -> Plan:
+    """vm_create / ct_create: vmid defaults to the next free id; the node is where it is created."""
+    key = next(iter(rc.tool.operations.values()))
+    vmid = rc.args.get("vmid") or await next_free_vmid(rc)
+    node = rc.args["node"]
+    args = {**_api_args(rc, {"node", "vmid"}), "vmid": vmid}
+    call = _planned(rc, key, {"node": node}, args, None)
+    kind = "VM" if "/qemu" in key else "CT"
+    call = PlannedCall(**{**call.__dict__, "label": f"new {kind} {vmid} on {node}"})
+    return Plan(calls=[call], risk=rc.tool.risk, new_vmids=[int(vmid)], new_nodes=[node], wait=rc.tool.wait)
+
+
+async def plan_clone(rc: RunContext) -> Plan:
+    """guest_clone: newid defaults to the next free id; ``name`` is ``hostname`` for containers."""
+    (guest,) = await resolve_targets(rc)
+    newid = rc.args.get("newid") or await next_free_vmid(rc)
+    args = _api_args(rc, {"vmid", "node", "newid"})
+    if guest.type == "lxc" and "name" in args:
+        args["hostname"] = args.pop("name")
+    args["newid"] = newid
+    call = _planned(rc, rc.tool.operations[guest.type], {"node": guest.node, "vmid": guest.vmid}, args, guest)
+    target_node = str(args.get("target") or guest.node)
+    return Plan(calls=[call], risk=rc.tool.risk, new_vmids=[int(newid)], new_nodes=[target_node], wait=rc.tool.wait)
+
+
+async def plan_config_set(rc: RunContext) -> Plan:
+    """guest_config_set: ``set`` keys (objects allowed for property strings), ``delete`` keys, digest."""
+    (guest,) = await resolve_targets(rc)
+    to_set: Mapping[str, Any] = rc.args.get("set") or {}
+    to_delete: list[str] = list(rc.args.get("delete") or [])
+    if not to_set and not to_delete:
+        raise ToolError("nothing to change: give set and/or delete", field="set")
+    reserved = {"node", "vmid", "digest", "delete"} & set(to_set)
+    if reserved:
+        raise ToolError(f"set: {', '.join(sorted(reserved))} cannot be set here", field="set")
+    both = set(to_set) & set(to_delete)
+    if both:
+        raise ToolError(f"{', '.join(sorted(both))}: both set and deleted", field="delete")
+    args: JsonDict = dict(to_set)
+    if to_delete:
+        args["delete"] = ",".join(to_delete)
+    if rc.args.get("digest"):
+        args["digest"] = rc.args["digest"]
+    call = _planned(rc, rc.tool.operations[guest.type], {"node": guest.node, "vmid": guest.vmid}, args, guest)
+    return Plan(calls=[call], risk=rc.tool.risk)
+
+
+async def plan_backup_now(rc: RunContext) -> Plan:
+    """backup_now: one vzdump task per node holding targets (vzdump runs where the guests live)."""
+    if isinstance(rc.args.get("vmid"), str):
+        try:
+            rc.args["vmids"] = [int(v) for v in rc.args.pop("vmid").replace(";", ",").split(",") if v.strip()]
+        except ValueError:
+            raise ToolError("vmid: a comma-separated list of vmids", field="vmid") from None
+    guests = await resolve_targets(rc)
+    by_node: dict[str, list[GuestRef]] = {}
+    for guest in guests:
+        by_node.setdefault(guest.node, []).append(guest)
+    key = next(iter(rc.tool.operations.values()))
+    calls = []
+    for node, members in sorted(by_node.items()):
+        args = {**_api_args(rc, {"vmid", "node"}), "vmid": ",".join(str(g.vmid) for g in members)}
+        call = _planned(rc, key, {"node": node}, args, members[0] if len(members) == 1 else None)
+        label = ", ".join(guest_label(g) for g in members)
+        calls.append(PlannedCall(**{**call.__dict__, "label": f"backup of {label}"}))
+    return Plan(calls=calls, risk=rc.tool.risk, wait=rc.tool.wait, guests=guests)
