@@ -117,6 +117,9 @@ class Spec:
             for method in item:
                 yield f"{method.upper()} {path}"
 
+    def __iter__(self) -> Iterator[str]:
+        return self.keys()
+
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str) or " " not in key:
             return False

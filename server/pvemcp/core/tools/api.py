@@ -27,7 +27,7 @@ def api_search(rc: RunContext) -> ToolResult:
     if not words:
         raise ToolError("give query (words) or operation ('METHOD /path')", field="query")
     hits = []
-    for key in rc.spec.keys():
+    for key in rc.spec:
         op = rc.spec.operation(key)
         haystack = f"{key} {op.summary}".lower()
         if all(w in haystack for w in words):
