@@ -1,0 +1,157 @@
+"""The curated catalog: covers the seed guide, declares every hint, fits the token budget, and does
+not change unnoticed (golden snapshot, regenerated on purpose with UPDATE_SNAPSHOTS=1)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from pvemcp.core.catalog import Catalog, CatalogError, condense, model_schema
+from pvemcp.core.spec.model import load_spec
+
+SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "tools.json"
+BUDGET = 12_000
+
+# Every operation of the seed guide's table (../shared/seed/PROXMOX_API_LLM_GUIDE.md) except login,
+# which the shared client performs from the configured credentials (tests/client covers it).
+SEED_OPERATIONS = [
+    "GET /nodes/{node}/qemu",
+    "POST /nodes/{node}/qemu",
+    "GET /nodes/{node}/qemu/{vmid}/status/current",
+    "POST /nodes/{node}/qemu/{vmid}/status/start",
+    "POST /nodes/{node}/qemu/{vmid}/status/stop",
+    "POST /nodes/{node}/qemu/{vmid}/status/shutdown",
+    "POST /nodes/{node}/qemu/{vmid}/status/reboot",
+    "POST /nodes/{node}/qemu/{vmid}/clone",
+    "DELETE /nodes/{node}/qemu/{vmid}",
+    "GET /nodes/{node}/qemu/{vmid}/config",
+    "PUT /nodes/{node}/qemu/{vmid}/config",
+    "GET /nodes/{node}/lxc",
+    "POST /nodes/{node}/lxc",
+    "GET /nodes/{node}/lxc/{vmid}/status/current",
+    "POST /nodes/{node}/lxc/{vmid}/status/start",
+    "POST /nodes/{node}/lxc/{vmid}/status/stop",
+    "GET /storage",
+    "GET /nodes/{node}/storage",
+    "GET /nodes/{node}/storage/{storage}/content",
+    "GET /nodes/{node}/qemu/{vmid}/snapshot",
+    "POST /nodes/{node}/qemu/{vmid}/snapshot",
+    "POST /nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback",
+    "GET /cluster/backup",
+    "POST /cluster/backup",
+    "POST /nodes/{node}/vzdump",
+    "GET /nodes/{node}/status",
+    "GET /cluster/status",
+    "GET /nodes/{node}/tasks",
+    "GET /nodes/{node}/tasks/{upid}/status",
+    "GET /cluster/nextid",
+]
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return Catalog.load(load_spec())
+
+
+def _listing(catalog: Catalog) -> list[dict[str, object]]:
+    return [
+        {
+            "name": t.name,
+            "title": t.title,
+            "description": t.description,
+            "inputSchema": t.input_schema,
+            "outputSchema": t.output_schema,
+            "annotations": t.annotations,
+        }
+        for t in catalog.select()
+    ]
+
+
+def test_every_seed_operation_is_driven_by_a_tool(catalog: Catalog) -> None:
+    driven = {op for tool in catalog.tools.values() for op in tool.operations.values()}
+    missing = [op for op in SEED_OPERATIONS if op not in driven]
+    assert not missing, f"no tool drives {missing}"
+
+
+def test_every_tool_declares_all_four_hints_and_a_title(catalog: Catalog) -> None:
+    for tool in catalog.tools.values():
+        assert set(tool.annotations) == {"readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}
+        assert tool.title and tool.description
+        assert tool.annotations["readOnlyHint"] == (tool.risk == "read")
+        assert tool.annotations["destructiveHint"] == (tool.risk == "destructive")
+
+
+def test_schemas_are_valid_and_strict_server_side(catalog: Catalog) -> None:
+    for tool in catalog.tools.values():
+        jsonschema.Draft202012Validator.check_schema(tool.input_schema)
+        jsonschema.Draft202012Validator.check_schema(tool.validation_schema)
+        jsonschema.Draft202012Validator.check_schema(tool.output_schema)
+        assert tool.validation_schema["additionalProperties"] is False
+        assert not jsonschema.Draft202012Validator(tool.validation_schema).is_valid({"no_such_argument": 1})
+
+
+def test_guest_tools_find_the_node_themselves(catalog: Catalog) -> None:
+    for tool in catalog.tools.values():
+        if tool.guest_scoped:
+            assert "node" not in tool.input_schema.get("required", []), tool.name
+
+
+def test_mutating_tools_offer_dry_run_and_token_confirmation(catalog: Catalog) -> None:
+    for tool in catalog.tools.values():
+        props = tool.input_schema["properties"]
+        assert ("dry_run" in props) == tool.mutating, tool.name
+        assert ("confirm_token" in props) == tool.mutating, tool.name
+
+
+def test_model_visible_tool_list_fits_the_budget(catalog: Catalog) -> None:
+    visible = [{"name": t.name, "description": t.description, "inputSchema": t.input_schema} for t in catalog.select()]
+    size = len(json.dumps(visible, separators=(",", ":")))
+    assert size <= BUDGET, f"{size} characters > {BUDGET}"
+
+
+def test_golden_snapshot_of_the_tool_list(catalog: Catalog) -> None:
+    current = json.dumps(_listing(catalog), indent=1, sort_keys=True) + "\n"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1" or not SNAPSHOT.exists():
+        SNAPSHOT.write_text(current, encoding="utf-8")
+    assert SNAPSHOT.read_text(encoding="utf-8") == current, (
+        "tools/list changed: review the diff and regenerate with UPDATE_SNAPSHOTS=1"
+    )
+
+
+def test_read_only_selection_hides_mutating_tools(catalog: Catalog) -> None:
+    names = {t.name for t in catalog.select(read_only=True)}
+    assert "guest_list" in names and "guest_stop" not in names and "api_call" not in names
+    with pytest.raises(CatalogError, match="unknown toolset"):
+        catalog.select(["guests", "nope"])
+
+
+def test_parameters_come_from_the_spec(catalog: Catalog) -> None:
+    shutdown = catalog.tools["guest_shutdown"]
+    spec_schema = load_spec().operation("POST /nodes/{node}/qemu/{vmid}/status/shutdown").input_schema
+    assert shutdown.input_schema["properties"]["forceStop"]["type"] == "boolean"
+    assert spec_schema["properties"]["forceStop"]["x-pve-type"] == "boolean"
+    create = catalog.tools["vm_create"]
+    assert create.input_schema["properties"]["net0"]["type"] == ["string", "object"]
+    assert create.input_schema["properties"]["ostype"]["enum"][0] == "other"
+
+
+def test_a_tool_naming_an_unknown_operation_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "tools.yaml"
+    bad.write_text(
+        "default_toolsets: [x]\ntoolsets: {x: [t]}\ntools:\n  t: {title: T, description: d, handler: api_read,"
+        " risk: read, operations: ['GET /no/such']}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(CatalogError, match="no operation"):
+        Catalog.load(load_spec(), bad)
+
+
+def test_condensing_descriptions() -> None:
+    assert condense("The number of cores per socket.") == "number of cores per socket"
+    assert condense("x" * 80) == ""
+    schema = model_schema({"type": "integer", "minimum": 100, "maximum": 999999999, "description": "The VM."}, "vmid")
+    assert schema == {"type": "integer"}
