@@ -106,8 +106,23 @@ class PolicyConfig:
         return sorted(k for k in self.rules if k not in RISK_KEYS and k not in known_tools)
 
     @classmethod
-    def from_mapping(cls, section: Mapping[str, Any] | None, *, prefix: str = "policy") -> PolicyConfig:
-        """Build from the ``[policy]`` table (already parsed, e.g. by ``tomllib``); ``None`` = defaults."""
+    def from_mapping(
+        cls,
+        section: Mapping[str, Any] | None,
+        *,
+        env: Mapping[str, str] | None = None,
+        prefix: str = "policy",
+    ) -> PolicyConfig:
+        """Build from the ``[policy]`` table (already parsed, e.g. by ``tomllib``); ``None`` = defaults.
+
+        With ``env``, the ``PVEMCP_*`` overrides are applied on top (:meth:`with_env`); without it the
+        result depends on the table alone, which is what tests want.
+        """
+        config = cls._from_table(section, prefix)
+        return config.with_env(env) if env is not None else config
+
+    @classmethod
+    def _from_table(cls, section: Mapping[str, Any] | None, prefix: str) -> PolicyConfig:
         if section is None:
             return cls()
         if not isinstance(section, Mapping):
@@ -175,8 +190,7 @@ def load_policy(document: Mapping[str, Any] | None = None, env: Mapping[str, str
         if not isinstance(document, Mapping):
             raise PolicyConfigError("config", f"must be a table, got {type(document).__name__}")
         section = document.get("policy")
-    config = PolicyConfig.from_mapping(section)
-    return config.with_env(os.environ if env is None else env)
+    return PolicyConfig.from_mapping(section, env=os.environ if env is None else env)
 
 
 # --------------------------------------------------------------------------------------------
