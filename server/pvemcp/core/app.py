@@ -21,7 +21,7 @@ from pvemcp.core.catalog import CONTROL_HELP, Catalog, ToolDef
 from pvemcp.core.config import AppConfig
 from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationStore
 from pvemcp.core.policy.decision import Decision, confirmation_method, decide
-from pvemcp.core.policy.ledger import Ledger
+from pvemcp.core.policy.ledger import AuditLedger
 from pvemcp.core.policy.risk import classify_call, max_risk
 from pvemcp.core.policy.scope import GuestFacts
 from pvemcp.core.policy.targets import check_call, extract_targets
@@ -82,7 +82,7 @@ class App:
         self._clients: dict[str, PveClient] = {}
         self._stack: AsyncExitStack | None = None
         self._confirmations = ConfirmationStore(ttl_s=config.policy.confirm_ttl_s)
-        self._ledger: Ledger | None = None
+        self._ledger: AuditLedger | None = None
         self._visible: dict[str, ToolDef] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -90,8 +90,9 @@ class App:
         self._stack = AsyncExitStack()
         for name, cluster in self.config.clusters.items():
             self._clients[name] = await self._stack.enter_async_context(PveClient(cluster))
-        if self.config.policy.audit_log is not None:
-            self._ledger = Ledger(self.config.policy.audit_log, key_path=self.config.policy.audit_key_path)
+        self._ledger = AuditLedger.from_config(self.config.policy)
+        if self._ledger is not None:
+            self._stack.callback(self._ledger.close)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -124,7 +125,7 @@ class App:
         if self._visible is None:
             policy = self.config.policy
             selected = self.catalog.select(policy.toolsets, read_only=policy.read_only)
-            self._visible = {t.name: t for t in selected if not decide(policy, t.name, t.risk).denied}
+            self._visible = {t.name: t for t in selected if not decide(policy, t.name, t.listing_risk).denied}
         return list(self._visible.values())
 
     def tool(self, name: str) -> ToolDef | None:
@@ -219,7 +220,7 @@ class App:
             raise
         call_risks = [classify_call(c.method, c.template, {**c.path, **c.args}) for c in plan.calls]
         # A curated tool is at least as risky as it declares; the generic tool is as risky as its call.
-        declared = [] if tool.handler == "api_call" else [tool.risk]
+        declared = [] if tool.per_call_risk else [tool.risk]
         risk = max_risk([*declared, plan.risk, *call_risks])
         decision = decide(policy, tool.name, risk)
         if control.get("dry_run"):
@@ -260,7 +261,9 @@ class App:
                 await self._audit(tool.name, ctx, "denied", plan=plan, detail=f"confirmation token: {exc}")
                 return _error(f"{tool.name}: confirmation token refused: {exc}. Nothing was sent.")
         outcome = "confirmed" if decision.needs_confirmation else "allowed"
-        return await self._execute(rc, plan, outcome)
+        via = ("elicitation" if ctx.confirmed else "token") if decision.needs_confirmation else None
+        await self._audit(tool.name, ctx, outcome, plan=plan, risk=decision.risk.value, arguments=original, via=via)
+        return await self._execute(rc, plan)
 
     def _question(self, tool: ToolDef, plan: Plan) -> str:
         lines = []
@@ -280,7 +283,7 @@ class App:
         text = f"Dry run of {tool.name}: {len(plan.calls)} request(s), policy: {decision.action.value}. Nothing sent."
         return ToolResult({"dry_run": data}, text)
 
-    async def _execute(self, rc: RunContext, plan: Plan, outcome: str) -> ToolResult:
+    async def _execute(self, rc: RunContext, plan: Plan) -> ToolResult:
         results: list[JsonDict | None] = [None] * len(plan.calls)
         limiter = anyio.CapacityLimiter(BATCH_CONCURRENCY)
         done = 0
@@ -293,7 +296,7 @@ class App:
         async def run(index: int, call: PlannedCall) -> None:
             nonlocal done
             async with limiter:
-                results[index] = await self._run_call(rc, call, plan.wait, progress, outcome)
+                results[index] = await self._run_call(rc, call, plan.wait, progress)
             done += 1
             if not single:
                 await rc.progress(float(done), float(len(plan.calls)), f"{done}/{len(plan.calls)} done")
@@ -317,7 +320,6 @@ class App:
         call: PlannedCall,
         wait: int,
         progress: Callable[[float, float | None, str], Awaitable[None]],
-        outcome: str,
     ) -> JsonDict:
         item: JsonDict = _target_fields(call)
         try:
@@ -330,7 +332,7 @@ class App:
             )
         except PveError as exc:
             item.update(ok=False, error=str(exc))
-            await self._audit(rc.tool.name, rc.call, "failed", calls=[call], detail=str(exc), decision=outcome)
+            await self._audit(rc.tool.name, rc.call, "failed", calls=[call], detail=str(exc))
             return item
         data = envelope.data
         if call.task and isinstance(data, str) and data.startswith("UPID:"):
@@ -354,7 +356,6 @@ class App:
             calls=[call],
             upid=item.get("upid"),
             detail=item.get("error"),
-            decision=outcome,
         )
         return item
 
@@ -370,27 +371,27 @@ class App:
         arguments: JsonDict | None = None,
         upid: str | None = None,
         detail: str | None = None,
-        decision: str | None = None,
+        risk: str | None = None,
+        via: str | None = None,
     ) -> None:
+        """One ledger record (secrets redacted by the ledger). A write failure propagates: fail closed."""
         if self._ledger is None:
             return
         chosen = calls if calls is not None else (plan.calls if plan is not None else [])
-        record: JsonDict = {
-            "caller": ctx.caller,
-            "tool": tool,
-            "outcome": outcome,
-            "targets": [c.label for c in chosen],
-            "requests": [c.describe() for c in chosen],
-        }
-        if arguments is not None:
-            record["arguments"] = arguments
-        if decision:
-            record["decision"] = decision
-        if upid:
-            record["upid"] = upid
-        if detail:
-            record["detail"] = detail
-        await self._ledger.append(record)
+        failed = outcome in ("failed", "denied")
+        self._ledger.append(
+            outcome,
+            tool=tool,
+            caller=ctx.caller,
+            risk=risk or (plan.risk if plan is not None else None),
+            target=[c.label for c in chosen] or None,
+            args=arguments,
+            upid=upid,
+            error=detail if failed else None,
+            reason=detail if not failed else None,
+            via=via,
+            details={"requests": [c.describe() for c in chosen]} if chosen else None,
+        )
 
     # ------------------------------------------------------------------ resources
     def resources(self) -> list[ResourceView]:

@@ -154,6 +154,16 @@ class ToolDef:
         return self.risk != "read"
 
     @property
+    def per_call_risk(self) -> bool:
+        """The generic tool: each call's risk comes from the operation it reaches, not from the tool."""
+        return self.handler == "api_call"
+
+    @property
+    def listing_risk(self) -> str:
+        """The risk that decides whether the tool is listed: the generic tool can read, so read-only keeps it."""
+        return "read" if self.per_call_risk else self.risk
+
+    @property
     def guest_scoped(self) -> bool:
         """The tool acts on guests identified by vmid (node and type resolved by pvemcp)."""
         return "vmid" in self.params and set(self.operations) <= set(GUEST_TYPES)
@@ -257,7 +267,7 @@ class Catalog:
         if unknown:
             raise CatalogError(f"unknown toolset(s): {', '.join(unknown)}; known: {', '.join(self.toolsets)}")
         names = [tool for ts in chosen for tool in self.toolsets[ts]]
-        return [self.tools[n] for n in names if not (read_only and self.tools[n].mutating)]
+        return [self.tools[n] for n in names if not (read_only and self.tools[n].listing_risk != "read")]
 
 
 def _strict_schema(visible: Mapping[str, Any]) -> JsonDict:

@@ -32,7 +32,7 @@ def api_search(rc: RunContext) -> ToolResult:
         haystack = f"{key} {op.summary}".lower()
         if all(w in haystack for w in words):
             hits.append({"operation": key, "summary": op.summary, "task": op.task})
-    hits.sort(key=lambda h: (len(h["operation"]), h["operation"]))
+    hits.sort(key=lambda h: (len(str(h["operation"])), str(h["operation"])))
     rc.args.setdefault("limit", 20)
     return page(rc, hits, "operations")
 

@@ -83,7 +83,7 @@ def _rule(error: jsonschema.ValidationError) -> str:
         return f"does not match the required format ({error.schema.get('x-pve-format') or error.validator_value})"
     if error.validator in ("minimum", "maximum", "maxLength", "minLength", "enum", "type"):
         return f"must satisfy {error.validator} {error.validator_value!r} (got {error.instance!r})"
-    return error.message
+    return str(error.message)
 
 
 def validation_error_text(error: jsonschema.ValidationError) -> tuple[str, str]:
