@@ -1,0 +1,90 @@
+"""Policy decisions: class defaults, tool overrides, read-only, fail-closed risks, listing."""
+
+from __future__ import annotations
+
+import pytest
+
+from pvemcp.core.policy.config import Action, PolicyConfig
+from pvemcp.core.policy.decision import confirmation_method, decide, is_listed
+from pvemcp.core.policy.risk import Risk
+
+
+def cfg(**section: object) -> PolicyConfig:
+    return PolicyConfig.from_mapping(section)
+
+
+@pytest.mark.parametrize(
+    ("risk", "action"),
+    [(Risk.READ, Action.ALLOW), (Risk.WRITE, Action.ALLOW), (Risk.DESTRUCTIVE, Action.CONFIRM)],
+)
+def test_defaults(risk: Risk, action: Action) -> None:
+    d = decide(PolicyConfig(), "any_tool", risk)
+    assert d.action is action
+    assert d.risk is risk
+    assert d.rule == f"risk:{risk.value}"
+
+
+@pytest.mark.parametrize("risk", ["unknown", "", "DESTROY", None])
+def test_unknown_risk_is_destructive(risk: object) -> None:
+    d = decide(PolicyConfig(), "t", risk)  # type: ignore[arg-type]
+    assert d.risk is Risk.DESTRUCTIVE
+    assert d.needs_confirmation
+
+
+def test_risk_strings_are_accepted() -> None:
+    assert decide(PolicyConfig(), "t", "read").allowed
+    assert decide(PolicyConfig(), "t", "Destructive").needs_confirmation
+
+
+def test_class_rules() -> None:
+    c = cfg(rules={"write": "confirm", "destructive": "deny"})
+    assert decide(c, "t", Risk.WRITE).needs_confirmation
+    d = decide(c, "t", Risk.DESTRUCTIVE)
+    assert d.denied and "destructive = deny" in d.reason
+
+
+def test_tool_rule_wins_over_class() -> None:
+    c = cfg(rules={"destructive": "deny", "guest_stop": "allow", "read": "allow", "vm_list": "deny"})
+    stop = decide(c, "guest_stop", Risk.DESTRUCTIVE)
+    assert stop.allowed and stop.rule == "tool:guest_stop" and "guest_stop = allow" in stop.reason
+    assert decide(c, "guest_delete", Risk.DESTRUCTIVE).denied
+    assert decide(c, "vm_list", Risk.READ).denied
+    c2 = cfg(rules={"snapshot_create": "confirm"})
+    assert decide(c2, "snapshot_create", Risk.WRITE).needs_confirmation
+
+
+def test_read_only_beats_everything() -> None:
+    c = cfg(read_only=True, rules={"guest_stop": "allow", "write": "allow", "destructive": "allow"})
+    for risk in (Risk.WRITE, Risk.DESTRUCTIVE, "garbage"):
+        d = decide(c, "guest_stop", risk)  # type: ignore[arg-type]
+        assert d.denied and d.rule == "read_only" and "read-only" in d.reason
+    assert decide(c, "guest_list", Risk.READ).allowed
+
+
+def test_read_only_does_not_unblock_denied_reads() -> None:
+    c = cfg(read_only=True, rules={"secrets": "deny"})
+    assert decide(c, "secrets", Risk.READ).denied
+
+
+@pytest.mark.parametrize(
+    ("fallback", "elicit", "expected"),
+    [("token", True, "elicit"), ("deny", True, "elicit"), ("token", False, "token"), ("deny", False, "deny")],
+)
+def test_confirmation_method(fallback: str, elicit: bool, expected: str) -> None:
+    assert confirmation_method(cfg(confirm_fallback=fallback), elicitation_supported=elicit) == expected
+
+
+def test_is_listed() -> None:
+    plain = PolicyConfig()
+    assert is_listed(plain, "guest_stop", Risk.DESTRUCTIVE, ["guests"])
+    ro = cfg(read_only=True)
+    assert is_listed(ro, "guest_list", Risk.READ, ["guests"])
+    assert not is_listed(ro, "guest_start", Risk.WRITE, ["guests"])
+    assert not is_listed(ro, "guest_stop", Risk.DESTRUCTIVE, ["guests"])
+    sets = cfg(toolsets=["snapshots"])
+    assert not is_listed(sets, "guest_list", Risk.READ, ["guests"])
+    assert is_listed(sets, "snapshot_list", Risk.READ, ["snapshots", "guests"])
+    assert not is_listed(sets, "orphan", Risk.READ, [])
+    denied = cfg(rules={"guest_delete": "deny", "destructive": "confirm"})
+    assert not is_listed(denied, "guest_delete", Risk.DESTRUCTIVE, ["guests"])
+    assert is_listed(denied, "guest_stop", Risk.DESTRUCTIVE, ["guests"])

@@ -1,0 +1,306 @@
+"""Scope: per-guest checks, new guests, nodes, batches, and every target of a generic call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pvemcp.core.policy.scope import (
+    GuestFacts,
+    Scope,
+    check_all,
+    check_new_guest,
+    check_new_vmid,
+    check_node,
+    check_target,
+    parse_tags,
+)
+from pvemcp.core.policy.targets import CallTargets, check_call, extract_targets, needs_inventory
+
+VMIDS = Scope(vmid_ranges=[(100, 199), (500, 500)])  # type: ignore[arg-type]
+
+
+def g(vmid: int, node: str = "pve1", pool: str | None = None, tags: Any = (), name: str | None = None) -> GuestFacts:
+    return GuestFacts(vmid=vmid, node=node, pool=pool, tags=tags, name=name)
+
+
+# --- scope --------------------------------------------------------------------------------
+
+
+def test_unrestricted_scope_allows_everything() -> None:
+    s = Scope()
+    assert s.unrestricted and s.describe() == "unrestricted"
+    assert check_target(s, g(1, node="x")) is None
+    assert check_new_vmid(s, 999999) is None
+    assert check_node(s, "anything") is None
+
+
+@pytest.mark.parametrize(
+    ("vmid", "ok"), [(99, False), (100, True), (150, True), (199, True), (200, False), (500, True)]
+)
+def test_vmid_ranges_are_inclusive(vmid: int, ok: bool) -> None:
+    v = check_target(VMIDS, g(vmid))
+    assert (v is None) is ok
+    if v is not None:
+        assert v.rules == ("vmid",)
+        assert f"guest {vmid}" in v.message and "100-199, 500" in v.message
+
+
+def test_tags_any_of_case_insensitive() -> None:
+    s = Scope(tags=frozenset({"agent"}))
+    assert check_target(s, g(1, tags="prod;Agent")) is None
+    assert check_target(s, g(1, tags=["AGENT"])) is None
+    v = check_target(s, g(7, tags="prod;web", name="db1"))
+    assert v is not None and v.rules == ("tag",)
+    assert "guest 7 (db1) on node pve1" in v.message and "agent" in v.message and "prod, web" in v.message
+    v = check_target(s, g(8))
+    assert v is not None and "no tags" in v.message
+
+
+def test_pools() -> None:
+    s = Scope(pools=frozenset({"agents"}))
+    assert check_target(s, g(1, pool="agents")) is None
+    v = check_target(s, g(1, pool="prod"))
+    assert v is not None and v.rules == ("pool",) and "pool prod" in v.message
+    v = check_target(s, g(1))
+    assert v is not None and "in no pool" in v.message
+
+
+def test_nodes() -> None:
+    s = Scope(nodes=frozenset({"pve1"}))
+    assert check_target(s, g(1, node="pve1")) is None
+    v = check_target(s, g(1, node="pve2"))
+    assert v is not None and v.rules == ("node",) and v.node == "pve2"
+    v = check_target(s, GuestFacts(vmid=1))
+    assert v is not None and "unknown" in v.message
+    assert check_node(s, "pve1") is None
+    v = check_node(s, "pve3")
+    assert v is not None and "node pve3" in v.message
+
+
+def test_all_dimensions_must_hold_and_all_failures_are_named() -> None:
+    s = Scope(nodes={"pve1"}, vmid_ranges=[(100, 199)], pools={"a"}, tags={"agent"})  # type: ignore[arg-type]
+    assert check_target(s, g(150, node="pve1", pool="a", tags="agent")) is None
+    v = check_target(s, g(250, node="pve2", pool="b", tags="x"))
+    assert v is not None
+    assert v.rules == ("node", "vmid", "pool", "tag")
+    assert str(v) == v.message and v.message.endswith(".")
+
+
+def test_empty_restriction_allows_nothing() -> None:
+    s = Scope(nodes=frozenset(), vmid_ranges=(), tags=frozenset())
+    assert not s.unrestricted
+    assert check_target(s, g(100, tags="agent")) is not None
+    assert check_new_vmid(s, 100) is not None
+
+
+def test_new_vmid_and_new_guest() -> None:
+    v = check_new_vmid(VMIDS, 9000)
+    assert v is not None and v.subject == "new guest 9000" and v.rules == ("vmid",)
+    assert check_new_vmid(VMIDS, 120) is None
+    s = Scope(nodes={"pve1"}, vmid_ranges=[(100, 199)], pools={"agents"}, tags={"agent"})  # type: ignore[arg-type]
+    assert check_new_guest(s, 150, node="pve1", pool="agents", tags="agent") is None
+    v = check_new_guest(s, 150, node="pve2", pool=None, tags=None)
+    assert v is not None and v.rules == ("node", "pool", "tag")
+
+
+def test_batch_is_refused_whole_and_names_the_foreign_guest() -> None:
+    s = Scope(tags={"agent"})  # type: ignore[arg-type]
+    batch = [g(101, tags="agent"), g(102, tags="agent", name="web"), g(666, tags="prod", name="payroll")]
+    violations = check_all(s, batch)
+    assert [v.vmid for v in violations] == [666]
+    assert "payroll" in violations[0].message
+    assert check_all(s, batch[:2]) == []
+    more = check_all(VMIDS, [g(100)], new_vmids=[9000], nodes=[])
+    assert [v.subject for v in more] == ["new guest 9000"]
+    nodes = check_all(Scope(nodes={"pve1"}), nodes=["pve1", "pve9"])  # type: ignore[arg-type]
+    assert [v.node for v in nodes] == ["pve9"]
+
+
+def test_guest_facts_from_cluster_resources() -> None:
+    f = GuestFacts.from_resource(
+        {"vmid": "105", "node": "pve2", "pool": "", "tags": "a;B", "name": "web", "type": "qemu", "status": "running"}
+    )
+    assert f == GuestFacts(vmid=105, node="pve2", pool=None, tags=frozenset({"a", "b"}), name="web", type="qemu")
+    assert f.label() == "guest 105 (web) on node pve2"
+    assert parse_tags(None) == frozenset()
+    assert parse_tags("x y,z;w") == frozenset({"x", "y", "z", "w"})
+
+
+def test_invalid_scope_ranges() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        Scope(vmid_ranges=[(200, 100)])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="integers"):
+        Scope(vmid_ranges=[("1", 2)])  # type: ignore[list-item]
+
+
+# --- targets of a call --------------------------------------------------------------------
+
+STOP = "/nodes/{node}/qemu/{vmid}/status/stop"
+CLONE = "/nodes/{node}/qemu/{vmid}/clone"
+
+
+def test_extract_path_guest_and_node() -> None:
+    t = extract_targets("POST", STOP, {"node": "pve1", "vmid": 100})
+    assert t.guests == {100} and t.nodes == {"pve1"} and not t.new_guests and not t.unresolved
+
+
+def test_extract_clone() -> None:
+    t = extract_targets("POST", CLONE, {"node": "pve1", "vmid": "100", "newid": 9000, "target": "pve2", "pool": "p"})
+    assert t.guests == {100} and t.new_guests == {9000} and t.nodes == {"pve1", "pve2"}
+    assert t.new_guest_node == "pve2" and t.new_guest_pool == "p" and t.clone_of == 100
+    t = extract_targets("POST", "/nodes/{node}/lxc/{vmid}/clone", {"node": "pve1", "vmid": 100, "newid": 101})
+    assert t.new_guest_node == "pve1"
+
+
+def test_extract_create_restore() -> None:
+    t = extract_targets(
+        "POST", "/nodes/{node}/qemu", {"node": "pve1", "vmid": 120, "archive": "x", "force": 1, "tags": "agent"}
+    )
+    assert t.new_guests == {120} and not t.guests and t.new_guest_tags == {"agent"} and t.new_guest_node == "pve1"
+    assert extract_targets("GET", "/nodes/{node}/qemu", {"node": "pve1"}).new_guests == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("method", "template", "params", "expected"),
+    [
+        ("POST", "/nodes/{node}/qemu/{vmid}/migrate", {"node": "a", "vmid": 1, "target": "b"}, {"nodes": {"a", "b"}}),
+        ("POST", "/nodes/{node}/stopall", {"node": "a"}, {"node_wide": {"a"}}),
+        ("POST", "/nodes/{node}/stopall", {"node": "a", "vms": "101,102"}, {"guests": {101, 102}}),
+        ("POST", "/nodes/{node}/startall", {"node": "a", "vms": "7"}, {"guests": {7}}),
+        ("POST", "/nodes/{node}/migrateall", {"node": "a", "target": "b"}, {"node_wide": {"a"}, "nodes": {"a", "b"}}),
+        ("POST", "/nodes/{node}/status", {"node": "a", "command": "reboot"}, {"node_wide": {"a"}}),
+        ("GET", "/nodes/{node}/status", {"node": "a"}, {"nodes": {"a"}, "node_wide": set()}),
+        ("POST", "/cluster/bulk-action/guest/shutdown", {}, {"cluster_wide": True}),
+        (
+            "POST",
+            "/cluster/bulk-action/guest/migrate",
+            {"vms": [1, 2], "target": "b"},
+            {"guests": {1, 2}, "nodes": {"b"}},
+        ),
+        ("POST", "/nodes/{node}/vzdump", {"node": "a", "vmid": "100,101"}, {"guests": {100, 101}}),
+        ("POST", "/nodes/{node}/vzdump", {"node": "a", "all": 1}, {"node_wide": {"a"}}),
+        ("POST", "/nodes/{node}/vzdump", {"node": "a", "pool": "p"}, {"pools": {"p"}}),
+        ("POST", "/cluster/backup", {"all": 1, "schedule": "daily"}, {"cluster_wide": True}),
+        ("PUT", "/cluster/backup/{id}", {"id": "j", "all": 1, "node": "a"}, {"node_wide": {"a"}, "nodes": {"a"}}),
+        ("POST", "/cluster/ha/resources", {"sid": "vm:105"}, {"guests": {105}}),
+        (
+            "POST",
+            "/cluster/ha/resources/{sid}/relocate",
+            {"sid": "ct:106", "node": "b"},
+            {"guests": {106}, "nodes": {"b"}},
+        ),
+        ("PUT", "/cluster/ha/rules/{rule}", {"rule": "r", "resources": "vm:1,ct:2"}, {"guests": {1, 2}}),
+        ("PUT", "/cluster/replication/{id}", {"id": "100-0"}, {"guests": {100}}),
+        ("POST", "/cluster/replication", {"id": "101-1", "target": "b"}, {"guests": {101}, "nodes": {"b"}}),
+        ("POST", "/nodes/{node}/replication/{id}/schedule_now", {"node": "a", "id": "102-0"}, {"guests": {102}}),
+        ("POST", "/nodes/{node}/qemu/{vmid}/move_disk", {"node": "a", "vmid": 1, "target-vmid": 2}, {"guests": {1, 2}}),
+        ("PUT", "/pools/{poolid}", {"poolid": "p", "vms": "5,6"}, {"guests": {5, 6}}),
+        ("GET", "/nodes/{node}/tasks", {"node": "a", "vmid": 9}, {"guests": {9}}),
+        (
+            "POST",
+            "/nodes/{node}/storage/{storage}/content/{volume}",
+            {"node": "a", "target_node": "b"},
+            {"nodes": {"a", "b"}},
+        ),
+        ("PUT", "/access/acl", {"path": "/", "roles": "Administrator"}, {}),
+    ],
+)
+def test_extract_targets(method: str, template: str, params: dict[str, Any], expected: dict[str, Any]) -> None:
+    t = extract_targets(method, template, params)
+    for attr, want in expected.items():
+        got = getattr(t, attr)
+        assert (got if isinstance(got, bool) else set(got)) == want, attr
+    if not expected:
+        assert t == CallTargets()
+
+
+def test_unreadable_targets_are_reported() -> None:
+    t = extract_targets("POST", "/nodes/{node}/stopall", {"node": "a", "vms": "101,abc"})
+    assert t.guests == {101} and t.unresolved == ("vms='abc'",)
+    t = extract_targets("POST", STOP, {"node": "a", "vmid": "1; rm"})
+    assert t.unresolved and not t.guests
+    t = extract_targets("POST", "/cluster/ha/resources", {"sid": "fence:x"})
+    assert t.unresolved
+    v = check_call(VMIDS, t, [])
+    assert v and v[0].rules == ("unresolved",)
+
+
+INVENTORY = [
+    g(100, node="pve1", tags="agent", name="a1"),
+    g(101, node="pve1", tags="agent", name="a2"),
+    g(150, node="pve2", tags="agent"),
+    g(600, node="pve1", tags="prod", name="payroll"),
+]
+
+
+def test_check_call_clone_out_of_range_newid_and_foreign_target_node() -> None:
+    s = Scope(nodes={"pve1"}, vmid_ranges=[(100, 199)])  # type: ignore[arg-type]
+    t = extract_targets("POST", CLONE, {"node": "pve1", "vmid": 100, "newid": 9000, "target": "pve3"})
+    v = check_call(s, t, INVENTORY)
+    subjects = {x.subject for x in v}
+    assert "node pve3" in subjects
+    assert any(x.vmid == 9000 and "vmid" in x.rules for x in v)
+    ok = extract_targets("POST", CLONE, {"node": "pve1", "vmid": 100, "newid": 120})
+    assert check_call(s, ok, INVENTORY) == []
+
+
+def test_check_call_batch_with_one_foreign_guest() -> None:
+    s = Scope(tags={"agent"})  # type: ignore[arg-type]
+    t = extract_targets("POST", "/cluster/bulk-action/guest/shutdown", {"vms": [100, 101, 600]})
+    v = check_call(s, t, INVENTORY)
+    assert [x.vmid for x in v] == [600]
+
+
+def test_check_call_node_wide_action_touches_foreign_guests() -> None:
+    s = Scope(tags={"agent"})  # type: ignore[arg-type]
+    t = extract_targets("POST", "/nodes/{node}/stopall", {"node": "pve1"})
+    assert [x.vmid for x in check_call(s, t, INVENTORY)] == [600]
+    t2 = extract_targets("POST", "/nodes/{node}/stopall", {"node": "pve2"})
+    assert check_call(s, t2, INVENTORY) == []
+    everything = extract_targets("POST", "/cluster/bulk-action/guest/suspend", {})
+    assert [x.vmid for x in check_call(s, everything, INVENTORY)] == [600]
+    pool = extract_targets("POST", "/nodes/{node}/vzdump", {"node": "pve1", "pool": "p"})
+    inv = [*INVENTORY, g(700, pool="p")]
+    assert [x.vmid for x in check_call(s, pool, inv)] == [700]
+
+
+def test_check_call_fails_closed_without_facts() -> None:
+    s = Scope(tags={"agent"})  # type: ignore[arg-type]
+    node_wide = extract_targets("POST", "/nodes/{node}/stopall", {"node": "pve1"})
+    v = check_call(s, node_wide, None)
+    assert v and v[0].rules == ("unknown",)
+    ghost = extract_targets("POST", STOP, {"node": "pve1", "vmid": 999})
+    v = check_call(s, ghost, INVENTORY)
+    assert v and "not found" in v[0].message
+    # With a VMID-only scope the VMID alone decides.
+    assert check_call(VMIDS, extract_targets("POST", STOP, {"node": "x", "vmid": 120}), None) == []
+    assert check_call(VMIDS, extract_targets("POST", STOP, {"node": "x", "vmid": 999}), None)
+
+
+def test_check_call_restore_over_a_foreign_guest() -> None:
+    s = Scope(tags={"agent"})  # type: ignore[arg-type]
+    t = extract_targets(
+        "POST", "/nodes/{node}/qemu", {"node": "pve1", "vmid": 600, "archive": "x", "force": 1, "tags": "agent"}
+    )
+    v = check_call(s, t, INVENTORY)
+    assert any(x.vmid == 600 and "payroll" in x.message for x in v)
+
+
+def test_check_call_clone_inherits_source_tags() -> None:
+    s = Scope(tags={"agent"}, vmid_ranges=[(100, 199)])  # type: ignore[arg-type]
+    t = extract_targets("POST", CLONE, {"node": "pve1", "vmid": 100, "newid": 130})
+    assert check_call(s, t, INVENTORY) == []
+    create = extract_targets("POST", "/nodes/{node}/qemu", {"node": "pve1", "vmid": 131})
+    v = check_call(s, create, INVENTORY)
+    assert v and v[0].rules == ("tag",)
+
+
+def test_needs_inventory() -> None:
+    t = extract_targets("POST", STOP, {"node": "pve1", "vmid": 100})
+    assert not needs_inventory(Scope(), t)
+    assert needs_inventory(Scope(tags={"a"}), t)  # type: ignore[arg-type]
+    node_only = extract_targets("PUT", "/nodes/{node}/dns", {"node": "pve1", "search": "x"})
+    assert not needs_inventory(Scope(tags={"a"}), node_only)  # type: ignore[arg-type]
+    assert check_call(Scope(), t, None) == []
