@@ -1,0 +1,1 @@
+"""Tests of the shared Proxmox client (pvemcp.core.pve)."""
