@@ -1,0 +1,92 @@
+"""Helpers shared by the handlers: guest lookup with PVE's errors, lock checks, status entries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pvemcp.sim.errors import PveHttpError, TaskError, fail, param_error
+from pvemcp.sim.routing import Call
+from pvemcp.sim.state import ClusterState, Guest, GuestType, Node, config_digest
+
+
+def config_missing(node: str, vmid: int, gtype: GuestType) -> str:
+    sub = "qemu-server" if gtype == "qemu" else "lxc"
+    return f"Configuration file 'nodes/{node}/{sub}/{vmid}.conf' does not exist"
+
+
+def find_guest(call: Call, gtype: GuestType) -> Guest | None:
+    """The guest ``vmid`` if its config lives on ``node`` with that type (what ``load_config`` sees)."""
+    guest = call.sim.state.guests.get(call.vmid)
+    if guest is None or guest.type != gtype or guest.node != call.node:
+        return None
+    return guest
+
+
+def load_guest(call: Call, gtype: GuestType) -> Guest:
+    """``load_config``: the guest, or 500 ``Configuration file 'nodes/N/qemu-server/ID.conf' does not exist``."""
+    guest = find_guest(call, gtype)
+    if guest is None:
+        raise fail(config_missing(call.node, call.vmid, gtype))
+    return guest
+
+
+def lock_message(guest: Guest) -> str:
+    return f"{guest.kind} is locked ({guest.lock})"
+
+
+def check_lock_sync(guest: Guest, call: Call | None = None, ignore: tuple[str, ...] = ()) -> None:
+    """``check_lock`` raised synchronously (config updates, clone, LXC destroy)."""
+    if guest.lock and guest.lock not in ignore and not (call is not None and skiplock(call)):
+        raise fail(lock_message(guest))
+
+
+def check_lock_task(guest: Guest, skip: bool = False, ignore: tuple[str, ...] = ()) -> None:
+    """``check_lock`` inside a worker (qemu start/stop/destroy/snapshot …)."""
+    if guest.lock and guest.lock not in ignore and not skip:
+        raise TaskError(lock_message(guest))
+
+
+def skiplock(call: Call) -> bool:
+    """``skiplock`` is root-only; anybody else gets PVE's 400."""
+    if not call.flag("skiplock"):
+        return False
+    if call.ident.authid != "root@pam":
+        raise param_error({"skiplock": "Only root may use this option."})
+    return True
+
+
+def guest_alive(state: ClusterState, guest: Guest) -> bool:
+    """The guest still exists (a worker must not touch a guest destroyed meanwhile)."""
+    return state.guests.get(guest.vmid) is guest
+
+
+def node_of(call: Call) -> Node:
+    node = call.sim.state.nodes.get(call.node)
+    if node is None:  # proxying already rejected unknown nodes; endpoints without proxyto land here
+        raise fail(f"no such cluster node '{call.node}'")
+    return node
+
+
+def running_stats(state: ClusterState, guest: Guest) -> dict[str, Any]:
+    """The metrics PVE reads from the process / RRD: zero for stopped guests."""
+    now = state.clock.now()
+    up = guest.uptime(now)
+    running = guest.status == "running"
+    maxmem = guest.maxmem
+    return {
+        "cpu": guest.cpu_load if running else 0,
+        "mem": int(maxmem * guest.mem_fraction) if running else 0,
+        "uptime": up,
+        "netin": guest.net_rate * up,
+        "netout": (guest.net_rate // 3) * up,
+        "diskread": guest.disk_rate * up,
+        "diskwrite": (guest.disk_rate // 2) * up,
+    }
+
+
+def digest_of(guest: Guest) -> str:
+    return config_digest(guest)
+
+
+def not_running_error(guest: Guest) -> PveHttpError:
+    return fail(f"{guest.kind} {guest.vmid} not running")

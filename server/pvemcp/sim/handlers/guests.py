@@ -1,0 +1,1132 @@
+"""VMs and containers: indexes, status, power actions, create, clone, destroy, config, template.
+
+Each failure is raised where PVE raises it (notes §1.7, §4): synchronously as HTTP 500, or inside the
+worker so that the call returns a UPID and the task ends with the error as exit status. Examples: qemu
+start of a running VM fails in the task (``VM 100 already running``) while LXC start of a running CT fails
+synchronously (``CT 101 already running``); qemu stop/shutdown of a stopped VM is ``TASK OK``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pvemcp.sim.errors import PveHttpError, TaskError, fail, param_error
+from pvemcp.sim.handlers.common import (
+    check_lock_sync,
+    check_lock_task,
+    config_missing,
+    digest_of,
+    find_guest,
+    guest_alive,
+    load_guest,
+    lock_message,
+    not_running_error,
+    running_stats,
+    skiplock,
+)
+from pvemcp.sim.handlers.views import lxc_index_entry, qemu_index_entry
+from pvemcp.sim.routing import Call, route
+from pvemcp.sim.state import (
+    GIB,
+    LXC_DISK_RE,
+    QEMU_DISK_RE,
+    QEMU_VERSION,
+    ClusterState,
+    Config,
+    Guest,
+    GuestType,
+    Volume,
+    format_size,
+    parse_size,
+    split_property_string,
+)
+from pvemcp.sim.tasks import INTERRUPT_SIGNAL, Task, TaskContext, Worker
+
+# simulated durations (seconds of task time)
+START_SECONDS = 1.5
+STOP_SECONDS = 1.0
+CLONE_BYTES_PER_SECOND = 2 * GIB
+CREATE_SECONDS = 2.0
+
+_SIZE_ONLY = re.compile(r"^(\d+(?:\.\d+)?)$")
+
+
+# ---------------------------------------------------------------------------------------------- indexes
+
+
+@route("GET", "/nodes/{node}/qemu")
+def qemu_index(call: Call) -> list[dict[str, Any]]:
+    state = call.sim.state
+    return [qemu_index_entry(state, g) for g in state.guests_on(call.node, "qemu") if call.ident.has("VM.Audit")]
+
+
+@route("GET", "/nodes/{node}/lxc")
+def lxc_index(call: Call) -> list[dict[str, Any]]:
+    state = call.sim.state
+    return [lxc_index_entry(state, g) for g in state.guests_on(call.node, "lxc") if call.ident.has("VM.Audit")]
+
+
+@route("GET", "/nodes/{node}/qemu/{vmid}/status/current")
+def qemu_status_current(call: Call) -> dict[str, Any]:
+    guest = load_guest(call, "qemu")
+    state = call.sim.state
+    entry = qemu_index_entry(state, guest)
+    entry["qmpstatus"] = guest.qmpstatus if guest.status == "running" else "stopped"
+    entry["ha"] = {"managed": 0}
+    entry["diskread"] = running_stats(state, guest)["diskread"]
+    entry["diskwrite"] = running_stats(state, guest)["diskwrite"]
+    agent = str(guest.config.get("agent", "0"))
+    if agent.split(",")[0] in ("1", "enabled=1"):
+        entry["agent"] = 1
+    if guest.status == "running":
+        mem = entry["mem"]
+        entry.update(
+            {
+                "running-machine": str(guest.config.get("machine", "pc-i440fx-10.1+pve0")),
+                "running-qemu": QEMU_VERSION,
+                "balloon": guest.maxmem,
+                "freemem": max(0, guest.maxmem - mem),
+                "ballooninfo": {
+                    "actual": guest.maxmem,
+                    "max_mem": guest.maxmem,
+                    "total_mem": guest.maxmem - 64 * 1024 * 1024,
+                    "free_mem": max(0, guest.maxmem - mem),
+                    "mem_swapped_in": 0,
+                    "mem_swapped_out": 0,
+                    "major_page_faults": 1200,
+                    "minor_page_faults": 2_400_000,
+                    "last_update": int(state.clock.now()),
+                },
+                "nics": {f"tap{guest.vmid}i0": {"netin": entry["netin"], "netout": entry["netout"]}},
+                "proxmox-support": {
+                    "backup-fleecing": True,
+                    "backup-max-workers": True,
+                    "pbs-dirty-bitmap": True,
+                    "pbs-dirty-bitmap-migration": True,
+                    "pbs-dirty-bitmap-savevm": True,
+                    "pbs-library-version": "1.5.2 (UNKNOWN)",
+                    "pbs-masterkey": True,
+                    "query-bitmap-info": True,
+                },
+            }
+        )
+    return entry
+
+
+@route("GET", "/nodes/{node}/lxc/{vmid}/status/current")
+def lxc_status_current(call: Call) -> dict[str, Any]:
+    guest = load_guest(call, "lxc")
+    entry = lxc_index_entry(call.sim.state, guest)
+    entry["ha"] = {"managed": 0}
+    return entry
+
+
+# ---------------------------------------------------------------------------------------------- power
+
+
+def _set_running(state: ClusterState, guest: Guest) -> None:
+    guest.status = "running"
+    guest.qmpstatus = "running"
+    guest.started_at = state.clock.now()
+    guest.pid = state.alloc_pid()
+    state.touch()
+
+
+def _set_stopped(state: ClusterState, guest: Guest) -> None:
+    guest.status = "stopped"
+    guest.qmpstatus = "stopped"
+    guest.started_at = None
+    guest.pid = None
+    state.touch()
+
+
+def _start_task(call: Call, wtype: str, worker: Any, **kw: Any) -> Task:
+    return call.sim.tasks.start(call.node, wtype, str(call.vmid), call.ident.authid, worker, **kw)
+
+
+@route("POST", "/nodes/{node}/qemu/{vmid}/status/start")
+def qemu_start(call: Call) -> Task:
+    skip = skiplock(call)
+    node, vmid = call.node, call.vmid
+
+    def worker(ctx: TaskContext) -> Worker:
+        guest = find_guest(call, "qemu")
+        if guest is None:
+            raise TaskError(config_missing(node, vmid, "qemu"))
+        if guest.template:
+            raise TaskError("you can't start a vm if it's a template")
+        if guest.lock == "backup" and guest.status == "running":
+            return  # a backup in progress: start just resumes the VM
+        if guest.lock == "suspended":
+            ctx.log(f"Resuming suspended VM {vmid}")
+            guest.config.pop("lock", None)
+            guest.config.pop("vmstate", None)
+        else:
+            check_lock_task(guest, skip)
+        if guest.status == "running":
+            raise TaskError(f"VM {vmid} already running")
+        _set_running(ctx.state, guest)
+        yield START_SECONDS
+
+    return _start_task(call, "qmstart", worker)
+
+
+def _stop_now(ctx: TaskContext, guest: Guest) -> None:
+    if guest_alive(ctx.state, guest) and guest.status == "running":
+        _set_stopped(ctx.state, guest)
+
+
+@route("POST", "/nodes/{node}/qemu/{vmid}/status/stop")
+def qemu_stop(call: Call) -> Task:
+    skip = skiplock(call)
+    node, vmid = call.node, call.vmid
+    overrule = call.flag("overrule-shutdown")
+
+    def worker(ctx: TaskContext) -> Worker:
+        guest = find_guest(call, "qemu")
+        if guest is None:
+            raise TaskError(config_missing(node, vmid, "qemu"))
+        check_lock_task(guest, skip)
+        if overrule:
+            for t in call.sim.tasks.running_for(str(vmid), ("qmshutdown",)):
+                ctx.log(f"overruling shutdown task {t.upid}")
+                call.sim.tasks.stop(t)
+        if guest.status != "running":
+            return
+        yield STOP_SECONDS
+        _stop_now(ctx, guest)
+
+    return _start_task(call, "qmstop", worker)
+
+
+def _shutdown_worker(
+    call: Call, guest_type: GuestType, timeout: int, force: bool, skip: bool, then_start: bool = False
+) -> Any:
+    node, vmid = call.node, call.vmid
+
+    def worker(ctx: TaskContext) -> Worker:
+        guest = find_guest(call, guest_type)
+        if guest is None:
+            raise TaskError(config_missing(node, vmid, guest_type))
+        if guest_type == "qemu":
+            check_lock_task(guest, skip)
+        if guest.status != "running":
+            return
+        needed = guest.shutdown_seconds
+        if needed is not None and needed <= timeout:
+            yield needed
+            _stop_now(ctx, guest)
+        else:
+            yield float(timeout)
+            if guest.status == "running" and guest_alive(ctx.state, guest):
+                if not force:
+                    if guest_type == "qemu":
+                        raise TaskError("VM quit/powerdown failed - got timeout")
+                    raise TaskError("container did not stop")
+                ctx.log("VM still running - terminating now with SIGTERM")
+                yield 1.0
+                _stop_now(ctx, guest)
+        if then_start and guest_alive(ctx.state, guest):
+            yield START_SECONDS
+            _set_running(ctx.state, guest)
+
+    return worker
+
+
+def _shutdown_timeout(call: Call, guest: Guest | None) -> int:
+    timeout = call.integer("timeout")
+    if timeout is not None:
+        return timeout
+    if guest is not None:
+        _, opts = split_property_string(str(guest.config.get("startup", "")))
+        if "down" in opts and opts["down"].isdigit():
+            return int(opts["down"])
+    return 60
+
+
+@route("POST", "/nodes/{node}/qemu/{vmid}/status/shutdown")
+def qemu_shutdown(call: Call) -> Task:
+    skip = skiplock(call)
+    force = call.flag("forceStop")
+    guest = find_guest(call, "qemu")
+    if guest is not None and guest.qmpstatus == "paused" and not force:
+        raise fail("VM is paused - cannot shutdown")
+    worker = _shutdown_worker(call, "qemu", _shutdown_timeout(call, guest), force, skip)
+    return _start_task(call, "qmshutdown", worker)
+
+
+def _check_running_qemu(call: Call) -> Guest:
+    """``check_running``: config must exist on this node, else the 'unable to find' error."""
+    guest = find_guest(call, "qemu")
+    if guest is None:
+        raise fail(f"unable to find configuration file for VM {call.vmid} on node '{call.node}'")
+    return guest
+
+
+@route("POST", "/nodes/{node}/qemu/{vmid}/status/reboot")
+def qemu_reboot(call: Call) -> Task:
+    guest = _check_running_qemu(call)
+    if guest.qmpstatus == "paused":
+        raise fail("VM is paused - cannot shutdown")
+    if guest.status != "running":
+        raise not_running_error(guest)
+    worker = _shutdown_worker(call, "qemu", _shutdown_timeout(call, guest), False, False, then_start=True)
+    return _start_task(call, "qmreboot", worker)
+
+
+@route("POST", "/nodes/{node}/qemu/{vmid}/status/reset")
+def qemu_reset(call: Call) -> Task:
+    guest = _check_running_qemu(call)
+    skip = skiplock(call)
+    if guest.status != "running":
+        raise not_running_error(guest)
+
+    def worker(ctx: TaskContext) -> Worker:
+        check_lock_task(guest, skip)
+        _set_running(ctx.state, guest)
+        yield 0.2
+
+    return _start_task(call, "qmreset", worker)
+
+
+@route("POST", "/nodes/{node}/qemu/{vmid}/status/suspend")
+def qemu_suspend(call: Call) -> Task:
+    guest = _check_running_qemu(call)
+    skip = skiplock(call)
+    todisk = call.flag("todisk")
+    if guest.status != "running":
+        raise not_running_error(guest)
+
+    def worker(ctx: TaskContext) -> Worker:
+        check_lock_task(guest, skip)
+        if not todisk:
+            guest.qmpstatus = "paused"
+            ctx.state.touch()
+            yield 0.2
+            return
+        guest.config["lock"] = "suspending"
+        ctx.state.touch()
+        ctx.log(f"suspending VM {guest.vmid} to disk")
+        yield 3.0
+        if not guest_alive(ctx.state, guest):
+            return
+        guest.config["lock"] = "suspended"
+        guest.config["vmstate"] = f"local-lvm:vm-{guest.vmid}-state-suspend-{_date_stamp(ctx)}"
+        _set_stopped(ctx.state, guest)
+
+    return _start_task(call, "qmsuspend" if todisk else "qmpause", worker)
+
+
+def _date_stamp(ctx: TaskContext) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d", time.gmtime(ctx.clock.now()))
+
+
+@route("POST", "/nodes/{node}/qemu/{vmid}/status/resume")
+def qemu_resume(call: Call) -> Task:
+    guest = _check_running_qemu(call)
+    skip = skiplock(call)
+    to_disk_suspended = guest.lock == "suspended"
+    if guest.status != "running" and not to_disk_suspended:
+        raise not_running_error(guest)
+
+    def worker(ctx: TaskContext) -> Worker:
+        if to_disk_suspended:
+            guest.config.pop("lock", None)
+            guest.config.pop("vmstate", None)
+            _set_running(ctx.state, guest)
+            yield START_SECONDS
+            return
+        check_lock_task(guest, skip)
+        if guest.qmpstatus == "paused":
+            guest.qmpstatus = "running"
+            ctx.state.touch()
+        yield 0.2
+
+    return _start_task(call, "qmresume", worker)
+
+
+# LXC power actions: state errors are synchronous, locks are checked in the task
+
+
+@route("POST", "/nodes/{node}/lxc/{vmid}/status/start")
+def lxc_start(call: Call) -> Task:
+    guest = load_guest(call, "lxc")
+    skip = skiplock(call)
+    if guest.status == "running":
+        raise fail(f"CT {guest.vmid} already running")
+    if guest.template:
+        raise fail("you can't start a CT if it's a template")
+
+    def worker(ctx: TaskContext) -> Worker:
+        check_lock_task(guest, skip, ignore=("mounted",))
+        if guest.status == "running":
+            raise TaskError(f"CT {guest.vmid} already running")
+        _set_running(ctx.state, guest)
+        yield START_SECONDS
+
+    return _start_task(call, "vzstart", worker)
+
+
+@route("POST", "/nodes/{node}/lxc/{vmid}/status/stop")
+def lxc_stop(call: Call) -> Task:
+    guest = load_guest(call, "lxc")
+    skip = skiplock(call)
+    if guest.status != "running":
+        raise not_running_error(guest)
+
+    def worker(ctx: TaskContext) -> Worker:
+        check_lock_task(guest, skip)
+        yield STOP_SECONDS
+        _stop_now(ctx, guest)
+
+    return _start_task(call, "vzstop", worker)
+
+
+@route("POST", "/nodes/{node}/lxc/{vmid}/status/shutdown")
+def lxc_shutdown(call: Call) -> Task:
+    guest = load_guest(call, "lxc")
+    if guest.status != "running":
+        raise not_running_error(guest)
+    worker = _shutdown_worker(call, "lxc", _shutdown_timeout(call, guest), call.flag("forceStop"), False)
+    return _start_task(call, "vzshutdown", worker)
+
+
+@route("POST", "/nodes/{node}/lxc/{vmid}/status/reboot")
+def lxc_reboot(call: Call) -> Task:
+    guest = load_guest(call, "lxc")
+    if guest.status != "running":
+        raise fail(f"VM {guest.vmid} not running")  # sic: PVE says VM here
+    worker = _shutdown_worker(call, "lxc", _shutdown_timeout(call, guest), True, False, then_start=True)
+    return _start_task(call, "vzreboot", worker)
+
+
+@route("POST", "/nodes/{node}/lxc/{vmid}/status/suspend")
+def lxc_suspend(call: Call) -> Task:
+    guest = load_guest(call, "lxc")
+    if guest.status != "running":
+        raise not_running_error(guest)
+
+    def worker(ctx: TaskContext) -> Worker:
+        check_lock_task(guest)
+        guest.qmpstatus = "paused"
+        ctx.state.touch()
+        yield 0.5
+
+    return _start_task(call, "vzsuspend", worker)
+
+
+@route("POST", "/nodes/{node}/lxc/{vmid}/status/resume")
+def lxc_resume(call: Call) -> Task:
+    guest = load_guest(call, "lxc")
+    if guest.status != "running":
+        raise not_running_error(guest)
+
+    def worker(ctx: TaskContext) -> Worker:
+        guest.qmpstatus = "running"
+        ctx.state.touch()
+        yield 0.5
+
+    return _start_task(call, "vzresume", worker)
+
+
+# ---------------------------------------------------------------------------------------------- config
+
+
+def _config_response(guest: Guest, cfg: Config) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in cfg.items():
+        if k in ("cipassword",):
+            out[k] = "**********"
+        elif k == "lxc" and guest.type == "lxc":
+            continue
+        else:
+            out[k] = v
+    return out
+
+
+def _get_config(call: Call, gtype: GuestType) -> dict[str, Any]:
+    guest = load_guest(call, gtype)
+    snapname = call.text("snapshot")
+    if snapname:
+        snap = guest.snapshots.get(snapname)
+        if snap is None:
+            raise fail(f"snapshot '{snapname}' does not exist")
+        out = _config_response(guest, snap.config)
+    else:
+        out = _config_response(guest, guest.config)
+    out["digest"] = digest_of(guest)
+    return out
+
+
+@route("GET", "/nodes/{node}/qemu/{vmid}/config")
+def qemu_config_get(call: Call) -> dict[str, Any]:
+    return _get_config(call, "qemu")
+
+
+@route("GET", "/nodes/{node}/lxc/{vmid}/config")
+def lxc_config_get(call: Call) -> dict[str, Any]:
+    return _get_config(call, "lxc")
+
+
+@route("GET", "/nodes/{node}/qemu/{vmid}/pending")
+def qemu_pending(call: Call) -> list[dict[str, Any]]:
+    guest = load_guest(call, "qemu")
+    return [{"key": k, "value": v} for k, v in guest.config.items() if k not in ("digest",)]
+
+
+_NON_CONFIG = frozenset(
+    {"node", "vmid", "digest", "delete", "revert", "skiplock", "background_delay", "force", "start"}
+)
+
+
+def _store_value(value: Any) -> str | int | float:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float):
+        return value
+    return str(value)
+
+
+def _allocate_disk_value(
+    state: ClusterState, guest: Guest, key: str, value: str, node: str
+) -> tuple[str, Volume | None]:
+    """``local-lvm:32`` → a new volume ``local-lvm:vm-<id>-disk-N,size=32G`` (PVE's disk allocation)."""
+    head, opts = split_property_string(value)
+    if head is None or ":" not in head:
+        return value, None
+    storage_id, rest = head.split(":", 1)
+    if not _SIZE_ONLY.match(rest):
+        return value, None
+    storage = state.storages.get(storage_id)
+    if storage is None:
+        raise fail(f"storage '{storage_id}' does not exist")
+    content = "images" if guest.type == "qemu" else "rootdir"
+    if content not in storage.content:
+        if guest.type == "qemu":
+            raise fail(f"storage '{storage_id}' does not support vm images")
+        raise fail(f"storage '{storage_id}' does not support container directories")
+    size = int(float(rest) * GIB)
+    idx = state.next_disk_index(storage_id, guest.vmid)
+    if storage.file_based and guest.type == "qemu":
+        volid = f"{storage_id}:{guest.vmid}/vm-{guest.vmid}-disk-{idx}.qcow2"
+        fmt = "qcow2"
+    elif storage.file_based:
+        volid = f"{storage_id}:{guest.vmid}/subvol-{guest.vmid}-disk-{idx}.raw"
+        fmt = "raw"
+    else:
+        volid = f"{storage_id}:vm-{guest.vmid}-disk-{idx}"
+        fmt = "raw"
+    vol = Volume(
+        volid,
+        storage_id,
+        content,
+        fmt,
+        size,
+        int(state.clock.now()),
+        node=None if storage.shared else node,
+        vmid=guest.vmid,
+    )
+    opts["size"] = format_size(size)
+    rendered = ",".join([volid, *(f"{k}={v}" for k, v in opts.items())])
+    return rendered, vol
+
+
+def _apply_config_update(call: Call, guest: Guest) -> list[str]:
+    """Apply PUT/POST config parameters; returns log lines (for the async variant)."""
+    state = call.sim.state
+    params = call.params
+    digest = call.text("digest")
+    if digest and digest != digest_of(guest):
+        raise fail("checksum mismatch (file change by other user?)")
+    check_lock_sync(guest, call)
+    deletes = [d for d in re.split(r"[,;\s]+", call.text("delete") or "") if d]
+    reverts = [d for d in re.split(r"[,;\s]+", call.text("revert") or "") if d]
+    updates = {k: v for k, v in params.items() if k not in _NON_CONFIG}
+    errors: dict[str, str] = {}
+    for d in deletes:
+        if d in updates:
+            errors["delete"] = f"you can't use '-{d}' and -delete {d}' at the same time"
+    if errors:
+        raise param_error(errors)
+    lines: list[str] = []
+    disk_re = QEMU_DISK_RE if guest.type == "qemu" else LXC_DISK_RE
+    for key, value in updates.items():
+        stored = _store_value(value)
+        if disk_re.match(key) and isinstance(stored, str):
+            stored, vol = _allocate_disk_value(state, guest, key, stored, guest.node)
+            if vol is not None:
+                state.add_volume(vol)
+                lines.append(f"{key}: successfully created disk '{vol.volid},size={format_size(vol.size)}'")
+            if key in guest.config and vol is not None:
+                old = str(guest.config[key])
+                n = 0
+                while f"unused{n}" in guest.config:
+                    n += 1
+                guest.config[f"unused{n}"] = old.split(",", 1)[0]
+        guest.config[key] = stored
+    for key in deletes:
+        old_value = guest.config.pop(key, None)
+        if old_value is not None and disk_re.match(key):
+            volid = str(old_value).split(",", 1)[0]
+            n = 0
+            while f"unused{n}" in guest.config:
+                n += 1
+            guest.config[f"unused{n}"] = volid
+        elif key.startswith("unused") and old_value is not None:
+            vol = state.find_volume(str(old_value), guest.node)
+            if vol is not None:
+                state.remove_volume(vol)
+    # ``revert`` is accepted and ignored: pending changes are not modelled, every change applies at once
+    del reverts
+    guest.config = dict(sorted(guest.config.items()))
+    state.touch()
+    return lines
+
+
+@route("PUT", "/nodes/{node}/qemu/{vmid}/config")
+def qemu_config_put(call: Call) -> None:
+    guest = load_guest(call, "qemu")
+    _apply_config_update(call, guest)
+    return None
+
+
+@route("POST", "/nodes/{node}/qemu/{vmid}/config")
+def qemu_config_post(call: Call) -> Task | None:
+    guest = load_guest(call, "qemu")
+    lines = _apply_config_update(call, guest)
+
+    def worker(ctx: TaskContext) -> Worker:
+        for line in lines:
+            ctx.log(line)
+        yield 0.5
+
+    task = _start_task(call, "qmconfig", worker)
+    delay = call.integer("background_delay")
+    if delay:
+        call.sim.clock.advance(0.0)
+        call.sim.tasks.tick()
+        if not task.running:
+            if task.exitstatus == "OK":
+                return None
+            raise fail(f"failed to update VM {guest.vmid}: {task.exitstatus}")
+    return task
+
+
+@route("PUT", "/nodes/{node}/lxc/{vmid}/config")
+def lxc_config_put(call: Call) -> None:
+    guest = load_guest(call, "lxc")
+    _apply_config_update(call, guest)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- create
+
+
+def _check_vmid_free(state: ClusterState, vmid: int, gtype: GuestType) -> None:
+    existing = state.guests.get(vmid)
+    if existing is None:
+        return
+    if gtype == "qemu":
+        raise fail(f"unable to create VM {vmid} - VM {vmid} already exists on node '{existing.node}'")
+    raise fail(f"CT {vmid} already exists on node '{existing.node}'")
+
+
+def _check_pool(state: ClusterState, pool: str | None) -> None:
+    if pool and pool not in state.pools:
+        raise PveHttpError(403, f"Permission check failed (pool '{pool}' does not exist)\n")
+
+
+def _new_guest(state: ClusterState, vmid: int, gtype: GuestType, node: str, pool: str | None) -> Guest:
+    guest = Guest(vmid=vmid, type=gtype, node=node, config={"lock": "create"})
+    guest.cpu_load = round(state.rng.uniform(0.005, 0.2), 6)
+    guest.mem_fraction = round(state.rng.uniform(0.2, 0.7), 4)
+    guest.shutdown_seconds = 4.0
+    state.guests[vmid] = guest
+    if pool:
+        guest.pool = pool
+        state.pools[pool].vmids.add(vmid)
+    state.touch()
+    return guest
+
+
+def _destroy_guest(state: ClusterState, guest: Guest) -> None:
+    for vol in [v for v in state.volumes.values() if v.vmid == guest.vmid and v.content in ("images", "rootdir")]:
+        state.remove_volume(vol)
+    if state.guests.get(guest.vmid) is guest:
+        del state.guests[guest.vmid]
+    if guest.pool and guest.pool in state.pools:
+        state.pools[guest.pool].vmids.discard(guest.vmid)
+    state.touch()
+
+
+def _net_with_mac(state: ClusterState, value: str, gtype: GuestType) -> str:
+    """Fill in a MAC like PVE does when the client gives only the model (``virtio,bridge=vmbr0``)."""
+    parts = value.split(",")
+    if gtype == "qemu":
+        first = parts[0]
+        if "=" not in first and first in ("virtio", "e1000", "e1000e", "rtl8139", "vmxnet3"):
+            parts[0] = f"{first}={state.new_mac()}"
+        elif first.startswith("model="):
+            parts[0] = f"{first.split('=', 1)[1]}={state.new_mac()}"
+        return ",".join(parts)
+    if not any(p.startswith("hwaddr=") for p in parts):
+        parts.insert(1 if parts and parts[0].startswith("name=") else 0, f"hwaddr={state.new_mac()}")
+    return ",".join(parts)
+
+
+@route("POST", "/nodes/{node}/qemu")
+def qemu_create(call: Call) -> Task:
+    state = call.sim.state
+    vmid = call.vmid
+    node = call.node
+    if call.text("archive"):
+        raise fail("restore from a backup archive is not implemented by the pvemcp simulator")
+    _check_vmid_free(state, vmid, "qemu")
+    pool = call.text("pool")
+    _check_pool(state, pool)
+    updates = {k: v for k, v in call.params.items() if k not in _NON_CONFIG and k != "pool" and k != "archive"}
+    for key, value in updates.items():
+        if QEMU_DISK_RE.match(key):
+            head = str(value).split(",", 1)[0]
+            if ":" in head:
+                sid = head.split(":", 1)[0]
+                if sid not in state.storages:
+                    raise fail(f"storage '{sid}' does not exist")
+    guest = _new_guest(state, vmid, "qemu", node, pool)
+    start = call.flag("start")
+
+    def worker(ctx: TaskContext) -> Worker:
+        ok = False
+        try:
+            cfg: Config = {}
+            for key, value in updates.items():
+                stored = _store_value(value)
+                if QEMU_DISK_RE.match(key) and isinstance(stored, str):
+                    stored, vol = _allocate_disk_value(state, guest, key, stored, node)
+                    if vol is not None:
+                        state.add_volume(vol)
+                        ctx.log(f"{key}: successfully created disk '{vol.volid},size={format_size(vol.size)}'")
+                elif key.startswith("net") and isinstance(stored, str):
+                    stored = _net_with_mac(state, stored, "qemu")
+                cfg[key] = stored
+            cfg.setdefault("memory", "2048")
+            cfg.setdefault("cores", 1)
+            cfg.setdefault("sockets", 1)
+            cfg["meta"] = f"creation-qemu={QEMU_VERSION},ctime={int(ctx.clock.now())}"
+            cfg["smbios1"] = f"uuid={state.new_uuid()}"
+            cfg["vmgenid"] = state.new_uuid()
+            if "boot" not in cfg:
+                order = [k for k in cfg if QEMU_DISK_RE.match(k) or k.startswith("net")]
+                order.sort(key=lambda k: (k.startswith("net"), k))
+                if order:
+                    cfg["boot"] = "order=" + ";".join(order)
+            yield CREATE_SECONDS
+            if not guest_alive(state, guest):
+                raise TaskError(f"VM {vmid} was removed during creation")
+            guest.config = dict(sorted(cfg.items()))
+            state.touch()
+            ok = True
+            if start:
+                ctx.log(f"start VM {vmid}")
+                _set_running(state, guest)
+                yield START_SECONDS
+        finally:
+            if not ok:
+                _destroy_guest(state, guest)
+
+    return call.sim.tasks.start(node, "qmcreate", str(vmid), call.ident.authid, worker)
+
+
+@route("POST", "/nodes/{node}/lxc")
+def lxc_create(call: Call) -> Task:
+    state = call.sim.state
+    vmid = call.vmid
+    node = call.node
+    if call.flag("restore"):
+        raise fail("restore from a backup archive is not implemented by the pvemcp simulator")
+    _check_vmid_free(state, vmid, "lxc")
+    pool = call.text("pool")
+    _check_pool(state, pool)
+    ostemplate = call.req("ostemplate")
+    tmpl = state.find_volume(ostemplate, node)
+    if tmpl is None:
+        sid = ostemplate.split(":", 1)[0]
+        if ":" in ostemplate and sid not in state.storages:
+            raise fail(f"storage '{sid}' does not exist")
+        raise fail(f"volume '{ostemplate}' does not exist")
+    storage_id = call.text("storage", "local") or "local"
+    rootfs = call.text("rootfs") or f"{storage_id}:4"
+    sid = rootfs.split(":", 1)[0] if ":" in rootfs else storage_id
+    storage = state.storages.get(sid)
+    if storage is None:
+        raise fail(f"storage '{sid}' does not exist")
+    if "rootdir" not in storage.content:
+        raise fail(f"storage '{sid}' does not support container directories")
+    skip = {"ostemplate", "storage", "password", "ssh-public-keys", "pool", "start", "restore", "force", "unique"}
+    updates = {k: v for k, v in call.params.items() if k not in _NON_CONFIG and k not in skip}
+    updates["rootfs"] = rootfs
+    updates.setdefault("unprivileged", 1)
+    guest = _new_guest(state, vmid, "lxc", node, pool)
+    start = call.flag("start")
+
+    def worker(ctx: TaskContext) -> Worker:
+        ok = False
+        try:
+            cfg: Config = {"arch": "amd64"}
+            name = tmpl.volid.rsplit("/", 1)[-1]
+            ostype = name.split("-", 1)[0] if "-" in name else "unmanaged"
+            cfg["ostype"] = ostype if ostype in ("debian", "ubuntu", "alpine", "centos", "fedora") else "unmanaged"
+            for key, value in updates.items():
+                stored = _store_value(value)
+                if LXC_DISK_RE.match(key) and isinstance(stored, str):
+                    stored, vol = _allocate_disk_value(state, guest, key, stored, node)
+                    if vol is not None:
+                        state.add_volume(vol)
+                elif key.startswith("net") and isinstance(stored, str):
+                    stored = _net_with_mac(state, stored, "lxc")
+                cfg[key] = stored
+            cfg.setdefault("memory", 512)
+            cfg.setdefault("swap", 512)
+            cfg.setdefault("hostname", f"CT{vmid}")
+            path = {"local": "/var/lib/vz", "nfs-shared": "/mnt/pve/nfs-shared"}.get(tmpl.storage, "/var/lib/vz")
+            ctx.log(f"extracting archive '{path}/template/cache/{name}'")
+            yield 3.0
+            ctx.log(f"Total bytes read: {tmpl.size * 4} ({format_size(tmpl.size * 4)}iB, 1.1GiB/s)")
+            ctx.log(f"Detected container architecture: {cfg['arch']}")
+            ctx.log("Creating SSH host key 'ssh_host_ed25519_key' - this may take some time ...")
+            yield 1.0
+            if not guest_alive(state, guest):
+                raise TaskError(f"CT {vmid} was removed during creation")
+            guest.config = dict(sorted(cfg.items()))
+            state.touch()
+            ok = True
+            if start:
+                _set_running(state, guest)
+                yield START_SECONDS
+        finally:
+            if not ok:
+                _destroy_guest(state, guest)
+
+    return call.sim.tasks.start(node, "vzcreate", str(vmid), call.ident.authid, worker)
+
+
+# ---------------------------------------------------------------------------------------------- destroy
+
+
+def _purge_references(state: ClusterState, vmid: int) -> None:
+    for job in state.backup_jobs.values():
+        ids = [v for v in str(job.get("vmid", "")).split(",") if v]
+        if str(vmid) in ids:
+            ids.remove(str(vmid))
+            if ids:
+                job["vmid"] = ",".join(ids)
+            else:
+                job.pop("vmid", None)
+    state.touch()
+
+
+def _linked_clone_users(state: ClusterState, guest: Guest) -> str | None:
+    for _, value in guest.disks():
+        base = value.split(",", 1)[0]
+        for other in state.guests.values():
+            if other is guest:
+                continue
+            for _, ov in other.disks():
+                if ov.split(",", 1)[0].startswith(base + "/"):
+                    return base
+    return None
+
+
+@route("DELETE", "/nodes/{node}/qemu/{vmid}")
+def qemu_destroy(call: Call) -> Task:
+    guest = load_guest(call, "qemu")
+    state = call.sim.state
+    skip = skiplock(call)
+    if guest.config.get("protection"):
+        raise fail(f"can't remove VM {guest.vmid} - protection mode enabled")
+    if guest.status == "running":
+        raise fail(f"VM {guest.vmid} is running - destroy failed")
+    purge = call.flag("purge")
+
+    def worker(ctx: TaskContext) -> Worker:
+        check_lock_task(guest, skip, ignore=("suspended",))
+        in_use = _linked_clone_users(state, guest)
+        if in_use:
+            raise TaskError(f"base volume '{in_use}' is still in use by linked cloned")
+        yield 1.0
+        for _, value in guest.disks():
+            volid = value.split(",", 1)[0]
+            ctx.log(f'  Logical volume "{volid.split(":", 1)[-1]}" successfully removed.')
+        if purge:
+            ctx.log(f"purging VM {guest.vmid} from related configurations..")
+            _purge_references(state, guest.vmid)
+        _destroy_guest(state, guest)
+
+    return _start_task(call, "qmdestroy", worker)
+
+
+@route("DELETE", "/nodes/{node}/lxc/{vmid}")
+def lxc_destroy(call: Call) -> Task:
+    guest = load_guest(call, "lxc")
+    state = call.sim.state
+    if guest.config.get("protection"):
+        raise fail(f"can't remove CT {guest.vmid} - protection mode enabled")
+    check_lock_sync(guest)
+    force = call.flag("force")
+    if guest.status == "running" and not force:
+        raise fail(f"unable to destroy CT {guest.vmid} - container is running")
+    purge = call.flag("purge")
+
+    def worker(ctx: TaskContext) -> Worker:
+        if guest.status == "running":
+            yield STOP_SECONDS
+            _stop_now(ctx, guest)
+        yield 1.0
+        if purge:
+            ctx.log(f"purging CT {guest.vmid} from related configurations..")
+            _purge_references(state, guest.vmid)
+        _destroy_guest(state, guest)
+
+    return _start_task(call, "vzdestroy", worker)
+
+
+# ---------------------------------------------------------------------------------------------- template
+
+
+def _make_template(state: ClusterState, guest: Guest, ctx: TaskContext | None) -> None:
+    new_cfg: Config = {}
+    for key, value in guest.config.items():
+        text = str(value)
+        if (QEMU_DISK_RE if guest.type == "qemu" else LXC_DISK_RE).match(key) and f"vm-{guest.vmid}-disk" in text:
+            volid = text.split(",", 1)[0]
+            new_volid = volid.replace(f"vm-{guest.vmid}-disk", f"base-{guest.vmid}-disk")
+            vol = state.find_volume(volid, guest.node)
+            if vol is not None:
+                state.remove_volume(vol)
+                vol.volid = new_volid
+                state.add_volume(vol)
+            if ctx is not None:
+                ctx.log(
+                    f'  Renamed "{volid.split(":", 1)[-1]}" to "{new_volid.split(":", 1)[-1]}" in volume group "pve"'
+                )
+            text = text.replace(volid, new_volid)
+        new_cfg[key] = text if isinstance(value, str) else value
+    new_cfg["template"] = 1
+    guest.config = dict(sorted(new_cfg.items()))
+    state.touch()
+
+
+def _template_checks(guest: Guest) -> None:
+    check_lock_sync(guest)
+    kind = guest.kind
+    if guest.status == "running":
+        raise fail(f"you can't convert a {kind} to template if {kind} is running")
+    if guest.snapshots:
+        raise fail(f"unable to create template, because {kind} contains snapshots")
+
+
+@route("POST", "/nodes/{node}/qemu/{vmid}/template")
+def qemu_template(call: Call) -> Task:
+    guest = load_guest(call, "qemu")
+    _template_checks(guest)
+    state = call.sim.state
+
+    def worker(ctx: TaskContext) -> Worker:
+        yield 1.0
+        _make_template(state, guest, ctx)
+
+    return _start_task(call, "qmtemplate", worker)
+
+
+@route("POST", "/nodes/{node}/lxc/{vmid}/template")
+def lxc_template(call: Call) -> None:
+    guest = load_guest(call, "lxc")
+    _template_checks(guest)
+    _make_template(call.sim.state, guest, None)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- clone
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit, mul in (("TiB", 1024**4), ("GiB", GIB), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= mul:
+            return f"{n / mul:.1f} {unit}"
+    return f"{n:.1f} B"
+
+
+def _clone(call: Call, gtype: GuestType) -> Task:
+    state = call.sim.state
+    src = load_guest(call, gtype)
+    newid = call.integer("newid")
+    assert newid is not None
+    pool = call.text("pool")
+    _check_pool(state, pool)
+    target = call.text("target") or call.node
+    if target not in state.nodes:
+        raise fail(f"no such cluster node '{target}'")
+    storage_id = call.text("storage")
+    if storage_id is not None:
+        st = state.storages.get(storage_id)
+        if st is None:
+            raise fail(f"storage '{storage_id}' does not exist")
+        content = "images" if gtype == "qemu" else "rootdir"
+        if content not in st.content:
+            raise fail(
+                f"storage '{storage_id}' does not support {'vm images' if gtype == 'qemu' else 'container directories'}"
+            )
+    check_lock_sync(src)
+    snapname = call.text("snapname")
+    source_cfg = src.config
+    if snapname:
+        snap = src.snapshots.get(snapname)
+        if snap is None:
+            raise fail(f"snapshot '{snapname}' does not exist")
+        source_cfg = snap.config
+    if newid in state.guests:
+        raise fail(f"unable to create {'VM' if gtype == 'qemu' else 'CT'} {newid}: config file already exists")
+    full_param = call.params.get("full")
+    full = bool(int(full_param)) if full_param is not None else not src.template
+    disks = [
+        (k, str(v))
+        for k, v in source_cfg.items()
+        if (QEMU_DISK_RE if gtype == "qemu" else LXC_DISK_RE).match(k)
+        and "media=cdrom" not in str(v)
+        and "cloudinit" not in str(v)
+    ]
+    if not full:
+        if storage_id is not None:
+            raise fail("parameter 'storage' not allowed for linked clones")
+        if call.text("format") is not None:
+            raise fail("parameter 'format' not allowed for linked clones")
+        for key, value in disks:
+            volid = value.split(",", 1)[0]
+            sid = volid.split(":", 1)[0]
+            st = state.storages.get(sid)
+            if not src.template or st is None or not st.supports_linked_clone:
+                raise fail(f"Linked clone feature is not supported for '{volid}' ({key})")
+    elif gtype == "lxc" and src.status == "running" and not snapname:
+        raise fail("Full clone of a running container is only possible from a snapshot")
+    if target != src.node:
+        for _key, value in disks:
+            sid = value.split(",", 1)[0].split(":", 1)[0]
+            st = state.storages.get(sid)
+            target_storage = state.storages.get(storage_id) if storage_id else st
+            if st is None or target_storage is None or not target_storage.shared:
+                raise fail(f"can't clone VM to node '{target}' (VM uses local storage)")
+
+    new_guest = _new_guest(state, newid, gtype, target, pool)
+    new_guest.config = {"lock": "clone"}
+    name_key = "name" if gtype == "qemu" else "hostname"
+    name = call.text(name_key)
+    fmt_param = call.text("format")
+
+    def worker(ctx: TaskContext) -> Worker:
+        ok = False
+        try:
+            cfg: Config = {}
+            skip_keys = {"template", "lock", "parent", "snaptime", "vmstate", "runningmachine", "runningcpu"}
+            for key, value in source_cfg.items():
+                if key in skip_keys or key.startswith("unused"):
+                    continue
+                cfg[key] = value
+            if gtype == "qemu":
+                cfg["name"] = name or f"Copy-of-VM-{src.name}"
+                if "smbios1" in cfg:
+                    cfg["smbios1"] = f"uuid={state.new_uuid()}"
+                if "vmgenid" in cfg:
+                    cfg["vmgenid"] = state.new_uuid()
+            elif name:
+                cfg["hostname"] = name
+            for key in [k for k in cfg if k.startswith("net")]:
+                text = str(cfg[key])
+                cfg[key] = re.sub(
+                    r"(?<![0-9A-Fa-f:])([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})",
+                    lambda _m: state.new_mac(),
+                    text,
+                    count=1,
+                )
+            description = call.text("description")
+            if description is not None:
+                cfg["description"] = description
+            for key, value in disks:
+                volid, _, rest = value.partition(",")
+                sid = volid.split(":", 1)[0]
+                src_storage = state.storages[sid]
+                dst_sid = storage_id or sid
+                dst_storage = state.storages[dst_sid]
+                src_vol = state.find_volume(volid, src.node)
+                size = src_vol.size if src_vol else 0
+                if not size:
+                    _, opts = split_property_string(value)
+                    size = parse_size(opts.get("size", "0"))
+                idx = state.next_disk_index(dst_sid, newid)
+                if full:
+                    ctx.log(f"create full clone of drive {key} ({volid})")
+                    if dst_storage.file_based and gtype == "qemu":
+                        fmt = fmt_param or "qcow2"
+                        new_volid = f"{dst_sid}:{newid}/vm-{newid}-disk-{idx}.{fmt}"
+                    else:
+                        fmt = "raw"
+                        new_volid = f"{dst_sid}:vm-{newid}-disk-{idx}"
+                    if dst_storage.type == "lvmthin":
+                        ctx.log(f'  Logical volume "vm-{newid}-disk-{idx}" created.')
+                    steps = 4
+                    seconds = max(1.0, size / CLONE_BYTES_PER_SECOND)
+                    ctx.log(f"transferred 0.0 B of {_fmt_bytes(size)} (0.00%)")
+                    for i in range(1, steps + 1):
+                        yield seconds / steps
+                        done = size * i / steps
+                        ctx.log(f"transferred {_fmt_bytes(done)} of {_fmt_bytes(size)} ({100.0 * i / steps:.2f}%)")
+                else:
+                    ctx.log(f"create linked clone of drive {key} ({volid})")
+                    fmt = src_vol.format if src_vol else "raw"
+                    if src_storage.file_based:
+                        base_path = volid.split(":", 1)[1]
+                        new_volid = f"{sid}:{base_path}/{newid}/vm-{newid}-disk-{idx}.{fmt}"
+                    else:
+                        new_volid = f"{volid}/vm-{newid}-disk-{idx}"
+                    yield 0.5
+                new_vol = Volume(
+                    new_volid,
+                    dst_sid,
+                    "images" if gtype == "qemu" else "rootdir",
+                    fmt,
+                    size,
+                    int(ctx.clock.now()),
+                    node=None if dst_storage.shared else target,
+                    vmid=newid,
+                    parent=None if full else volid.split(":", 1)[1],
+                )
+                state.add_volume(new_vol)
+                cfg[key] = new_volid + ("," + rest if rest else "")
+            if not guest_alive(state, new_guest):
+                raise TaskError(f"clone target {newid} was removed")
+            new_guest.config = dict(sorted(cfg.items()))
+            state.touch()
+            ok = True
+        finally:
+            if not ok:
+                _destroy_guest(state, new_guest)
+
+    wtype = "qmclone" if gtype == "qemu" else "vzclone"
+    return call.sim.tasks.start(
+        call.node, wtype, str(src.vmid), call.ident.authid, worker, interrupt_text=INTERRUPT_SIGNAL
+    )
+
+
+@route("POST", "/nodes/{node}/qemu/{vmid}/clone")
+def qemu_clone(call: Call) -> Task:
+    return _clone(call, "qemu")
+
+
+@route("POST", "/nodes/{node}/lxc/{vmid}/clone")
+def lxc_clone(call: Call) -> Task:
+    return _clone(call, "lxc")
+
+
+__all__ = ["lock_message"]

@@ -1,0 +1,310 @@
+"""Snapshots of VMs and containers (``pve-guest-common`` ``AbstractConfig`` semantics, notes §4.6).
+
+The list is a tree: every snapshot records the snapshot that was ``current`` when it was taken as its
+``parent``; the list ends with the ``current`` pseudo-entry ("You are here!"). Creating, deleting and
+rolling back are tasks that hold a config lock (``snapshot``, ``snapshot-delete``, ``rollback``) while
+they run; name/lock/template problems end the task with PVE's texts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pvemcp.sim.errors import TaskError, fail
+from pvemcp.sim.handlers.common import check_lock_sync, check_lock_task, digest_of, guest_alive, load_guest
+from pvemcp.sim.routing import Call, route
+from pvemcp.sim.state import Config, Guest, GuestType, Snapshot
+from pvemcp.sim.tasks import Task, TaskContext, Worker
+
+RESERVED = {"qemu": ("current", "pending"), "lxc": ("current", "vzdump")}
+SNAPSHOT_SECONDS = 1.0
+VMSTATE_SECONDS = 3.0
+
+
+def _list(call: Call, gtype: GuestType) -> list[dict[str, Any]]:
+    guest = load_guest(call, gtype)
+    out: list[dict[str, Any]] = []
+    for snap in guest.snapshots.values():
+        entry: dict[str, Any] = {"name": snap.name, "snaptime": snap.snaptime, "description": snap.description}
+        if gtype == "qemu":
+            entry["vmstate"] = 1 if snap.vmstate else 0
+        if snap.parent:
+            entry["parent"] = snap.parent
+        if snap.snapstate:
+            entry["snapstate"] = snap.snapstate
+        out.append(entry)
+    current: dict[str, Any] = {
+        "name": "current",
+        "description": "You are here!",
+        "digest": digest_of(guest),
+        "running": 1 if guest.status == "running" else 0,
+    }
+    parent = guest.config.get("parent")
+    if parent:
+        current["parent"] = str(parent)
+    out.append(current)
+    return out
+
+
+@route("GET", "/nodes/{node}/qemu/{vmid}/snapshot")
+def qemu_snapshot_list(call: Call) -> list[dict[str, Any]]:
+    return _list(call, "qemu")
+
+
+@route("GET", "/nodes/{node}/lxc/{vmid}/snapshot")
+def lxc_snapshot_list(call: Call) -> list[dict[str, Any]]:
+    return _list(call, "lxc")
+
+
+def _create(call: Call, gtype: GuestType) -> Task:
+    guest = load_guest(call, gtype)
+    state = call.sim.state
+    name = call.req("snapname")
+    if name in RESERVED[gtype]:
+        raise fail(f"unable to use snapshot name '{name}' (reserved name)")
+    vmstate = call.flag("vmstate") and gtype == "qemu"
+    description = call.text("description", "") or ""
+
+    def worker(ctx: TaskContext) -> Worker:
+        if not guest_alive(state, guest):
+            raise TaskError(f"Configuration file '{guest.config_path()}' does not exist")
+        check_lock_task(guest)
+        if name in guest.snapshots:
+            raise TaskError(f"snapshot name '{name}' already used")
+        if guest.template:
+            raise TaskError("you can't take a snapshot if it's a template")
+        guest.config["lock"] = "snapshot"
+        now = int(ctx.clock.now())
+        parent = guest.config.get("parent")
+        snap_cfg: Config = {k: v for k, v in guest.config.items() if k not in ("lock", "parent")}
+        if parent:
+            snap_cfg["parent"] = parent
+        snap_cfg["snaptime"] = now
+        if description:
+            snap_cfg["description"] = description
+        snap = Snapshot(
+            name=name,
+            snaptime=now,
+            description=description,
+            config=snap_cfg,
+            parent=str(parent) if parent else None,
+            vmstate=bool(vmstate and guest.status == "running"),
+            snapstate="prepare",
+        )
+        snap_cfg["snapstate"] = "prepare"
+        guest.snapshots[name] = snap
+        state.touch()
+        try:
+            if snap.vmstate:
+                ctx.log(f"saving VM state and RAM using storage '{_state_storage(guest)}'")
+                yield VMSTATE_SECONDS
+                saved = guest.maxmem // (1024**2) // 3
+                ctx.log(f"completed saving the VM state in {int(VMSTATE_SECONDS)}s, saved {saved} MiB")
+            for _key, value in guest.disks():
+                volid = value.split(",", 1)[0]
+                if volid.startswith("local-lvm:"):
+                    ctx.log(f'  Logical volume "snap_{volid.split(":", 1)[1]}_{name}" created.')
+                else:
+                    ctx.log(f"snapshotting '{volid}'")
+            yield SNAPSHOT_SECONDS
+            snap.snapstate = None
+            snap_cfg.pop("snapstate", None)
+            if snap.vmstate:
+                snap_cfg["vmstate"] = f"{_state_storage(guest)}:vm-{guest.vmid}-state-{name}"
+            guest.config["parent"] = name
+        finally:
+            guest.config.pop("lock", None)
+            guest.config = dict(sorted(guest.config.items()))
+            state.touch()
+
+    wtype = "qmsnapshot" if gtype == "qemu" else "vzsnapshot"
+    return call.sim.tasks.start(call.node, wtype, str(guest.vmid), call.ident.authid, worker)
+
+
+def _state_storage(guest: Guest) -> str:
+    for _key, value in guest.disks():
+        return value.split(":", 1)[0]
+    return "local-lvm"
+
+
+@route("POST", "/nodes/{node}/qemu/{vmid}/snapshot")
+def qemu_snapshot_create(call: Call) -> Task:
+    return _create(call, "qemu")
+
+
+@route("POST", "/nodes/{node}/lxc/{vmid}/snapshot")
+def lxc_snapshot_create(call: Call) -> Task:
+    return _create(call, "lxc")
+
+
+def _delete(call: Call, gtype: GuestType) -> Task:
+    guest = load_guest(call, gtype)
+    state = call.sim.state
+    name = call.req("snapname")
+    force = call.flag("force")
+
+    def worker(ctx: TaskContext) -> Worker:
+        snap = guest.snapshots.get(name)
+        if snap is None:
+            raise TaskError(f"snapshot '{name}' does not exist")
+        if not force:
+            check_lock_task(guest)
+        guest.config["lock"] = "snapshot-delete"
+        snap.snapstate = "delete"
+        state.touch()
+        try:
+            yield SNAPSHOT_SECONDS
+            for other in guest.snapshots.values():
+                if other.parent == name:
+                    other.parent = snap.parent
+                    if snap.parent:
+                        other.config["parent"] = snap.parent
+                    else:
+                        other.config.pop("parent", None)
+            if guest.config.get("parent") == name:
+                if snap.parent:
+                    guest.config["parent"] = snap.parent
+                else:
+                    guest.config.pop("parent", None)
+            del guest.snapshots[name]
+        finally:
+            guest.config.pop("lock", None)
+            if name in guest.snapshots:
+                guest.snapshots[name].snapstate = None
+            state.touch()
+
+    wtype = "qmdelsnapshot" if gtype == "qemu" else "vzdelsnapshot"
+    return call.sim.tasks.start(call.node, wtype, str(guest.vmid), call.ident.authid, worker)
+
+
+@route("DELETE", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}")
+def qemu_snapshot_delete(call: Call) -> Task:
+    return _delete(call, "qemu")
+
+
+@route("DELETE", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}")
+def lxc_snapshot_delete(call: Call) -> Task:
+    return _delete(call, "lxc")
+
+
+def _rollback(call: Call, gtype: GuestType) -> Task:
+    guest = load_guest(call, gtype)
+    state = call.sim.state
+    name = call.req("snapname")
+    start_after = call.flag("start")
+
+    def worker(ctx: TaskContext) -> Worker:
+        snap = guest.snapshots.get(name)
+        if snap is None:
+            raise TaskError(f"snapshot '{name}' does not exist")
+        if snap.snapstate:
+            raise TaskError(f"unable to rollback to incomplete snapshot (snapstate = {snap.snapstate})")
+        check_lock_task(guest)
+        if guest.status == "running":
+            ctx.log(f"stopping {'VM' if gtype == 'qemu' else 'CT'} {guest.vmid}")
+            guest.status = "stopped"
+            guest.qmpstatus = "stopped"
+            guest.started_at = None
+            guest.pid = None
+        guest.config["lock"] = "rollback"
+        state.touch()
+        yield SNAPSHOT_SECONDS
+        for _key, value in guest.disks():
+            volid = value.split(",", 1)[0]
+            if volid.startswith("local-lvm:"):
+                ctx.log(f'  Logical volume "{volid.split(":", 1)[1]}" successfully removed.')
+                ctx.log(f'  Logical volume "{volid.split(":", 1)[1]}" created.')
+        restored: Config = {
+            k: v for k, v in snap.config.items() if k not in ("snaptime", "description", "vmstate", "snapstate")
+        }
+        if "description" in guest.config:
+            restored["description"] = guest.config["description"]
+        restored["parent"] = name
+        guest.config = dict(sorted(restored.items()))
+        state.touch()
+        if snap.vmstate or start_after:
+            if snap.vmstate:
+                ctx.log("Resuming VM from saved state")
+            guest.status = "running"
+            guest.qmpstatus = "running"
+            guest.started_at = ctx.clock.now()
+            guest.pid = state.alloc_pid()
+            yield 1.0
+
+    wtype = "qmrollback" if gtype == "qemu" else "vzrollback"
+    return call.sim.tasks.start(call.node, wtype, str(guest.vmid), call.ident.authid, worker)
+
+
+@route("POST", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback")
+def qemu_snapshot_rollback(call: Call) -> Task:
+    return _rollback(call, "qemu")
+
+
+@route("POST", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback")
+def lxc_snapshot_rollback(call: Call) -> Task:
+    return _rollback(call, "lxc")
+
+
+def _snap_config(call: Call, gtype: GuestType) -> dict[str, Any]:
+    guest = load_guest(call, gtype)
+    name = call.req("snapname")
+    snap = guest.snapshots.get(name)
+    if snap is None:
+        raise fail(f"snapshot '{name}' does not exist")
+    return dict(snap.config)
+
+
+@route("GET", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config")
+def qemu_snapshot_config(call: Call) -> dict[str, Any]:
+    return _snap_config(call, "qemu")
+
+
+@route("GET", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config")
+def lxc_snapshot_config(call: Call) -> dict[str, Any]:
+    return _snap_config(call, "lxc")
+
+
+def _snap_config_put(call: Call, gtype: GuestType) -> None:
+    guest = load_guest(call, gtype)
+    name = call.req("snapname")
+    check_lock_sync(guest)
+    snap = guest.snapshots.get(name)
+    if snap is None:
+        raise fail(f"snapshot '{name}' does not exist")
+    desc = call.text("description")
+    if desc is not None:
+        snap.description = desc
+        if desc:
+            snap.config["description"] = desc
+        else:
+            snap.config.pop("description", None)
+        call.sim.state.touch()
+    return None
+
+
+@route("PUT", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config")
+def qemu_snapshot_config_put(call: Call) -> None:
+    return _snap_config_put(call, "qemu")
+
+
+@route("PUT", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config")
+def lxc_snapshot_config_put(call: Call) -> None:
+    return _snap_config_put(call, "lxc")
+
+
+def _snap_index(call: Call, gtype: GuestType) -> list[dict[str, str]]:
+    guest = load_guest(call, gtype)
+    name = call.req("snapname")
+    if name not in guest.snapshots:
+        raise fail(f"snapshot '{name}' does not exist")
+    return [{"subdir": "rollback"}, {"subdir": "config"}]
+
+
+@route("GET", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}")
+def qemu_snapshot_index(call: Call) -> list[dict[str, str]]:
+    return _snap_index(call, "qemu")
+
+
+@route("GET", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}")
+def lxc_snapshot_index(call: Call) -> list[dict[str, str]]:
+    return _snap_index(call, "lxc")

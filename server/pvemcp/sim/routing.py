@@ -1,0 +1,95 @@
+"""Which simulator handler serves which API operation, and what a handler receives.
+
+Handlers register themselves with ``@route("GET", "/nodes/{node}/qemu")`` under the operation's key as it
+appears in openapi.json. The HTTP path is matched by the spec (:mod:`pvemcp.core.spec.model`); an operation
+the spec knows but no handler serves is answered like PVE answers a missing handler (501, see ``app.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pvemcp.sim.auth import Identity
+from pvemcp.sim.errors import PveHttpError, fail
+
+if TYPE_CHECKING:
+    from pvemcp.sim.simulator import Simulator
+
+Handler = Callable[["Call"], Any]
+
+
+@dataclass
+class Call:
+    """One API call as a handler sees it: validated, typed parameters and the caller's identity."""
+
+    sim: Simulator
+    ident: Identity
+    method: str
+    key: str
+    params: dict[str, Any]
+    total: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # typed accessors: parameters are already converted by the validator; these add defaults
+    def text(self, name: str, default: str | None = None) -> str | None:
+        value = self.params.get(name)
+        return default if value is None else f"{value}"
+
+    def req(self, name: str) -> str:
+        value = self.params.get(name)
+        if value is None:
+            raise PveHttpError(
+                400, "Parameter verification failed.\n", {name: "property is missing and it is not optional"}
+            )
+        return f"{value}"
+
+    def integer(self, name: str, default: int | None = None) -> int | None:
+        value = self.params.get(name)
+        if value is None or value == "":
+            return default
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise fail(f"invalid integer value for '{name}'") from None
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.params.get(name)
+        if value is None:
+            return default
+        return bool(int(value)) if f"{value}" in ("0", "1") else bool(value)
+
+    @property
+    def node(self) -> str:
+        return self.req("node")
+
+    @property
+    def vmid(self) -> int:
+        value = self.integer("vmid")
+        assert value is not None
+        return value
+
+
+@dataclass(frozen=True)
+class Route:
+    """A handler and how the dispatcher must treat it."""
+
+    key: str
+    handler: Handler
+
+
+ROUTES: dict[str, Route] = {}
+
+
+def route(method: str, template: str) -> Callable[[Handler], Handler]:
+    """Register ``handler`` for the operation ``METHOD template`` (a key of openapi.json)."""
+    key = f"{method.upper()} {template}"
+
+    def deco(fn: Handler) -> Handler:
+        if key in ROUTES:
+            raise RuntimeError(f"two simulator handlers for {key}")
+        ROUTES[key] = Route(key, fn)
+        return fn
+
+    return deco

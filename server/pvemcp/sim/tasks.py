@@ -1,0 +1,317 @@
+"""PVE worker tasks: UPIDs, logs, exit statuses — driven lazily by the simulated clock.
+
+A simulated worker is a generator. It logs lines, mutates the cluster state and ``yield``s the number of
+simulated seconds it "works" before continuing; raising :class:`~pvemcp.sim.errors.TaskError` ends the task
+with ``TASK ERROR: <message>`` exactly like ``die`` inside ``fork_worker``. Nothing runs in the background:
+:meth:`TaskManager.tick` resumes every worker whose time has come whenever a request looks at the state,
+so a client polling ``…/status`` sees the same progression it would on a real node, and a test can finish a
+task instantly by advancing the clock.
+
+The first segment of a worker (up to its first ``yield``) runs when the task is created, as a forked
+worker would start immediately; so a lock taken at the start of a task is visible as soon as the UPID is.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+
+from pvemcp.sim.clock import SimClock
+from pvemcp.sim.errors import TaskError
+from pvemcp.sim.state import ClusterState
+
+Worker = Generator[float, None, None]
+
+UPID_RE = re.compile(
+    r"^UPID:([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):"
+    r"([0-9A-Fa-f]{8}):([^:\s/]+):([^:\s/]*):([^:\s/]+):$"
+)
+
+INTERRUPT_GENERIC = "received interrupt"
+INTERRUPT_SIGNAL = "interrupted by signal"
+
+
+@dataclass(frozen=True)
+class UpidParts:
+    """The fields of a UPID, as ``PVE::Tools::upid_decode`` returns them."""
+
+    node: str
+    pid: int
+    pstart: int
+    starttime: int
+    type: str
+    id: str
+    user: str
+
+
+def encode_upid(p: UpidParts) -> str:
+    """``UPID:node:PID8:PSTART8:STARTTIME8:type:id:user:`` with upper-case hex, trailing colon."""
+    return f"UPID:{p.node}:{p.pid:08X}:{p.pstart:08X}:{p.starttime:08X}:{p.type}:{p.id}:{p.user}:"
+
+
+def decode_upid(upid: str) -> UpidParts | None:
+    """Parse a UPID with PVE's own regex; None when it does not parse."""
+    m = UPID_RE.match(upid)
+    if not m:
+        return None
+    return UpidParts(
+        node=m.group(1),
+        pid=int(m.group(3), 16),
+        pstart=int(m.group(4), 16),
+        starttime=int(m.group(5), 16),
+        type=m.group(6),
+        id=m.group(7),
+        user=m.group(8),
+    )
+
+
+def split_user(user: str) -> tuple[str, str | None]:
+    """``root@pam!mytoken`` → (``root@pam``, ``mytoken``) as task listings present token tasks."""
+    if "!" in user:
+        u, tok = user.split("!", 1)
+        return u, tok
+    return user, None
+
+
+@dataclass
+class Task:
+    """One worker: identity (UPID), log lines, and its state machine."""
+
+    parts: UpidParts
+    upid: str
+    log: list[str] = field(default_factory=list)
+    status: str = "running"
+    exitstatus: str | None = None
+    endtime: int | None = None
+    warnings: int = 0
+    interrupt_text: str = INTERRUPT_GENERIC
+    resume_at: float = 0.0  # task-clock time of the next resumption
+    started_task_time: float = 0.0
+    gen: Worker | None = None
+
+    @property
+    def node(self) -> str:
+        return self.parts.node
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    def status_entry(self) -> dict[str, object]:
+        """Body of ``GET /nodes/{node}/tasks/{upid}/status`` (no ``endtime`` there, as in PVE)."""
+        user, token = split_user(self.parts.user)
+        entry: dict[str, object] = {
+            "upid": self.upid,
+            "node": self.parts.node,
+            "pid": self.parts.pid,
+            "pstart": self.parts.pstart,
+            "starttime": self.parts.starttime,
+            "type": self.parts.type,
+            "id": self.parts.id,
+            "user": user,
+            "status": self.status,
+        }
+        if token is not None:
+            entry["tokenid"] = token
+        if not self.running:
+            entry["exitstatus"] = self.exitstatus or "unexpected status"
+        return entry
+
+    def list_entry(self) -> dict[str, object]:
+        """An entry of ``/nodes/{node}/tasks`` and ``/cluster/tasks``: ``status`` is the exit text."""
+        user, token = split_user(self.parts.user)
+        entry: dict[str, object] = {
+            "upid": self.upid,
+            "node": self.parts.node,
+            "pid": self.parts.pid,
+            "pstart": self.parts.pstart,
+            "starttime": self.parts.starttime,
+            "type": self.parts.type,
+            "id": self.parts.id,
+            "user": user,
+        }
+        if token is not None:
+            entry["tokenid"] = token
+        if self.running:
+            entry["status"] = "RUNNING"
+        else:
+            entry["status"] = self.exitstatus or "unexpected status"
+            entry["endtime"] = self.endtime if self.endtime is not None else self.parts.starttime
+        return entry
+
+
+class TaskContext:
+    """What a worker gets: its task (to log to) and the cluster."""
+
+    def __init__(self, task: Task, state: ClusterState) -> None:
+        self.task = task
+        self.state = state
+
+    def log(self, line: str) -> None:
+        self.task.log.append(line)
+
+    def warn(self, message: str) -> None:
+        """``log_warn``: a ``WARN:`` line that counts towards ``TASK WARNINGS: n``."""
+        self.task.log.append(f"WARN: {message}")
+        self.task.warnings += 1
+
+    @property
+    def clock(self) -> SimClock:
+        return self.state.clock
+
+
+WorkerFactory = Callable[[TaskContext], Worker]
+
+
+class TaskManager:
+    """All tasks of the cluster, newest last; resumes workers as simulated time passes."""
+
+    def __init__(self, state: ClusterState) -> None:
+        self.state = state
+        self.tasks: dict[str, Task] = {}
+        self._running: list[Task] = []
+
+    # ---- creation --------------------------------------------------------------------------------
+
+    def _new_parts(self, node: str, wtype: str, wid: str, user: str, starttime: int | None = None) -> UpidParts:
+        st = self.state
+        now = st.clock.now()
+        boot = st.nodes[node].boot_epoch if node in st.nodes else now - 86400
+        pstart = int(max(1.0, now - boot) * 100) & 0xFFFFFFFF
+        return UpidParts(
+            node=node,
+            pid=st.alloc_pid(),
+            pstart=pstart,
+            starttime=int(now) if starttime is None else starttime,
+            type=wtype,
+            id=wid,
+            user=user,
+        )
+
+    def start(
+        self,
+        node: str,
+        wtype: str,
+        wid: str,
+        user: str,
+        worker: WorkerFactory,
+        *,
+        interrupt_text: str = INTERRUPT_GENERIC,
+    ) -> Task:
+        """Fork a worker: create the UPID, run the worker's first segment, return the task."""
+        self.tick()
+        parts = self._new_parts(node, wtype, wid, user)
+        task = Task(parts=parts, upid=encode_upid(parts), interrupt_text=interrupt_text)
+        now_tt = self.state.clock.task_time()
+        task.started_task_time = now_tt
+        task.resume_at = now_tt
+        self.tasks[task.upid] = task
+        task.gen = worker(TaskContext(task, self.state))
+        self._running.append(task)
+        self._step(task, now_tt)
+        self.state.touch()
+        return task
+
+    def add_finished(
+        self,
+        node: str,
+        wtype: str,
+        wid: str,
+        user: str,
+        starttime: int,
+        duration: int,
+        lines: list[str],
+        exitstatus: str = "OK",
+    ) -> Task:
+        """Record a task that ran before the simulator started (seeded history)."""
+        parts = self._new_parts(node, wtype, wid, user, starttime=starttime)
+        task = Task(parts=parts, upid=encode_upid(parts))
+        task.log = list(lines)
+        task.status = "stopped"
+        task.exitstatus = exitstatus
+        task.endtime = starttime + duration
+        if exitstatus == "OK":
+            task.log.append("TASK OK")
+        elif exitstatus.startswith("WARNINGS: "):
+            task.log.append(f"TASK {exitstatus}")
+        else:
+            task.log.append(f"TASK ERROR: {exitstatus}")
+        self.tasks[task.upid] = task
+        return task
+
+    # ---- progress ----------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Resume, in time order, every worker whose next resumption is due on the task clock."""
+        if not self._running:
+            return
+        now_tt = self.state.clock.task_time()
+        while True:
+            due = [t for t in self._running if t.resume_at <= now_tt]
+            if not due:
+                return
+            task = min(due, key=lambda t: t.resume_at)
+            self._step(task, now_tt)
+
+    def _step(self, task: Task, now_tt: float) -> None:
+        assert task.gen is not None
+        try:
+            delay = next(task.gen)
+        except StopIteration:
+            self._finish(task, now_tt, None)
+            return
+        except TaskError as err:
+            self._finish(task, now_tt, err.message)
+            return
+        except Exception as err:  # a simulator bug must not kill the server: report it like PVE would
+            print(f"pvemcp sim: worker {task.parts.type} crashed: {err!r}", file=sys.stderr)
+            self._finish(task, now_tt, f"internal simulator error: {err}")
+            return
+        task.resume_at = task.resume_at + max(0.0, float(delay))
+        self.state.touch()
+
+    def _finish(self, task: Task, now_tt: float, error: str | None) -> None:
+        task.status = "stopped"
+        if error is not None:
+            error = " ".join(error.split("\n")).strip()
+            task.exitstatus = error
+            task.log.append(f"TASK ERROR: {error}")
+        elif task.warnings:
+            task.exitstatus = f"WARNINGS: {task.warnings}"
+            task.log.append(f"TASK WARNINGS: {task.warnings}")
+        else:
+            task.exitstatus = "OK"
+            task.log.append("TASK OK")
+        clock = self.state.clock
+        # the wall time at which the task clock reached the finishing point
+        lag = max(0.0, now_tt - task.resume_at) / clock.task_speed
+        task.endtime = max(task.parts.starttime, int(clock.now() - lag))
+        if task in self._running:
+            self._running.remove(task)
+        task.gen = None
+        self.state.touch()
+
+    def stop(self, task: Task) -> None:
+        """``DELETE /nodes/{node}/tasks/{upid}``: interrupt the worker (its ``finally`` blocks clean up)."""
+        self.tick()
+        if not task.running or task.gen is None:
+            return
+        gen = task.gen
+        task.gen = None
+        gen.close()
+        self._finish(task, self.state.clock.task_time(), task.interrupt_text)
+
+    # ---- queries -----------------------------------------------------------------------------------
+
+    def get(self, upid: str) -> Task | None:
+        self.tick()
+        return self.tasks.get(upid)
+
+    def all(self) -> list[Task]:
+        self.tick()
+        return list(self.tasks.values())
+
+    def running_for(self, wid: str, types: tuple[str, ...]) -> list[Task]:
+        return [t for t in self._running if t.parts.id == wid and t.parts.type in types]
