@@ -56,7 +56,7 @@ def test_tool_rule_wins_over_class() -> None:
 def test_read_only_beats_everything() -> None:
     c = cfg(read_only=True, rules={"guest_stop": "allow", "write": "allow", "destructive": "allow"})
     for risk in (Risk.WRITE, Risk.DESTRUCTIVE, "garbage"):
-        d = decide(c, "guest_stop", risk)  # type: ignore[arg-type]
+        d = decide(c, "guest_stop", risk)
         assert d.denied and d.rule == "read_only" and "read-only" in d.reason
     assert decide(c, "guest_list", Risk.READ).allowed
 

@@ -18,7 +18,12 @@ from pvemcp.core.policy.scope import (
 )
 from pvemcp.core.policy.targets import CallTargets, check_call, extract_targets, needs_inventory
 
-VMIDS = Scope(vmid_ranges=[(100, 199), (500, 500)])  # type: ignore[arg-type]
+VMIDS = Scope(
+    vmid_ranges=(
+        (100, 199),
+        (500, 500),
+    )
+)
 
 
 def g(vmid: int, node: str = "pve1", pool: str | None = None, tags: Any = (), name: str | None = None) -> GuestFacts:
@@ -80,7 +85,7 @@ def test_nodes() -> None:
 
 
 def test_all_dimensions_must_hold_and_all_failures_are_named() -> None:
-    s = Scope(nodes={"pve1"}, vmid_ranges=[(100, 199)], pools={"a"}, tags={"agent"})  # type: ignore[arg-type]
+    s = Scope(nodes=frozenset({"pve1"}), vmid_ranges=((100, 199),), pools=frozenset({"a"}), tags=frozenset({"agent"}))
     assert check_target(s, g(150, node="pve1", pool="a", tags="agent")) is None
     v = check_target(s, g(250, node="pve2", pool="b", tags="x"))
     assert v is not None
@@ -99,14 +104,16 @@ def test_new_vmid_and_new_guest() -> None:
     v = check_new_vmid(VMIDS, 9000)
     assert v is not None and v.subject == "new guest 9000" and v.rules == ("vmid",)
     assert check_new_vmid(VMIDS, 120) is None
-    s = Scope(nodes={"pve1"}, vmid_ranges=[(100, 199)], pools={"agents"}, tags={"agent"})  # type: ignore[arg-type]
+    s = Scope(
+        nodes=frozenset({"pve1"}), vmid_ranges=((100, 199),), pools=frozenset({"agents"}), tags=frozenset({"agent"})
+    )
     assert check_new_guest(s, 150, node="pve1", pool="agents", tags="agent") is None
     v = check_new_guest(s, 150, node="pve2", pool=None, tags=None)
     assert v is not None and v.rules == ("node", "pool", "tag")
 
 
 def test_batch_is_refused_whole_and_names_the_foreign_guest() -> None:
-    s = Scope(tags={"agent"})  # type: ignore[arg-type]
+    s = Scope(tags=frozenset({"agent"}))
     batch = [g(101, tags="agent"), g(102, tags="agent", name="web"), g(666, tags="prod", name="payroll")]
     violations = check_all(s, batch)
     assert [v.vmid for v in violations] == [666]
@@ -114,7 +121,7 @@ def test_batch_is_refused_whole_and_names_the_foreign_guest() -> None:
     assert check_all(s, batch[:2]) == []
     more = check_all(VMIDS, [g(100)], new_vmids=[9000], nodes=[])
     assert [v.subject for v in more] == ["new guest 9000"]
-    nodes = check_all(Scope(nodes={"pve1"}), nodes=["pve1", "pve9"])  # type: ignore[arg-type]
+    nodes = check_all(Scope(nodes=frozenset({"pve1"})), nodes=["pve1", "pve9"])
     assert [v.node for v in nodes] == ["pve9"]
 
 
@@ -130,9 +137,9 @@ def test_guest_facts_from_cluster_resources() -> None:
 
 def test_invalid_scope_ranges() -> None:
     with pytest.raises(ValueError, match="empty"):
-        Scope(vmid_ranges=[(200, 100)])  # type: ignore[arg-type]
+        Scope(vmid_ranges=((200, 100),))
     with pytest.raises(ValueError, match="integers"):
-        Scope(vmid_ranges=[("1", 2)])  # type: ignore[list-item]
+        Scope(vmid_ranges=(("1", 2),))  # type: ignore[arg-type]
 
 
 # --- targets of a call --------------------------------------------------------------------
@@ -158,7 +165,12 @@ def test_extract_create_restore() -> None:
     t = extract_targets(
         "POST", "/nodes/{node}/qemu", {"node": "pve1", "vmid": 120, "archive": "x", "force": 1, "tags": "agent"}
     )
-    assert t.new_guests == {120} and not t.guests and t.new_guest_tags == {"agent"} and t.new_guest_node == "pve1"
+    assert (
+        t.new_guests == {120}
+        and not t.guests
+        and t.new_guest_tags == frozenset({"agent"})
+        and t.new_guest_node == "pve1"
+    )
     assert extract_targets("GET", "/nodes/{node}/qemu", {"node": "pve1"}).new_guests == frozenset()
 
 
@@ -236,7 +248,7 @@ INVENTORY = [
 
 
 def test_check_call_clone_out_of_range_newid_and_foreign_target_node() -> None:
-    s = Scope(nodes={"pve1"}, vmid_ranges=[(100, 199)])  # type: ignore[arg-type]
+    s = Scope(nodes=frozenset({"pve1"}), vmid_ranges=((100, 199),))
     t = extract_targets("POST", CLONE, {"node": "pve1", "vmid": 100, "newid": 9000, "target": "pve3"})
     v = check_call(s, t, INVENTORY)
     subjects = {x.subject for x in v}
@@ -247,14 +259,14 @@ def test_check_call_clone_out_of_range_newid_and_foreign_target_node() -> None:
 
 
 def test_check_call_batch_with_one_foreign_guest() -> None:
-    s = Scope(tags={"agent"})  # type: ignore[arg-type]
+    s = Scope(tags=frozenset({"agent"}))
     t = extract_targets("POST", "/cluster/bulk-action/guest/shutdown", {"vms": [100, 101, 600]})
     v = check_call(s, t, INVENTORY)
     assert [x.vmid for x in v] == [600]
 
 
 def test_check_call_node_wide_action_touches_foreign_guests() -> None:
-    s = Scope(tags={"agent"})  # type: ignore[arg-type]
+    s = Scope(tags=frozenset({"agent"}))
     t = extract_targets("POST", "/nodes/{node}/stopall", {"node": "pve1"})
     assert [x.vmid for x in check_call(s, t, INVENTORY)] == [600]
     t2 = extract_targets("POST", "/nodes/{node}/stopall", {"node": "pve2"})
@@ -267,7 +279,7 @@ def test_check_call_node_wide_action_touches_foreign_guests() -> None:
 
 
 def test_check_call_fails_closed_without_facts() -> None:
-    s = Scope(tags={"agent"})  # type: ignore[arg-type]
+    s = Scope(tags=frozenset({"agent"}))
     node_wide = extract_targets("POST", "/nodes/{node}/stopall", {"node": "pve1"})
     v = check_call(s, node_wide, None)
     assert v and v[0].rules == ("unknown",)
@@ -280,7 +292,7 @@ def test_check_call_fails_closed_without_facts() -> None:
 
 
 def test_check_call_restore_over_a_foreign_guest() -> None:
-    s = Scope(tags={"agent"})  # type: ignore[arg-type]
+    s = Scope(tags=frozenset({"agent"}))
     t = extract_targets(
         "POST", "/nodes/{node}/qemu", {"node": "pve1", "vmid": 600, "archive": "x", "force": 1, "tags": "agent"}
     )
@@ -289,7 +301,7 @@ def test_check_call_restore_over_a_foreign_guest() -> None:
 
 
 def test_check_call_clone_inherits_source_tags() -> None:
-    s = Scope(tags={"agent"}, vmid_ranges=[(100, 199)])  # type: ignore[arg-type]
+    s = Scope(tags=frozenset({"agent"}), vmid_ranges=((100, 199),))
     t = extract_targets("POST", CLONE, {"node": "pve1", "vmid": 100, "newid": 130})
     assert check_call(s, t, INVENTORY) == []
     create = extract_targets("POST", "/nodes/{node}/qemu", {"node": "pve1", "vmid": 131})
@@ -300,7 +312,7 @@ def test_check_call_clone_inherits_source_tags() -> None:
 def test_needs_inventory() -> None:
     t = extract_targets("POST", STOP, {"node": "pve1", "vmid": 100})
     assert not needs_inventory(Scope(), t)
-    assert needs_inventory(Scope(tags={"a"}), t)  # type: ignore[arg-type]
+    assert needs_inventory(Scope(tags=frozenset({"a"})), t)
     node_only = extract_targets("PUT", "/nodes/{node}/dns", {"node": "pve1", "search": "x"})
-    assert not needs_inventory(Scope(tags={"a"}), node_only)  # type: ignore[arg-type]
+    assert not needs_inventory(Scope(tags=frozenset({"a"})), node_only)
     assert check_call(Scope(), t, None) == []

@@ -580,14 +580,12 @@ def _check_chain(recs: list[_Rec]) -> tuple[list[LedgerIssue], set[int]]:
             )
             chain.append(r)
         else:
-            issues.append(
-                LedgerIssue(
-                    r.line,
-                    r.seq,
-                    "chain",
-                    f"{_where(r)}: does not follow {_where(last)}: the record it follows is missing",
-                )
+            why = (
+                "that record was altered (its MAC was replaced)"
+                if not last.mac_ok
+                else "the record it follows is missing"
             )
+            issues.append(LedgerIssue(r.line, r.seq, "chain", f"{_where(r)}: does not link to {_where(last)}: {why}"))
             chain.append(r)
     return issues, inserted
 
