@@ -474,7 +474,10 @@ class PveClient:
         )
         common: dict[str, Any] = {"method": method, "path": path, "host": host, "secrets": self._secrets()}
 
-        cert_error = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
+        # TLS failures only count during connection setup; a read timeout on an established TLS stream
+        # carries an SSLWantReadError in its context that says nothing about the certificate.
+        setup = isinstance(exc, httpx2.ConnectError)
+        cert_error = next((e for e in chain if setup and isinstance(e, ssl.SSLCertVerificationError)), None)
         if cert_error is not None:
             detail = getattr(cert_error, "verify_message", None) or str(cert_error)
             return PveError(
@@ -486,7 +489,16 @@ class PveClient:
                 ),
                 **common,
             )
-        ssl_error = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
+        ssl_error = next(
+            (
+                e
+                for e in chain
+                if setup
+                and isinstance(e, ssl.SSLError)
+                and not isinstance(e, (ssl.SSLWantReadError, ssl.SSLWantWriteError))
+            ),
+            None,
+        )
         if ssl_error is not None:
             return PveError(
                 kind="tls",
