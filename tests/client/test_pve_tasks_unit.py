@@ -11,9 +11,10 @@ import pytest
 from pvemcp.core.pve.client import PveClient
 from pvemcp.core.pve.config import ClientConfig
 from pvemcp.core.pve.errors import PveError
-from pvemcp.core.pve.tasks import exit_ok, percent_from_line
+from pvemcp.core.pve.tasks import exit_ok, percent_from_line, wait_task
 
 UPID = "UPID:pve1:0000ABCD:00001234:65A1B2C3:qmclone:100:root@pam!mcp:"
+FAST = {"poll_initial_s": 0.001, "poll_max_s": 0.002}  # one task step per poll: keep polls quick
 CFG = ClientConfig(url="https://pve.test", token_id="root@pam!mcp", token_secret="s3cr3t-token-value")
 
 
@@ -95,7 +96,7 @@ async def test_clone_progress_is_strictly_increasing_percent() -> None:
         seen.append((p, total, message))
 
     async with PveClient(CFG, transport=httpx2.MockTransport(task.handler)) as pve:
-        result = await pve.wait_task(UPID, deadline_s=60, on_progress=on_progress)
+        result = await wait_task(pve, UPID, deadline_s=60, on_progress=on_progress, **FAST)
     assert result.ok and result.status == "stopped" and result.exitstatus == "OK" and not result.timed_out
     assert result.log_tail == ()
     values = [p for p, _, _ in seen]
@@ -109,7 +110,7 @@ async def test_failure_returns_log_tail_without_progress_callback() -> None:
     steps = [f"line {i}" for i in range(30)]
     task = FakeTask(steps, "VM 100 already running")
     async with PveClient(CFG, transport=httpx2.MockTransport(task.handler)) as pve:
-        result = await pve.wait_task(UPID, deadline_s=60)
+        result = await wait_task(pve, UPID, deadline_s=60, **FAST)
     assert not result.ok and result.exitstatus == "VM 100 already running"
     assert len(result.log_tail) == 20
     assert result.log_tail[-1] == "TASK ERROR: VM 100 already running"
