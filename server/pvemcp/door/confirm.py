@@ -88,9 +88,7 @@ def answer_of(response: object) -> Answer:
 
 def question_request(question: str) -> types.ElicitRequest:
     """The embedded ``elicitation/create`` of a 2026-era ``InputRequiredResult``."""
-    return types.ElicitRequest(
-        params=types.ElicitRequestFormParams(message=question, requested_schema=CONFIRM_SCHEMA)
-    )
+    return types.ElicitRequest(params=types.ElicitRequestFormParams(message=question, requested_schema=CONFIRM_SCHEMA))
 
 
 async def ask_back_channel(ctx: ServerRequestContext[Any, Any], question: str) -> Answer:

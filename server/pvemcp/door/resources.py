@@ -14,7 +14,7 @@ from typing import Any
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
-from pvemcp.core.app import App
+from pvemcp.door._core import App
 
 JSON_MIME = "application/json"
 
@@ -39,11 +39,16 @@ class ResourceDoor:
     def _entries(self) -> list[object]:
         return list(self._app.resources())
 
+    @staticmethod
+    def _is_template(entry: object) -> bool:
+        flag = _field(entry, "template")
+        return bool(flag) if flag is not None else "{" in str(_field(entry, "uri") or "")
+
     def static(self) -> list[types.Resource]:
         out: list[types.Resource] = []
         for entry in self._entries():
             uri = _field(entry, "uri")
-            if uri is None or "{" in str(uri):
+            if uri is None or self._is_template(entry):
                 continue
             out.append(
                 types.Resource(
@@ -60,9 +65,8 @@ class ResourceDoor:
         out: list[types.ResourceTemplate] = []
         for entry in self._entries():
             template = _field(entry, "uri_template", "uriTemplate")
-            if template is None:
-                uri = _field(entry, "uri")
-                template = uri if uri is not None and "{" in str(uri) else None
+            if template is None and self._is_template(entry):
+                template = _field(entry, "uri")
             if template is None:
                 continue
             out.append(
@@ -78,13 +82,22 @@ class ResourceDoor:
 
     async def read(self, uri: str) -> types.ReadResourceResult:
         try:
-            content = await self._app.read_resource(uri)
-        except (KeyError, LookupError) as exc:
-            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource: {uri}") from exc
+            content: object = await self._app.read_resource(uri)
+        except (ValueError, LookupError) as exc:
+            # Unknown URI or a read the core refused (scope, missing guest): the core's words, as a protocol error.
+            raise MCPError(code=types.INVALID_PARAMS, message=str(exc) or f"Unknown resource: {uri}") from None
         if content is None:
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource: {uri}")
         if isinstance(content, str):
-            text, mime = content, "text/plain"
+            text, mime = content, JSON_MIME if _is_json(content) else "text/plain"
         else:
             text, mime = json.dumps(content, separators=(",", ":"), ensure_ascii=False), JSON_MIME
         return types.ReadResourceResult(contents=[types.TextResourceContents(uri=uri, text=text, mime_type=mime)])
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True

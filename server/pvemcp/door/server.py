@@ -24,19 +24,22 @@ from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.shared.exceptions import MCPError
 
 from pvemcp import __version__
-from pvemcp.core.app import App, CallContext, ConfirmationNeeded, ToolDef, ToolResult, UnknownTool
+from pvemcp.core import app as core_app
 from pvemcp.door import confirm
+from pvemcp.door._core import App, CallContext, ConfirmationNeeded, ToolDef, ToolResult, UnknownTool
 from pvemcp.door.resources import ResourceDoor
 
 logger = logging.getLogger(__name__)
 
 SERVER_NAME = "pvemcp"
-INSTRUCTIONS = (
+_DOOR_INSTRUCTIONS = (
     "pvemcp operates Proxmox VE clusters. Start with the list tools (compact rows, filters, paging); "
     "read tools are safe. Actions on guests may ask the user to confirm: the question states exactly "
     "what will happen. Long actions return a task UPID or wait for it and report progress. Use dry_run "
     "to preview the exact Proxmox request. The api_* tools reach any Proxmox API operation."
 )
+# The core words the control parameters (wait, dry_run, confirm_token, paging) once for every door.
+INSTRUCTIONS: str = getattr(core_app, "INSTRUCTIONS", None) or _DOOR_INSTRUCTIONS
 
 CallOutcome = types.CallToolResult | types.InputRequiredResult
 
@@ -135,7 +138,9 @@ class Door:
     ) -> types.ListToolsResult:
         return types.ListToolsResult(tools=self.tools())
 
-    async def on_call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> CallOutcome:
+    async def on_call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> CallOutcome:
         name = params.name
         arguments = dict(params.arguments or {})
         caller = self.caller()
@@ -145,7 +150,9 @@ class Door:
             if params.input_responses:
                 # Answers with no question we asked: ignored, so a pre-filled "accept" confirms nothing.
                 logger.warning("ignoring input_responses sent without a request_state (tool %s)", name)
-            call_ctx = CallContext(caller=caller, can_elicit=confirm.client_can_elicit(ctx), progress=ProgressRelay(ctx))
+            call_ctx = CallContext(
+                caller=caller, can_elicit=confirm.client_can_elicit(ctx), progress=ProgressRelay(ctx)
+            )
             outcome = await self.app.call(name, arguments, call_ctx)
             return await self._translate(ctx, name, arguments, outcome, call_ctx)
         except MCPError:

@@ -25,7 +25,7 @@ from mcp.server.stdio import stdio_server
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 
-from pvemcp.core.app import App
+from pvemcp.door._core import App
 from pvemcp.door.auth import BearerTokens, StaticTokenVerifier, is_loopback
 from pvemcp.door.server import build_server
 
@@ -44,9 +44,8 @@ class HttpConfigError(ValueError):
 async def serve_stdio(app: App) -> None:
     """Serve one client over stdin/stdout until it disconnects."""
     server = build_server(app, caller="stdio")
-    async with app:
-        async with stdio_server() as (read_stream, write_stream):
-            await server.run(read_stream, write_stream, server.create_initialization_options())
+    async with app, stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
 
 
 def parse_hostport(value: str, *, default_port: int = 8765) -> tuple[str, int]:
@@ -145,7 +144,13 @@ class RunningHttp:
     _server: uvicorn.Server
 
     def stop(self) -> None:
+        """Ask the server to shut down (the ``http_endpoint`` block then ends)."""
         self._server.should_exit = True
+
+    async def wait_stopped(self) -> None:
+        """Sleep until a signal (uvicorn handles SIGINT/SIGTERM) or ``stop()`` ends serving."""
+        while not self._server.should_exit:
+            await anyio.sleep(0.2)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -204,5 +209,4 @@ async def http_endpoint(app: App, settings: HttpSettings) -> AsyncIterator[Runni
 async def serve_http(app: App, settings: HttpSettings) -> None:
     """Serve until the process is interrupted (uvicorn turns SIGINT/SIGTERM into a clean shutdown)."""
     async with http_endpoint(app, settings) as running:
-        while not running._server.should_exit:
-            await anyio.sleep(0.2)
+        await running.wait_stopped()

@@ -1,0 +1,185 @@
+"""``pvemcp check``: can this configuration work, and if not, exactly which step fails?
+
+The steps are ordered so that the first failure names the fix: TCP reachability, then TLS (pinned
+fingerprint or CA), then authentication, then ``GET /version``, then ``GET /access/permissions``
+matched against every listed tool's Proxmox permission rule (from openapi.json) so the operator sees
+which tools the token may use before an assistant discovers it one 403 at a time. The privilege
+match is an estimate (PVE evaluates pools, tokens' privilege separation and propagation itself);
+it is a report, never an enforcement point.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+
+from pvemcp.core.pve.client import PveClient
+from pvemcp.core.pve.config import DEFAULT_PORT, ClientConfig
+from pvemcp.core.pve.errors import PveError
+from pvemcp.door._core import App, AppConfig, ToolDef
+
+# Levels of a permission estimate, comparable: and = min, or = max.
+NO, PARTLY, YES = 0, 1, 2
+_LEVEL_NAME = {NO: "no", PARTLY: "partly", YES: "yes"}
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _out(line: str) -> None:
+    print(line, flush=True)
+
+
+async def run_check(config: AppConfig, app: App) -> int:
+    """Check every configured cluster; exit 0 only when all of them pass."""
+    failed = 0
+    tools = app.tools()
+    for name, cluster in config.clusters.items():
+        _out(f"cluster {name}: {cluster.url} as {cluster.identity}")
+        steps = await check_cluster(cluster, tools)
+        for step in steps:
+            _out(f"  {'ok  ' if step.ok else 'FAIL'} {step.name:<11} {step.detail}")
+        if not all(s.ok for s in steps):
+            failed += 1
+    if failed:
+        print(f"pvemcp check: {failed} cluster(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+async def check_cluster(cluster: ClientConfig, tools: Sequence[ToolDef]) -> list[Step]:
+    parts = urlsplit(cluster.url)
+    host, port = parts.hostname or "", parts.port or DEFAULT_PORT
+    steps: list[Step] = []
+    try:
+        with anyio.fail_after(cluster.connect_timeout_s):
+            stream = await anyio.connect_tcp(host, port)
+        await stream.aclose()
+    except (OSError, TimeoutError) as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        steps.append(Step("reachable", False, f"{cluster.host_port}: {reason} — check the URL, firewall, pveproxy"))
+        return steps
+    steps.append(Step("reachable", True, f"{cluster.host_port} accepts TCP connections"))
+
+    async with PveClient(cluster) as pve:
+        try:
+            version = await pve.get("/version")
+        except PveError as exc:
+            if exc.kind in ("tls", "connection", "timeout"):
+                steps.append(Step("tls", False, str(exc)))
+                return steps
+            steps.append(Step("tls", True, _tls_detail(cluster)))
+            if exc.kind == "auth" or exc.status in (401, 403):
+                steps.append(Step("auth", False, str(exc)))
+            else:
+                steps.append(Step("version", False, str(exc)))
+            return steps
+        steps.append(Step("tls", True, _tls_detail(cluster)))
+        steps.append(Step("auth", True, f"{cluster.auth_mode} {cluster.identity} accepted"))
+        if isinstance(version, Mapping):
+            text = f"Proxmox VE {version.get('version', '?')} (release {version.get('release', '?')})"
+        else:
+            text = f"unexpected /version answer: {str(version)[:80]}"
+        steps.append(Step("version", isinstance(version, Mapping), text))
+        try:
+            granted = await pve.get("/access/permissions")
+        except PveError as exc:
+            steps.append(Step("privileges", False, str(exc)))
+            return steps
+    steps.append(_privilege_step(granted if isinstance(granted, Mapping) else {}, tools, cluster.identity))
+    return steps
+
+
+def _tls_detail(cluster: ClientConfig) -> str:
+    if cluster.fingerprint:
+        return f"certificate matches the pinned fingerprint {cluster.fingerprint[:17]}…"
+    if cluster.insecure:
+        return "NOT VERIFIED (insecure=true) — pin the fingerprint instead"
+    if cluster.ca_file:
+        return f"certificate verified against {cluster.ca_file}"
+    return "certificate verified against the system trust store"
+
+
+def _privilege_step(granted: Mapping[str, Any], tools: Sequence[ToolDef], identity: str) -> Step:
+    from pvemcp.core.spec.model import load_spec
+
+    spec = load_spec()
+    privs: dict[str, set[str]] = {
+        str(path): {p for p, v in (entry or {}).items() if v is not None} for path, entry in granted.items()
+    }
+    allowed: list[str] = []
+    partly: list[str] = []
+    denied: list[str] = []
+    for tool in tools:
+        ops = [op for op in tool.operations.values() if op]
+        if not ops:
+            allowed.append(tool.name)  # the generic API tools: each call is checked by Proxmox itself
+            continue
+        levels = []
+        for key in ops:
+            try:
+                rule = spec.operation(key).permissions
+            except KeyError:
+                continue
+            levels.append(permission_level(rule, privs, identity))
+        level = max(levels) if levels else YES
+        {YES: allowed, PARTLY: partly, NO: denied}[level].append(tool.name)
+    detail = f"{len(allowed)} of {len(tools)} tools allowed"
+    if partly:
+        detail += f"; only on some paths: {', '.join(partly)}"
+    if denied:
+        detail += f"; not allowed: {', '.join(denied)}"
+    return Step("privileges", bool(allowed), detail)
+
+
+def permission_level(rule: Mapping[str, Any] | None, privs: Mapping[str, set[str]], identity: str) -> int:
+    """Estimate whether the privileges in ``privs`` satisfy one operation's PVE permission rule."""
+    if rule is None:
+        return YES if identity.startswith("root@pam") and "!" not in identity else NO
+    check = rule.get("check")
+    if check is None:
+        return YES if rule.get("user") in ("all", "world") else NO
+    return _check_level(check, privs)
+
+
+def _check_level(check: Sequence[Any], privs: Mapping[str, set[str]]) -> int:
+    kind = check[0] if check else ""
+    if kind == "and":
+        return min((_check_level(c, privs) for c in check[1:]), default=YES)
+    if kind == "or":
+        return max((_check_level(c, privs) for c in check[1:]), default=NO)
+    if kind == "perm" and len(check) >= 3:
+        options = check[3:]
+        any_of = "any" in options[::2] and bool(dict(zip(options[::2], options[1::2], strict=False)).get("any"))
+        return _perm_level(str(check[1]), [str(p) for p in check[2]], any_of, privs)
+    return YES  # userid-param, userid-group, ...: about the user itself, not a privilege
+
+
+def _perm_level(template: str, needed: Sequence[str], any_of: bool, privs: Mapping[str, set[str]]) -> int:
+    prefix = template.split("{", 1)[0].rstrip("/") or "/"
+
+    def satisfied(have: set[str]) -> bool:
+        return any(p in have for p in needed) if any_of else all(p in have for p in needed)
+
+    inherited: set[str] = set()
+    for path, have in privs.items():
+        if path == "/" or prefix == path or prefix.startswith(path.rstrip("/") + "/"):
+            inherited |= have
+    if satisfied(inherited):
+        return YES
+    for path, have in privs.items():
+        if path.startswith(prefix + "/") and satisfied(inherited | have):
+            return PARTLY
+    return NO
+
+
+def level_name(level: int) -> str:
+    return _LEVEL_NAME[level]

@@ -1,0 +1,192 @@
+"""CLI handlers behind ``pvemcp serve | demo | tools | call | check`` (routed by ``pvemcp.cli``).
+
+Each handler parses nothing itself (argparse did), builds the App from the configuration, runs one
+async entry point and maps the outcome to an exit code: 0 success, 1 the action failed, 2 the
+configuration or the invocation is wrong. Only ``tools``, ``call`` and ``demo`` write to stdout (it
+is their output); ``serve`` never does, because on stdio stdout is the protocol wire.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+
+from pvemcp.door._core import App, AppConfig, CallContext, ConfirmationNeeded, ToolResult, load_app_config
+
+logger = logging.getLogger("pvemcp")
+
+LOG_LEVEL_ENV = "PVEMCP_LOG_LEVEL"
+# Used only by `pvemcp tools` when no cluster is configured: the tool list needs no network.
+_PLACEHOLDER_CLUSTER = {
+    "PROXMOX_URL": "https://pve.invalid:8006",
+    "PROXMOX_TOKEN_ID": "root@pam!placeholder",
+    "PROXMOX_TOKEN_SECRET": "placeholder-never-sent",
+}
+
+
+def setup_logging(default: str = "WARNING") -> None:
+    """Log to stderr only (stdout is the stdio wire); level from ``PVEMCP_LOG_LEVEL``."""
+    level_name = os.environ.get(LOG_LEVEL_ENV, default).upper()
+    level = logging.getLevelNamesMapping().get(level_name, logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"pvemcp: {message}", file=sys.stderr)
+    return code
+
+
+def _load_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> AppConfig:
+    return load_app_config(config_path=getattr(args, "config", None), env=os.environ if env is None else env)
+
+
+# -- serve ----------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve MCP on stdio (default) or streamable HTTP (``--http HOST:PORT``)."""
+    from pvemcp.door.auth import AuthConfigError, load_bearer_tokens
+    from pvemcp.door.transports import HttpConfigError, HttpSettings, parse_hostport, serve_http, serve_stdio
+
+    setup_logging("INFO" if args.http else "WARNING")
+    try:
+        app = App(_load_config(args))
+        if not args.http:
+            anyio.run(serve_stdio, app)
+            return 0
+        host, port = parse_hostport(args.http)
+        settings = HttpSettings.from_env(host, port, load_bearer_tokens())
+    except (AuthConfigError, HttpConfigError, ValueError) as exc:
+        return _fail(str(exc))
+    try:
+        anyio.run(serve_http, app, settings)
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        return _fail(f"cannot serve on {args.http}: {exc.strerror or exc}")
+    return 0
+
+
+# -- demo -----------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The simulator plus the server on streamable HTTP; ``--tour`` runs a scripted session instead."""
+    from pvemcp.door.demo import run_demo
+
+    setup_logging("WARNING")
+    try:
+        return anyio.run(run_demo, args.http, args.seed, args.tour)
+    except KeyboardInterrupt:
+        return 0
+    except ValueError as exc:
+        return _fail(str(exc))
+
+
+# -- tools ----------------------------------------------------------------------------------------
+
+
+def _app_for_listing(args: argparse.Namespace) -> App:
+    """The App whose tool list is printed; without any cluster configured, a placeholder one.
+
+    Listing needs no network, and ``pvemcp tools --size`` must work on a fresh checkout (CI, README).
+    """
+    try:
+        return App(_load_config(args))
+    except ValueError as exc:
+        if "no Proxmox cluster configured" not in str(exc):
+            raise
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PROXMOX_")}
+        return App(_load_config(args, {**env, **_PLACEHOLDER_CLUSTER}))
+
+
+def cmd_tools(args: argparse.Namespace) -> int:
+    """Print the tool list: a table (default), the tools/list payload (``--json``) or its size."""
+    import mcp_types as types
+
+    from pvemcp.door.server import compact_tool_payload, tool_to_wire
+
+    setup_logging()
+    try:
+        defs = _app_for_listing(args).tools()
+    except ValueError as exc:
+        return _fail(str(exc))
+    wire = [tool_to_wire(t) for t in defs]
+    if args.json:
+        payload = types.ListToolsResult(tools=wire).model_dump(by_alias=True, mode="json", exclude_none=True)
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+    elif args.size:
+        print(len(compact_tool_payload(wire)))
+    else:
+        width = max((len(t.name) for t in defs), default=4)
+        print(f"{'TOOL':<{width}}  {'RISK':<11}  TITLE")
+        for t in defs:
+            print(f"{t.name:<{width}}  {t.risk:<11}  {t.title}")
+    return 0
+
+
+# -- call -----------------------------------------------------------------------------------------
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    """Run one tool in-process and print its structured result as JSON; exit 1 when it is an error.
+
+    The CLI cannot show an elicitation dialog, so destructive tools use the core's token fallback:
+    the first call prints the preview with its ``confirm_token``; the second, with the token added to
+    the arguments, runs the action.
+    """
+    setup_logging()
+    try:
+        arguments = json.loads(args.arguments)
+    except json.JSONDecodeError as exc:
+        return _fail(f"arguments must be a JSON object: {exc.msg} at position {exc.pos}")
+    if not isinstance(arguments, dict):
+        return _fail("arguments must be a JSON object, e.g. '{\"vmid\": 100}'")
+    try:
+        app = App(_load_config(args))
+    except ValueError as exc:
+        return _fail(str(exc))
+    return anyio.run(_call, app, args.tool, arguments)
+
+
+async def _call(app: App, tool: str, arguments: dict[str, Any]) -> int:
+    async def progress(done: float, total: float | None, message: str) -> None:
+        of = f"/{total:g}" if total else ""
+        print(f"… {done:g}{of} {message}", file=sys.stderr)
+
+    async with app:
+        outcome = await app.call(tool, arguments, CallContext(caller="cli", can_elicit=False, progress=progress))
+    if isinstance(outcome, ToolResult):
+        print(json.dumps(outcome.structured, indent=2, ensure_ascii=False, default=str))
+        print(outcome.text, file=sys.stderr)
+        return 1 if outcome.is_error else 0
+    if isinstance(outcome, ConfirmationNeeded):  # cannot happen with can_elicit=False; fail closed
+        return _fail(f"{tool} needs confirmation: {outcome.question}", 1)
+    return _fail(f"unknown tool {tool!r}; `pvemcp tools` lists them")
+
+
+# -- check ----------------------------------------------------------------------------------------
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Reachability, TLS, auth, PVE version and what the token may do, for every configured cluster."""
+    from pvemcp.door.check import run_check
+
+    setup_logging()
+    try:
+        config = _load_config(args)
+        app = App(config)
+    except ValueError as exc:
+        return _fail(str(exc))
+    return anyio.run(run_check, config, app)
