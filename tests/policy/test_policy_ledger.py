@@ -156,7 +156,8 @@ def test_secrets_are_redacted_and_never_written(ledger_path: Path) -> None:
     records = [json.loads(x) for x in lines_of(ledger_path)]
     assert records[3]["args"] == {"vmid": 101, "confirm_token": "***"}
     assert records[7]["args"]["cipassword"] == "***" and records[7]["args"]["sshkeys"] == "***"
-    assert records[8]["args"]["body"] == "***"
+    assert records[8]["args"]["body"] == {"password": "***"}
+    assert records[8]["args"]["path"] == "/access/password"
     assert "PVEAPIToken=***" in records[8]["error"]
     assert records[8]["details"]["requests"][0]["headers"] == "***"
 

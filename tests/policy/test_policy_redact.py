@@ -46,7 +46,20 @@ def test_secret_keys(key: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["vmid", "node", "keyboard", "tokenid", "tokens", "name", "description", "storage", "keephugepages"]
+    "key",
+    [
+        "vmid",
+        "node",
+        "keyboard",
+        "tokenid",
+        "tokens",
+        "name",
+        "description",
+        "storage",
+        "keephugepages",
+        "body",
+        "path",
+    ],
 )
 def test_ordinary_keys(key: str) -> None:
     assert not is_secret_key(key)

@@ -9,6 +9,9 @@ Two layers, because secrets arrive in two shapes:
   ``PVEAuthCookie=...``), PEM private keys, passwords in URLs (``https://user:pw@host``) and
   ``password=...``-style items of property strings are masked.
 
+``body`` is deliberately *not* a secret key: the door logs each request as ``{"method", "path",
+"body": {...}}`` and the arguments inside stay useful while their secret keys are still masked.
+
 Over-redaction is the accepted failure mode: a ledger that hides a harmless ``content`` value is
 less useful, one that keeps a password is a leak. Redaction never mutates its input.
 """
@@ -37,7 +40,6 @@ _EXACT = {
     "data",  # ACME DNS plugin credentials
     "input-data",  # stdin of guest-agent exec
     "content",  # file contents written into a guest
-    "body",
     "header",
     "headers",
     "otel-headers",
