@@ -228,6 +228,74 @@ def test_extract_targets(method: str, template: str, params: dict[str, Any], exp
         assert t == CallTargets()
 
 
+@pytest.mark.parametrize(
+    ("method", "template", "params", "guests"),
+    [
+        (
+            "PUT",
+            "/nodes/{node}/qemu/{vmid}/config",
+            {"node": "a", "vmid": 100, "scsi1": "local-lvm:vm-600-disk-0"},
+            {100, 600},
+        ),
+        (
+            "PUT",
+            "/nodes/{node}/qemu/{vmid}/config",
+            {"node": "a", "vmid": 100, "scsi1": "local:600/vm-600-disk-1.qcow2,size=8G"},
+            {100, 600},
+        ),
+        (
+            "PUT",
+            "/nodes/{node}/qemu/{vmid}/config",
+            {"node": "a", "vmid": 100, "scsi1": "local-lvm:vm-100-disk-3"},
+            {100},
+        ),
+        ("PUT", "/nodes/{node}/qemu/{vmid}/config", {"node": "a", "vmid": 100, "scsi1": "local-lvm:32"}, {100}),
+        (
+            "PUT",
+            "/nodes/{node}/lxc/{vmid}/config",
+            {"node": "a", "vmid": 100, "mp0": "tank:subvol-601-disk-0,mp=/x"},
+            {100, 601},
+        ),
+        (
+            "POST",
+            "/nodes/{node}/qemu",
+            {"node": "a", "vmid": 120, "archive": "local:backup/vzdump-qemu-600-2024_01_01-00_00_00.vma.zst"},
+            {600},
+        ),
+        (
+            "POST",
+            "/nodes/{node}/qemu",
+            {"node": "a", "vmid": 120, "archive": "pbs:backup/vm/602/2024-01-01T00:00:00Z"},
+            {602},
+        ),
+        (
+            "POST",
+            "/nodes/{node}/lxc",
+            {"node": "a", "vmid": 120, "ostemplate": "local:vztmpl/debian-12.tar.zst"},
+            set(),
+        ),
+        (
+            "POST",
+            "/nodes/{node}/lxc",
+            {"node": "a", "vmid": 120, "ostemplate": "pbs:backup/ct/603/2024", "restore": 1},
+            {603},
+        ),
+    ],
+)
+def test_volumes_and_backups_of_other_guests_are_targets(
+    method: str, template: str, params: dict[str, Any], guests: set[int]
+) -> None:
+    assert set(extract_targets(method, template, params).guests) == guests
+
+
+def test_attaching_a_foreign_disk_is_out_of_scope() -> None:
+    s = Scope(tags=frozenset({"agent"}))
+    t = extract_targets(
+        "PUT", "/nodes/{node}/qemu/{vmid}/config", {"node": "pve1", "vmid": 100, "scsi1": "local-lvm:vm-600-disk-0"}
+    )
+    assert [v.vmid for v in check_call(s, t, INVENTORY)] == [600]
+
+
 def test_unreadable_targets_are_reported() -> None:
     t = extract_targets("POST", "/nodes/{node}/stopall", {"node": "a", "vms": "101,abc"})
     assert t.guests == {101} and t.unresolved == ("vms='abc'",)

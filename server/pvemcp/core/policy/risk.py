@@ -219,8 +219,8 @@ def _listish(value: Any) -> list[str]:
     return [s for s in re.split(r"[,;\s]+", str(value)) if s]
 
 
-# qemu: ide0 sata0 scsi0 virtio0 efidisk0 tpmstate0 unused0; lxc: rootfs mp0 unused0.
-_DISK_KEY = re.compile(r"^(?:(?:ide|sata|scsi|virtio|efidisk|tpmstate|unused|mp)\d+|rootfs)$", re.IGNORECASE)
+#: Config keys holding volumes. qemu: ide0 sata0 scsi0 virtio0 efidisk0 tpmstate0 unused0; lxc: rootfs mp0 unused0.
+DISK_KEY = re.compile(r"^(?:(?:ide|sata|scsi|virtio|efidisk|tpmstate|unused|mp)\d+|rootfs)$", re.IGNORECASE)
 
 Predicate = Callable[[Mapping[str, Any]], list[str]]
 
@@ -243,7 +243,7 @@ def _guest_create(args: Mapping[str, Any]) -> list[str]:
 
 def _config_update(args: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
-    disks = [k for k in _listish(_get(args, "delete")) if _DISK_KEY.match(k)]
+    disks = [k for k in _listish(_get(args, "delete")) if DISK_KEY.match(k)]
     if disks:
         out.append(
             "removes " + ", ".join(disks) + " from the configuration (an unused volume removed this way is destroyed)"

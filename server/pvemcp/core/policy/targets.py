@@ -4,8 +4,10 @@ Scope must hold for *every* target of *every* call, the generic API tool include
 can reach any operation with any arguments. Guests hide in many places: the path (``{vmid}``), the
 body of a create (``vmid``, new), a clone (``newid``, new; ``target`` node), a migration
 (``target`` node), ``move_disk`` (``target-vmid``), lists (``vms`` of ``stopall`` and bulk actions,
-``vmid`` of ``vzdump``), HA ids (``vm:100``), replication job ids (``100-0``) — and some calls touch
-guests without naming them (``stopall`` without ``vms``, ``vzdump --all``, a node reboot).
+``vmid`` of ``vzdump``), HA ids (``vm:100``), replication job ids (``100-0``), volumes of another
+guest attached by a config update (``scsi1=local-lvm:vm-600-disk-0``), another guest's backup restored
+under a new VMID (``archive=...vzdump-qemu-600-...``) — and some calls touch guests without naming
+them (``stopall`` without ``vms``, ``vzdump --all``, a node reboot).
 
 :func:`extract_targets` turns ``(method, template, params)`` into a :class:`CallTargets`;
 :func:`check_call` checks it against a :class:`~pvemcp.core.policy.scope.Scope` with an inventory of
@@ -24,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pvemcp.core.policy.risk import normalize_path
+from pvemcp.core.policy.risk import DISK_KEY, normalize_path
 from pvemcp.core.policy.scope import (
     GuestFacts,
     Scope,
@@ -114,6 +116,20 @@ def _replication_vmid(job_id: Any) -> int | None:
     """VMID of a replication job id ``<vmid>-<n>``."""
     m = re.fullmatch(r"\s*(\d+)-\d+\s*", str(job_id))
     return int(m.group(1)) if m else None
+
+
+_VOLUME_OWNER = re.compile(r"(?<![\w-])(?:vm|base|subvol|basevol)-(\d+)-", re.IGNORECASE)
+_BACKUP_OWNER = re.compile(r"(?:vzdump-(?:qemu|lxc|openvz)-(\d+)-|(?<![\w-])(?:vm|ct)/(\d+)/)", re.IGNORECASE)
+
+
+def _volume_owners(value: str) -> set[int]:
+    """VMIDs owning volumes named in a disk value (``local-lvm:vm-600-disk-0,size=8G`` -> 600)."""
+    return {int(m.group(1)) for m in _VOLUME_OWNER.finditer(value)}
+
+
+def _backup_owners(value: str) -> set[int]:
+    """VMIDs whose backup an archive names (``vzdump-qemu-600-...``, PBS ``backup/vm/600/...``)."""
+    return {int(m.group(1) or m.group(2)) for m in _BACKUP_OWNER.finditer(value)}
 
 
 def _truthy(value: Any) -> bool:
@@ -215,6 +231,21 @@ def extract_targets(method: str, template: str, params: Mapping[str, Any] | None
         b.new_node = node
         b.new_pool = _text(p.get("pool"))
         b.new_tags = parse_tags(p.get("tags"))
+
+    # -- volumes and backups of *other* guests, named inside disk keys or a restore archive
+    creating = has_node and len(segs) == 3 and segs[2] in ("qemu", "lxc") and m == "POST"
+    configuring = guest_path and tail[:1] == ["config"] and m in ("POST", "PUT")
+    if creating or configuring:
+        own = _as_vmid(p.get("vmid"))
+        for key, value in p.items():
+            if isinstance(key, str) and isinstance(value, str):
+                if DISK_KEY.match(key):
+                    owners = _volume_owners(value)
+                elif key in ("archive", "ostemplate"):
+                    owners = _backup_owners(value)
+                else:
+                    continue
+                b.guests.update(v for v in owners if v != own)
 
     if guest_path and tail:
         action = tail[0]
