@@ -128,3 +128,13 @@ async def test_insecure_warns_at_every_start(caplog: pytest.LogCaptureFixture) -
     warnings = [r for r in caplog.records if r.name.startswith("pvemcp") and "DISABLED" in r.getMessage()]
     assert len(warnings) == 2
     assert all(SECRET not in r.getMessage() for r in caplog.records)
+
+
+def test_retry_statuses_from_a_list() -> None:
+    cfg = ClientConfig(url="h", token_id="root@pam!mcp", token_secret=SECRET, retry_statuses=[502, 503])  # type: ignore[arg-type]
+    assert cfg.retry_statuses == frozenset({502, 503})
+    hash(cfg)  # still hashable
+    with pytest.raises(ConfigError, match="5xx"):
+        ClientConfig(url="h", token_id="root@pam!mcp", token_secret=SECRET, retry_statuses=frozenset({404}))
+    with pytest.raises(ConfigError, match="max_concurrency"):
+        ClientConfig(url="h", token_id="root@pam!mcp", token_secret=SECRET, max_concurrency=True)

@@ -129,3 +129,13 @@ def test_to_dict_is_compact() -> None:
     d = err.to_dict()
     assert d["kind"] == "permission" and d["status"] == 403 and d["node"] == "pve1"
     assert "reason" not in d  # same as message: not repeated
+
+
+def test_pickle_and_copy_roundtrip() -> None:
+    import copy
+    import pickle
+
+    err = make(403, "Permission check failed (/vms/100, VM.PowerMgmt)")
+    for clone in (pickle.loads(pickle.dumps(err)), copy.copy(err)):
+        assert isinstance(clone, PveError)
+        assert str(clone) == str(err) and clone.kind == "permission" and clone.errors == err.errors

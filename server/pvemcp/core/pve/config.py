@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -48,10 +48,10 @@ class ClientConfig:
 
     url: str
     token_id: str | None = None
-    token_secret: str | None = field(default=None, compare=False)
+    token_secret: str | None = None
     token_secret_file: str | Path | None = None
     user: str | None = None
-    password: str | None = field(default=None, compare=False)
+    password: str | None = None
     password_file: str | Path | None = None
     verify_tls: bool = True
     ca_file: str | Path | None = None
@@ -126,13 +126,24 @@ class ClientConfig:
                 raise ConfigError(f"ca_file {str(path)!r} does not exist or is not a file")
 
     def _validate_numbers(self) -> None:
+        try:  # a TOML/JSON config gives a list; keep the config hashable and the type honest
+            statuses = frozenset(int(s) for s in self.retry_statuses)
+        except (TypeError, ValueError):
+            raise ConfigError("retry_statuses must be a list of HTTP status codes") from None
+        if any(not 500 <= s <= 599 for s in statuses):
+            raise ConfigError("retry_statuses may only contain 5xx codes (4xx answers never change on retry)")
+        object.__setattr__(self, "retry_statuses", statuses)
         for name in ("connect_timeout_s", "read_timeout_s", "mutate_timeout_s"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
                 raise ConfigError(f"{name} must be a positive number of seconds")
-        if not isinstance(self.max_concurrency, int) or not 1 <= self.max_concurrency <= 256:
+        if (
+            not isinstance(self.max_concurrency, int)
+            or isinstance(self.max_concurrency, bool)
+            or not 1 <= self.max_concurrency <= 256
+        ):
             raise ConfigError("max_concurrency must be an integer between 1 and 256")
-        if not isinstance(self.retries, int) or not 1 <= self.retries <= 10:
+        if not isinstance(self.retries, int) or isinstance(self.retries, bool) or not 1 <= self.retries <= 10:
             raise ConfigError("retries (attempts per request, including the first) must be between 1 and 10")
         if not self.retry_backoff_s >= 0 or not self.retry_backoff_max_s >= self.retry_backoff_s:
             raise ConfigError("retry_backoff_s must be >= 0 and <= retry_backoff_max_s")

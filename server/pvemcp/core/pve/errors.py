@@ -7,14 +7,14 @@ model; the ``kind`` field lets them branch without parsing text.
 
 Wording rules (see DESIGN.md "Errors the model sees"): say what failed (method + path), Proxmox's own
 words (reason phrase and/or body ``message``), and what to do next (``hint``).  Secrets never appear: the
-client registers its secrets with :func:`scrub` callers via ``secrets=`` and every text field is scrubbed.
+client passes its secrets (``secrets=``) and every text field is scrubbed with :func:`scrub`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import Any, Literal
 
 ErrorKind = Literal[
     "auth",  # 401, login failure, TFA-only account
@@ -117,6 +117,10 @@ class PveError(Exception):
             text = f"{text} — {self.hint}"
         return text
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keyword-only __init__: rebuild from the (already scrubbed) fields so copy/pickle work
+        return (_rebuild, (self.__dict__.copy(),))
+
     def __repr__(self) -> str:
         return (
             f"PveError(kind={self.kind!r}, status={self.status!r}, method={self.method!r}, "
@@ -142,6 +146,13 @@ class PveError(Exception):
         if self.host:
             out["host"] = self.host
         return out
+
+
+def _rebuild(state: dict[str, Any]) -> PveError:
+    err = PveError.__new__(PveError)
+    err.__dict__.update(state)
+    Exception.__init__(err, str(err))
+    return err
 
 
 def parse_permission_failure(message: str) -> tuple[str, str] | None:
