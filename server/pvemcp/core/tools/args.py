@@ -52,14 +52,26 @@ def encode_structured(op: Operation, args: Mapping[str, Any]) -> JsonDict:
 
 
 def check_against_operation(op: Operation, args: Mapping[str, Any]) -> None:
-    """Validate the final request arguments (path + query/body) against the operation's schema."""
+    """Validate the final request arguments (path + query/body) against the operation's schema.
+
+    Named PVE formats are checked with PVE's own validator messages too, so a value the schema's
+    regex cannot express (or a schema generated without one) is still caught before sending.
+    """
     validator = jsonschema.Draft202012Validator(op.input_schema)
     errors = sorted(validator.iter_errors(dict(args)), key=lambda e: list(e.path))
-    if not errors:
-        return
-    error = errors[0]
-    field = ".".join(str(p) for p in error.path) or _field_of(error)
-    raise ToolError(f"{field}: {_rule(error)} ({op.key})", field=field)
+    if errors:
+        error = errors[0]
+        field = ".".join(str(p) for p in error.path) or _field_of(error)
+        raise ToolError(f"{field}: {_rule(error)} ({op.key})", field=field)
+    from pvemcp.core.spec import formats
+
+    for name, value in args.items():
+        prop = op.input_schema["properties"].get(name)
+        fmt = prop.get("x-pve-format") if isinstance(prop, Mapping) else None
+        if isinstance(fmt, str) and isinstance(value, str):
+            problem = formats.check_format(fmt, value)
+            if problem:
+                raise ToolError(f"{name}: invalid format - {problem.strip()} ({op.key})", field=name)
 
 
 def _field_of(error: jsonschema.ValidationError) -> str:
