@@ -538,10 +538,12 @@ def _apply_config_update(call: Call, guest: Guest) -> list[str]:
     """Apply PUT/POST config parameters; returns log lines (for the async variant)."""
     state = call.sim.state
     params = call.params
+    skip = skiplock(call)  # root-only check happens first, whether or not the guest is locked
     digest = call.text("digest")
     if digest and digest != digest_of(guest):
         raise fail("checksum mismatch (file change by other user?)")
-    check_lock_sync(guest, call)
+    if not skip:
+        check_lock_sync(guest)
     deletes = [d for d in re.split(r"[,;\s]+", call.text("delete") or "") if d]
     reverts = [d for d in re.split(r"[,;\s]+", call.text("revert") or "") if d]
     updates = {k: v for k, v in params.items() if k not in _NON_CONFIG}
@@ -719,8 +721,9 @@ def qemu_create(call: Call) -> Task:
             cfg["smbios1"] = f"uuid={state.new_uuid()}"
             cfg["vmgenid"] = state.new_uuid()
             if "boot" not in cfg:
+                # PVE's default: the first disk, then CD-ROMs, then NICs
                 order = [k for k in cfg if QEMU_DISK_RE.match(k) or k.startswith("net")]
-                order.sort(key=lambda k: (k.startswith("net"), k))
+                order.sort(key=lambda k: (k.startswith("net"), "media=cdrom" in str(cfg[k]), k))
                 if order:
                     cfg["boot"] = "order=" + ";".join(order)
             yield CREATE_SECONDS

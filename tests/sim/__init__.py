@@ -1,0 +1,1 @@
+"""Tests of the embedded Proxmox VE simulator (real HTTPS over loopback)."""
