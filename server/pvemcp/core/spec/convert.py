@@ -68,112 +68,11 @@ def _set_default(out: JsonDict, default: Any, integer: bool) -> None:
 
 
 def anchor(pattern: str) -> str:
-    """PVE matches ``pattern`` against the whole value (``m/^$pattern$/``); JSON Schema searches."""
-    return f"^(?:{perl_regex_to_ecma(pattern)})$"
+    """PVE applies ``pattern`` as ``m/^$pattern$/``; JSON Schema searches. Translation and anchoring
+    (with PVE's exact semantics for a top-level ``|``) live with the other PVE format knowledge."""
+    from pvemcp.core.spec.formats import pve_pattern_to_ecma
 
-
-def _caseless(body: str) -> str:
-    """Expand a case-insensitive Perl group into case-sensitive ECMA-262 syntax.
-
-    ECMA-262 (the dialect JSON Schema patterns use) has no inline ``(?i:...)`` groups, so each
-    letter becomes a two-case class and each class gains the other case of its letters and ranges.
-    """
-    out: list[str] = []
-    i = 0
-    in_class = False
-    while i < len(body):
-        ch = body[i]
-        if ch == "\\" and i + 1 < len(body):
-            out.append(body[i : i + 2])
-            i += 2
-            continue
-        if in_class:
-            if ch == "]":
-                in_class = False
-                out.append(ch)
-            elif ch.isalpha() and i + 2 < len(body) and body[i + 1] == "-" and body[i + 2].isalpha():
-                lo, hi = ch, body[i + 2]
-                out.append(f"{lo}-{hi}{lo.swapcase()}-{hi.swapcase()}")
-                i += 3
-                continue
-            elif ch.isalpha():
-                out.append(ch + ch.swapcase())
-            else:
-                out.append(ch)
-        elif ch == "[":
-            in_class = True
-            out.append(ch)
-            if body[i + 1 : i + 2] == "^":
-                out.append("^")
-                i += 1
-        elif ch.isalpha():
-            out.append(f"[{ch.lower()}{ch.upper()}]")
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-def _group_end(pattern: str, start: int) -> int:
-    """Index of the ``)`` closing the group whose body starts at ``start``."""
-    depth = 1
-    i = start
-    in_class = False
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    raise ValueError(f"unbalanced group in {pattern!r}")
-
-
-def perl_regex_to_ecma(pattern: str) -> str:
-    """Translate the Perl constructs PVE's schema uses into ECMA-262 (and Python ``re``) syntax.
-
-    Handled: ``(?^:`` flag resets, ``(?^i:`` case-insensitive groups, atomic ``(?>`` groups, ``\\@``,
-    ``\\0`` and ``{,n}`` quantifiers. Atomic groups lose only their backtracking control, which does
-    not change what matches a whole value.
-    """
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("(?^i:", i):
-            end = _group_end(pattern, i + 5)
-            out.append("(?:" + _caseless(perl_regex_to_ecma(pattern[i + 5 : end])) + ")")
-            i = end + 1
-            continue
-        if pattern.startswith("(?^:", i):
-            out.append("(?:")
-            i += 4
-            continue
-        if pattern.startswith("(?>", i):
-            out.append("(?:")
-            i += 3
-            continue
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            nxt = pattern[i + 1]
-            out.append("@" if nxt == "@" else "\\x00" if nxt == "0" else pattern[i : i + 2])
-            i += 2
-            continue
-        if ch == "{" and pattern.startswith("{,", i):
-            out.append("{0,")
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
+    return pve_pattern_to_ecma(pattern)
 
 
 class SchemaConverter:
