@@ -14,11 +14,12 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import anyio
 
-from pvemcp.door._core import App, AppConfig, CallContext, ConfirmationNeeded, ToolResult, load_app_config
+from pvemcp.door._core import App, AppConfig, CallContext, ConfirmationNeeded, ToolDef, ToolResult, load_app_config
 
 logger = logging.getLogger("pvemcp")
 
@@ -113,9 +114,7 @@ def _app_for_listing(args: argparse.Namespace) -> App:
 
 def cmd_tools(args: argparse.Namespace) -> int:
     """Print the tool list: a table (default), the tools/list payload (``--json``) or its size."""
-    import mcp_types as types
-
-    from pvemcp.door.server import compact_tool_payload, tool_to_wire
+    from pvemcp.door.server import tool_to_wire
 
     setup_logging()
     try:
@@ -123,6 +122,18 @@ def cmd_tools(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     wire = [tool_to_wire(t) for t in defs]
+    try:
+        _print_tools(args, defs, wire)
+    except BrokenPipeError:  # `pvemcp tools | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _print_tools(args: argparse.Namespace, defs: list[ToolDef], wire: list[Any]) -> None:
+    import mcp_types as types
+
+    from pvemcp.door.server import compact_tool_payload
+
     if args.json:
         payload = types.ListToolsResult(tools=wire).model_dump(by_alias=True, mode="json", exclude_none=True)
         print(json.dumps(payload, indent=2, ensure_ascii=False))
@@ -133,18 +144,19 @@ def cmd_tools(args: argparse.Namespace) -> int:
         print(f"{'TOOL':<{width}}  {'RISK':<11}  TITLE")
         for t in defs:
             print(f"{t.name:<{width}}  {t.risk:<11}  {t.title}")
-    return 0
 
 
 # -- call -----------------------------------------------------------------------------------------
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    """Run one tool in-process and print its structured result as JSON; exit 1 when it is an error.
+    """Run one tool in-process and print its structured result as JSON.
 
-    The CLI cannot show an elicitation dialog, so destructive tools use the core's token fallback:
-    the first call prints the preview with its ``confirm_token``; the second, with the token added to
-    the arguments, runs the action.
+    Exit codes: 0 done, 1 the tool reported an error, 2 bad invocation or configuration, 3 the
+    action needs confirmation and nothing was done. In a terminal the human at the keyboard *is*
+    the user to ask, so the question is put on the terminal (the CLI's elicitation). Without a
+    terminal the core's token fallback answers with a preview; its token is bound to this process,
+    so a later ``pvemcp call`` cannot redeem it — scripts should drive pvemcp through an MCP client.
     """
     setup_logging()
     try:
@@ -157,23 +169,50 @@ def cmd_call(args: argparse.Namespace) -> int:
         app = App(_load_config(args))
     except ValueError as exc:
         return _fail(str(exc))
-    return anyio.run(_call, app, args.tool, arguments)
+    return anyio.run(_call, app, args.tool, arguments, sys.stdin.isatty() and sys.stderr.isatty())
 
 
-async def _call(app: App, tool: str, arguments: dict[str, Any]) -> int:
+async def _call(app: App, tool: str, arguments: dict[str, Any], interactive: bool) -> int:
     async def progress(done: float, total: float | None, message: str) -> None:
         of = f"/{total:g}" if total else ""
         print(f"… {done:g}{of} {message}", file=sys.stderr)
 
+    ctx = CallContext(caller="cli", can_elicit=interactive, progress=progress)
     async with app:
-        outcome = await app.call(tool, arguments, CallContext(caller="cli", can_elicit=False, progress=progress))
+        outcome = await app.call(tool, arguments, ctx)
+        if isinstance(outcome, ConfirmationNeeded):
+            answer = await anyio.to_thread.run_sync(_ask_terminal, outcome.question)
+            if answer:
+                outcome = await app.call(outcome.tool, outcome.arguments, replace(ctx, confirmed=True))
+            else:
+                outcome = await app.record_declined(outcome.tool, outcome.arguments, ctx, "decline")
     if isinstance(outcome, ToolResult):
-        print(json.dumps(outcome.structured, indent=2, ensure_ascii=False, default=str))
+        shown = outcome.structured or {"error" if outcome.is_error else "result": outcome.text}
+        print(json.dumps(shown, indent=2, ensure_ascii=False, default=str))
         print(outcome.text, file=sys.stderr)
-        return 1 if outcome.is_error else 0
-    if isinstance(outcome, ConfirmationNeeded):  # cannot happen with can_elicit=False; fail closed
-        return _fail(f"{tool} needs confirmation: {outcome.question}", 1)
+        if outcome.is_error:
+            return 1
+        if "confirmation" in outcome.structured:
+            print(
+                "pvemcp: nothing was done: this action needs confirmation. Run `pvemcp call` in a terminal to "
+                "answer the question, or use an MCP client (the token above is valid only inside this process).",
+                file=sys.stderr,
+            )
+            return 3
+        return 0
+    if isinstance(outcome, ConfirmationNeeded):
+        return _fail(f"{tool} needs confirmation again; nothing more was done", 1)
     return _fail(f"unknown tool {tool!r}; `pvemcp tools` lists them")
+
+
+def _ask_terminal(question: str) -> bool:
+    """Blocking prompt on the terminal (run in a worker thread, never on the event loop)."""
+    print(question, file=sys.stderr)
+    try:
+        reply = input("Proceed? [y/N] ")
+    except EOFError:
+        return False
+    return reply.strip().lower() in ("y", "yes")
 
 
 # -- check ----------------------------------------------------------------------------------------

@@ -22,6 +22,9 @@ from pvemcp.door._core import App, load_app_config
 from pvemcp.door.auth import load_bearer_tokens
 from pvemcp.door.transports import HttpSettings, http_endpoint, parse_hostport
 
+# Simulated time runs faster than real time so that a clone or a backup takes seconds, not minutes.
+DEMO_TASK_SPEED = 5.0
+TOUR_TASK_SPEED = 25.0
 # Policy settings a user may set for the demo too; cluster settings are the simulator's.
 _PASSTHROUGH_PREFIX = "PVEMCP_"
 _NOT_PASSED = {"PVEMCP_CONFIG"}
@@ -81,7 +84,7 @@ async def run_demo(http: str, seed: int, tour: bool) -> int:
     host, port = parse_hostport(http)
     tokens = load_bearer_tokens()
     with tempfile.TemporaryDirectory(prefix="pvemcp-demo-") as scratch:
-        async with running_simulator(seed=seed) as sim:
+        async with running_simulator(seed=seed, task_speed=TOUR_TASK_SPEED if tour else DEMO_TASK_SPEED) as sim:
             env = demo_env(sim.url, sim.token_id, sim.token_secret, sim.fingerprint, Path(scratch) / "audit.jsonl")
             app = App(load_app_config(config_path=None, env=env))
             settings = HttpSettings.from_env(host, port, tokens)

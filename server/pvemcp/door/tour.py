@@ -124,6 +124,7 @@ async def _steps(t: Tour) -> None:
             raise StepFailed("no running VM in the simulated cluster")
         vm = items[0]
         t.facts["vmid"] = int(vm["vmid"])
+        t.facts["node"] = vm.get("node", "?")
         everything = await t.call("guest_list", {})
         return f"{everything['total']} guests; {listing['total']} running VMs, using {vm['vmid']} ({vm.get('name')})"
 
@@ -131,7 +132,7 @@ async def _steps(t: Tour) -> None:
         data = await t.guest(t.facts["vmid"])
         if data.get("status") != "running":
             raise StepFailed(f"expected running, saw {data.get('status')}")
-        return f"VM {t.facts['vmid']} is running on {data.get('node', '?')}"
+        return f"VM {t.facts['vmid']} is running on {t.facts['node']}, uptime {data.get('uptime', '?')} s"
 
     async def stop_confirmed() -> str:
         t.elicitor.answer = "accept"
@@ -158,7 +159,7 @@ async def _steps(t: Tour) -> None:
         return f"started and waited for the task; {len(seen)} progress notification(s)"
 
     async def snapshot() -> str:
-        name = f"tour{int(time.time()) % 100000}"
+        name = "tour"
         _action_ok(await t.call("snapshot_create", {"vmid": t.facts["vmid"], "snapname": name}))
         snaps = await t.call("snapshot_list", {"vmid": t.facts["vmid"]})
         names = [s.get("name") for s in snaps.get("items", [])]
@@ -167,15 +168,9 @@ async def _steps(t: Tour) -> None:
         return f"snapshot {name} taken and listed"
 
     async def clone() -> str:
-        free = await t.call("next_vmid", {})
-        newid = int((free.get("data") if isinstance(free.get("data"), int | str) else free.get("vmid")) or 0)
-        args: dict[str, Any] = {"vmid": t.facts["vmid"], "name": "tour-clone"}
-        if newid:
-            args["newid"] = newid
-        result = await t.call("guest_clone", args)
-        _action_ok(result)
-        rows = result.get("results") or [{}]
-        newid = int(rows[0].get("newid") or newid)
+        free = (await t.call("next_vmid", {})).get("data")
+        newid = int(free["vmid"]) if isinstance(free, dict) and "vmid" in free else int(str(free))
+        _action_ok(await t.call("guest_clone", {"vmid": t.facts["vmid"], "newid": newid, "name": "tour-clone"}))
         t.facts["clone"] = newid
         data = await t.guest(newid)
         return f"cloned {t.facts['vmid']} to {newid} ({data.get('name', 'tour-clone')})"
