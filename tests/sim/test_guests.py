@@ -163,8 +163,15 @@ async def test_locked_config_rejects_edits_during_backup(sim: RunningSimulator, 
 async def test_create_qemu(admin: Api) -> None:
     r = await admin.post(
         "/nodes/pve2/qemu",
-        data={"vmid": "120", "name": "new-vm", "memory": "2048", "cores": "2", "scsi0": "local-lvm:16",
-              "net0": "virtio,bridge=vmbr0", "ide2": "nfs-shared:iso/debian-13.2.0-amd64-netinst.iso,media=cdrom"},
+        data={
+            "vmid": "120",
+            "name": "new-vm",
+            "memory": "2048",
+            "cores": "2",
+            "scsi0": "local-lvm:16",
+            "net0": "virtio,bridge=vmbr0",
+            "ide2": "nfs-shared:iso/debian-13.2.0-amd64-netinst.iso,media=cdrom",
+        },
     )
     upid = r.json()["data"]
     assert ":qmcreate:120:root@pam!pvemcp:" in upid
@@ -186,8 +193,14 @@ async def test_create_lxc_from_template(admin: Api) -> None:
     tmpl = "local:vztmpl/debian-12-standard_12.12-1_amd64.tar.zst"
     r = await admin.post(
         "/nodes/pve3/lxc",
-        data={"vmid": "130", "ostemplate": tmpl, "hostname": "ct-new", "rootfs": "local-lvm:8",
-              "net0": "name=eth0,bridge=vmbr0,ip=dhcp", "password": "s3cret-pass"},
+        data={
+            "vmid": "130",
+            "ostemplate": tmpl,
+            "hostname": "ct-new",
+            "rootfs": "local-lvm:8",
+            "net0": "name=eth0,bridge=vmbr0,ip=dhcp",
+            "password": "s3cret-pass",
+        },
     )
     upid, st = r.json()["data"], None
     st = await admin.wait_task(upid)

@@ -117,8 +117,11 @@ async def test_total_is_set_and_zero_total_omitted(shared_admin: Api) -> None:
 
 async def test_json_body_accepted_and_query_wins(admin: Api) -> None:
     url = admin.sim.url + "/nodes/pve1/qemu/100/config"
-    r = await admin.client.put(url, content=json.dumps({"description": "from json", "onboot": True}),
-                               headers={"Content-Type": "application/json"})
+    r = await admin.client.put(
+        url,
+        content=json.dumps({"description": "from json", "onboot": True}),
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 200 and r.json() == {"data": None}
     cfg = await admin.data("GET", "/nodes/pve1/qemu/100/config")
     assert cfg["description"] == "from json" and cfg["onboot"] == 1
@@ -140,8 +143,7 @@ async def test_unknown_node_is_a_hostname_lookup_error(shared_admin: Api) -> Non
     r = await shared_admin.get("/nodes/nosuchnode/qemu")
     assert r.status_code == 500
     assert r.json()["message"] == (
-        "hostname lookup 'nosuchnode' failed - failed to get address info for: nosuchnode: "
-        "Name or service not known\n"
+        "hostname lookup 'nosuchnode' failed - failed to get address info for: nosuchnode: Name or service not known\n"
     )
 
 
@@ -158,8 +160,14 @@ async def test_offline_node_answers_595_with_empty_body(sim: RunningSimulator, a
     res = await admin.data("GET", "/cluster/resources")
     node3 = next(e for e in res if e["id"] == "node/pve3")
     assert node3 == {
-        "id": "node/pve3", "type": "node", "node": "pve3", "status": "offline",
-        "maxcpu": node3["maxcpu"], "maxmem": node3["maxmem"], "maxdisk": node3["maxdisk"], "level": "",
+        "id": "node/pve3",
+        "type": "node",
+        "node": "pve3",
+        "status": "offline",
+        "maxcpu": node3["maxcpu"],
+        "maxmem": node3["maxmem"],
+        "maxdisk": node3["maxdisk"],
+        "level": "",
     }
     assert {e["status"] for e in res if e.get("type") in ("qemu", "lxc") and e["node"] == "pve3"} == {"unknown"}
     sim.faults.clear()

@@ -13,8 +13,10 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -37,6 +39,16 @@ class _BannerServer(uvicorn.Server):
         self._sim = sim
         self._cert = cert
         self._host = host
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Stop gracefully on SIGINT/SIGTERM and exit 0 (uvicorn would re-raise the signal afterwards)."""
+        originals = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in originals.items():
+                signal.signal(sig, handler)
 
     async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
         await super().startup(sockets=sockets)  # type: ignore[arg-type]

@@ -1,0 +1,145 @@
+"""Tasks: UPID format, status, logs and paging, listings with filters, stopping (notes §3)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pvemcp.sim import RunningSimulator
+from pvemcp.sim.tasks import UpidParts, decode_upid, encode_upid
+
+from .conftest import Api
+
+pytestmark = pytest.mark.anyio
+
+UPID_RE = re.compile(
+    r"^UPID:([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):"
+    r"([0-9A-Fa-f]{8}):([^:\s/]+):([^:\s/]*):([^:\s/]+):$"
+)
+
+
+def test_upid_round_trip() -> None:
+    parts = UpidParts("pve1", 0x1234, 0xABCDEF, 0x67449780, "vzdump", "", "root@pam!tok")
+    upid = encode_upid(parts)
+    assert upid == "UPID:pve1:00001234:00ABCDEF:67449780:vzdump::root@pam!tok:"
+    assert UPID_RE.match(upid) and decode_upid(upid) == parts
+    assert decode_upid("UPID:node1:00001234:00005678:12345678:vzdump:root@pam:") is None
+
+
+async def test_status_fields(sim: RunningSimulator, admin: Api) -> None:
+    r = await admin.post("/nodes/pve1/qemu/100/clone", data={"newid": "300"})
+    upid = r.json()["data"]
+    m = UPID_RE.match(upid)
+    assert m and m.group(1) == "pve1" and m.group(6) == "qmclone" and m.group(7) == "100"
+    assert m.group(8) == "root@pam!pvemcp"
+    st = await admin.data("GET", f"/nodes/pve1/tasks/{upid}/status")
+    assert st["status"] == "running" and "exitstatus" not in st and "endtime" not in st
+    assert st["user"] == "root@pam" and st["tokenid"] == "pvemcp"
+    assert (st["pid"], st["starttime"]) == (int(m.group(3), 16), int(m.group(5), 16))
+    sim.advance_clock(120)  # the simulated clock finishes the task without waiting
+    st = await admin.data("GET", f"/nodes/pve1/tasks/{upid}/status")
+    assert st["status"] == "stopped" and st["exitstatus"] == "OK" and "endtime" not in st
+
+
+async def test_log_paging(sim: RunningSimulator, admin: Api) -> None:
+    r = await admin.post("/nodes/pve1/qemu/100/clone", data={"newid": "301"})
+    upid = r.json()["data"]
+    sim.advance_clock(120)
+    r = await admin.get(f"/nodes/pve1/tasks/{upid}/log")
+    body = r.json()
+    lines = body["data"]
+    assert body["total"] == len(lines) == 8
+    assert [x["n"] for x in lines] == list(range(1, 9)) and lines[-1]["t"] == "TASK OK"
+    r = await admin.get(f"/nodes/pve1/tasks/{upid}/log", start="2", limit="3")
+    page = r.json()
+    assert [x["n"] for x in page["data"]] == [3, 4, 5] and page["total"] == 8
+    r = await admin.get(f"/nodes/pve1/tasks/{upid}/log", start="6", limit="0")
+    assert [x["n"] for x in r.json()["data"]] == [7, 8]
+
+
+async def test_empty_log_says_no_content(sim: RunningSimulator, admin: Api) -> None:
+    r = await admin.post("/nodes/pve1/qemu/105/status/start")  # 105 is on pve3: fails only in the task
+    upid = r.json()["data"]
+    log = await admin.data("GET", f"/nodes/pve1/tasks/{upid}/log")
+    assert log == [{"n": 1, "t": "TASK ERROR: Configuration file 'nodes/pve1/qemu-server/105.conf' does not exist"}]
+    r = await admin.post("/nodes/pve1/qemu/100/status/stop")
+    upid = r.json()["data"]
+    r = await admin.get(f"/nodes/pve1/tasks/{upid}/log")
+    assert r.json() == {"data": [{"n": 1, "t": "no content"}]}
+
+
+async def test_bad_upids(shared_admin: Api) -> None:
+    r = await shared_admin.get("/nodes/pve1/tasks/UPID:garbage/status")
+    assert r.status_code == 400 and r.json()["errors"] == {"upid": "unable to parse worker upid"}
+    fake = "UPID:pve1:00001234:00ABCDEF:67449780:qmstart:100:root@pam:"
+    r = await shared_admin.get(f"/nodes/pve1/tasks/{fake}/status")
+    assert r.status_code == 400 and r.json()["errors"] == {"upid": "no such task"}
+    tasks = await shared_admin.data("GET", "/nodes/pve1/tasks")
+    r = await shared_admin.get(f"/nodes/pve2/tasks/{tasks[0]['upid']}/status")
+    assert r.json()["errors"] == {"upid": "no such task"}
+
+
+async def test_task_list_filters(sim: RunningSimulator, admin: Api) -> None:
+    r = await admin.post("/nodes/pve1/qemu/100/clone", data={"newid": "302"})
+    running = r.json()["data"]
+    archive = await admin.data("GET", "/nodes/pve1/tasks")
+    assert running not in {t["upid"] for t in archive}
+    active = await admin.data("GET", "/nodes/pve1/tasks", params={"source": "active"})
+    assert [t["upid"] for t in active] == [running] and active[0]["status"] == "RUNNING"
+    await admin.data("POST", "/nodes/pve1/qemu/100/status/start")  # fails: already running
+    sim.advance_clock(120)
+    tasks = await admin.data("GET", "/nodes/pve1/tasks")
+    assert [t["starttime"] for t in tasks] == sorted((t["starttime"] for t in tasks), reverse=True)
+    clones = await admin.data("GET", "/nodes/pve1/tasks", params={"typefilter": "qmclone"})
+    assert [t["upid"] for t in clones] == [running] and clones[0]["status"] == "OK" and "endtime" in clones[0]
+    errors = await admin.data("GET", "/nodes/pve1/tasks", params={"errors": 1})
+    assert [t["status"] for t in errors] == ["VM 100 already running"]
+    by_vm = await admin.data("GET", "/nodes/pve1/tasks", params={"vmid": 100})
+    assert {t["type"] for t in by_vm} == {"qmclone", "qmstart"}
+    mine = await admin.data("GET", "/nodes/pve1/tasks", params={"userfilter": "PVEMCP"})
+    assert len(mine) == 2
+    r = await admin.get("/nodes/pve1/tasks", limit="1", start="1")
+    assert len(r.json()["data"]) == 1 and r.json()["total"] == len(tasks)
+    cluster = await admin.data("GET", "/cluster/tasks")
+    assert running in {t["upid"] for t in cluster}
+
+
+async def test_stop_task_interrupts_and_cleans_up(sim: RunningSimulator, admin: Api, auditor: Api) -> None:
+    r = await admin.post("/nodes/pve1/qemu/100/clone", data={"newid": "303"})
+    upid = r.json()["data"]
+    r = await auditor.delete(f"/nodes/pve1/tasks/{upid}")
+    assert r.status_code == 403 and r.json()["message"] == "Permission check failed (/nodes/pve1, Sys.Modify)\n"
+    assert (await admin.delete(f"/nodes/pve1/tasks/{upid}")).json() == {"data": None}
+    st = await admin.data("GET", f"/nodes/pve1/tasks/{upid}/status")
+    assert st["status"] == "stopped" and st["exitstatus"] == "interrupted by signal"
+    assert (await admin.log(upid))[-1] == "TASK ERROR: interrupted by signal"
+    r = await admin.get("/nodes/pve1/qemu/303/config")
+    assert r.status_code == 500  # the half-made clone is gone
+    r = await admin.post("/nodes/pve2/qemu/108/status/shutdown", data={"timeout": "30"})
+    upid = r.json()["data"]
+    await admin.delete(f"/nodes/pve2/tasks/{upid}")
+    st = await admin.data("GET", f"/nodes/pve2/tasks/{upid}/status")
+    assert st["exitstatus"] == "received interrupt"
+
+
+async def test_auditor_may_read_others_tasks(sim: RunningSimulator, admin: Api, auditor: Api) -> None:
+    r = await admin.post("/nodes/pve1/qemu/100/status/stop")
+    upid = r.json()["data"]
+    st = await auditor.data("GET", f"/nodes/pve1/tasks/{upid}/status")
+    assert st["user"] == "root@pam"
+
+
+async def test_warnings_exit_status(sim: RunningSimulator, admin: Api) -> None:
+    from pvemcp.sim.tasks import TaskContext, Worker
+
+    def worker(ctx: TaskContext) -> Worker:
+        ctx.warn("something odd")
+        yield 1.0
+        ctx.warn("again")
+
+    task = sim.sim.tasks.start("pve1", "aptupdate", "", "root@pam", worker)
+    sim.advance_clock(2)
+    st = await admin.data("GET", f"/nodes/pve1/tasks/{task.upid}/status")
+    assert st["exitstatus"] == "WARNINGS: 2"
+    assert await admin.log(task.upid) == ["WARN: something odd", "WARN: again", "TASK WARNINGS: 2"]
