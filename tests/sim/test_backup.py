@@ -73,7 +73,7 @@ async def test_vzdump_to_local_storage(admin: Api) -> None:
     upid = await admin.data("POST", "/nodes/pve3/vzdump", data={"vmid": "103", "compress": "gzip"})
     await admin.wait_task(upid)
     content = await admin.data("GET", "/nodes/pve3/storage/local/content", params={"content": "backup"})
-    assert [c["volid"] for c in content][0].startswith("local:backup/vzdump-lxc-103-")
+    assert content[0]["volid"].startswith("local:backup/vzdump-lxc-103-")
     assert content[0]["format"] == "tar.gz"
     assert await admin.data("GET", "/nodes/pve1/storage/local/content", params={"content": "backup"}) == []
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import httpx2
 import pytest
 
-from pvemcp.sim import RunningSimulator
+from pvemcp.sim import RunningSimulator, running_simulator
 
-from .conftest import Api
+from .conftest import Api, ssl_context, token_header
 
 pytestmark = pytest.mark.anyio
 
@@ -59,16 +60,17 @@ async def test_nodes_and_status(shared_admin: Api) -> None:
 
 
 async def test_standalone_node_has_no_cluster_entry() -> None:
-    from pvemcp.sim import running_simulator
-
-    from .conftest import token_header, ssl_context
     import httpx2
 
-    async with running_simulator(nodes=1, guests=3) as one:
-        async with httpx2.AsyncClient(
-            verify=ssl_context(one), headers=token_header(one.token_id, one.token_secret)
-        ) as c:
-            cs = (await c.get(one.url + "/cluster/status")).json()["data"]
+    from pvemcp.sim import running_simulator
+
+    from .conftest import ssl_context, token_header
+
+    async with (
+        running_simulator(nodes=1, guests=3) as one,
+        httpx2.AsyncClient(verify=ssl_context(one), headers=token_header(one.token_id, one.token_secret)) as c,
+    ):
+        cs = (await c.get(one.url + "/cluster/status")).json()["data"]
     assert [e["type"] for e in cs] == ["node"] and cs[0]["nodeid"] == 0
 
 
@@ -137,12 +139,6 @@ async def test_version_and_domains(shared_admin: Api, anon: Api) -> None:
 
 
 async def test_large_cluster() -> None:
-    from pvemcp.sim import running_simulator
-
-    import httpx2
-
-    from .conftest import ssl_context, token_header
-
     async with running_simulator(guests=10000, nodes=5) as big:
         headers = token_header(big.token_id, big.token_secret)
         async with httpx2.AsyncClient(verify=ssl_context(big), headers=headers, timeout=30) as c:

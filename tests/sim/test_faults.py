@@ -81,10 +81,10 @@ def test_fault_spec_parsing() -> None:
 
 
 async def test_faults_from_constructor() -> None:
-    async with running_simulator(faults="offline=pve2,error=1:/version", task_speed=100) as sim:
-        async with httpx2.AsyncClient(
-            verify=ssl_context(sim), headers=token_header(sim.token_id, sim.token_secret)
-        ) as c:
-            assert (await c.get(sim.url + "/version")).status_code == 500
-            assert (await c.get(sim.url + "/nodes/pve2/status")).status_code == 595
-            assert (await c.get(sim.url + "/nodes/pve1/status")).status_code == 200
+    async with (
+        running_simulator(faults="offline=pve2,error=1:/version", task_speed=100) as sim,
+        httpx2.AsyncClient(verify=ssl_context(sim), headers=token_header(sim.token_id, sim.token_secret)) as c,
+    ):
+        assert (await c.get(sim.url + "/version")).status_code == 500
+        assert (await c.get(sim.url + "/nodes/pve2/status")).status_code == 595
+        assert (await c.get(sim.url + "/nodes/pve1/status")).status_code == 200

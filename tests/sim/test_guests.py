@@ -29,7 +29,7 @@ async def _status(api: Api, node: str, kind: str, vmid: int) -> dict[str, object
 
 
 async def test_qemu_stop_start_cycle(admin: Api) -> None:
-    upid, st = await _task(admin, "POST", "/nodes/pve1/qemu/100/status/stop")
+    _, st = await _task(admin, "POST", "/nodes/pve1/qemu/100/status/stop")
     assert st["exitstatus"] == "OK" and st["type"] == "qmstop" and st["id"] == "100"
     cur = await _status(admin, "pve1", "qemu", 100)
     assert cur["status"] == "stopped" and cur["qmpstatus"] == "stopped" and "pid" not in cur
@@ -138,7 +138,7 @@ async def test_config_digest_and_update(admin: Api) -> None:
 
 
 async def test_async_config_post_returns_upid(admin: Api) -> None:
-    upid, st = await _task(admin, "POST", "/nodes/pve1/qemu/100/config", {"scsi1": "local-lvm:4"})
+    _, st = await _task(admin, "POST", "/nodes/pve1/qemu/100/config", {"scsi1": "local-lvm:4"})
     assert st["type"] == "qmconfig" and st["exitstatus"] == "OK"
     cfg = await admin.data("GET", "/nodes/pve1/qemu/100/config")
     assert cfg["scsi1"] == "local-lvm:vm-100-disk-1,size=4G"
@@ -153,7 +153,7 @@ async def test_locked_config_rejects_edits_during_backup(sim: RunningSimulator, 
     assert (r.status_code, r.json()["message"]) == (500, "VM is locked (backup)\n")
     r = await admin.post("/nodes/pve1/qemu/102/clone", data={"newid": "300"})
     assert r.json()["message"] == "VM is locked (backup)\n"
-    upid2, st = await _task(admin, "POST", "/nodes/pve1/qemu/102/status/stop")
+    _, st = await _task(admin, "POST", "/nodes/pve1/qemu/102/status/stop")
     assert st["exitstatus"] == "VM is locked (backup)"
     st = await admin.wait_task(upid)
     assert st["exitstatus"] == "OK"
