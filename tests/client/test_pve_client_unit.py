@@ -343,3 +343,29 @@ async def test_concurrency_is_bounded() -> None:
         for _ in range(20):
             tg.start_soon(pve.get, "/version")
     assert inflight["max"] == 3
+
+
+@pytest.mark.anyio
+async def test_mutation_epoch_moves_on_maybe_applied_writes_only() -> None:
+    answers: list[Any] = [
+        fail(400, "Parameter verification failed.", {"data": None, "errors": {"x": "bad"}}),
+        fail(500, "VM is locked (backup)"),
+        httpx2.ReadTimeout("no answer"),
+        httpx2.ConnectError("refused"),
+    ]
+
+    def handler(r: httpx2.Request) -> httpx2.Response:
+        a = answers.pop(0) if answers else httpx2.ConnectError("refused")
+        if isinstance(a, Exception):
+            raise a
+        return a  # type: ignore[no-any-return]
+
+    async with client(token_cfg(retries=1), Recorder(handler)) as pve:
+        epochs = []
+        for _ in range(4):
+            with pytest.raises(PveError):
+                await pve.post("/nodes/{node}/qemu/{vmid}/status/start", path={"node": "pve1", "vmid": 100})
+            epochs.append(pve.mutation_epoch)
+    # 400: refused, nothing changed; 500: may be half-done; read timeout: may have been applied;
+    # connect error: provably nothing sent
+    assert epochs == [0, 1, 2, 2]

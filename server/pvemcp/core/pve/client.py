@@ -27,7 +27,8 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -353,8 +354,11 @@ class PveClient:
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
             trace = _SendTrace()
             started = time.monotonic()
+            # The login bypasses the limiter: requests queued behind a stale ticket must not delay the
+            # one request that will fix it (the pool has room for it: max_concurrency + 2 connections).
+            slot: AbstractAsyncContextManager[Any] = limiter if authenticate else _no_limit()
             try:
-                async with limiter:
+                async with slot:
                     response = await http.request(
                         method,
                         path.lstrip("/") + (f"?{urlencode(query, quote_via=quote)}" if query else ""),
@@ -388,6 +392,8 @@ class PveClient:
                     logger.info("%s %s failed (%s); retrying (attempt %d)", method, path, error.kind, attempt + 1)
                     await self._backoff(attempt)
                     continue
+                if not nothing_sent:
+                    self._note_possible_mutation(method, authenticate)
                 raise error from None
 
             status = response.status_code
@@ -402,12 +408,21 @@ class PveClient:
                     logger.info("%s %s -> %d; retrying (attempt %d)", method, path, status, attempt + 1)
                     await self._backoff(attempt)
                     continue
+                if status >= 500:  # a 4xx is refused before any change; a 5xx may be half-done
+                    self._note_possible_mutation(method, authenticate)
                 raise self._http_error(response, method, path, node, authenticate)
 
-            envelope = self._parse_envelope(response, method, path)
-            if method != "GET" and authenticate:
-                self._mutation_epoch += 1
-            return envelope
+            self._note_possible_mutation(method, authenticate)
+            return self._parse_envelope(response, method, path)
+
+    def _note_possible_mutation(self, method: str, authenticate: bool) -> None:
+        """Move ``mutation_epoch`` after any write that succeeded or may have been applied.
+
+        Caches of cluster state (guest resolution) compare the epoch, so our own changes — and our own
+        maybe-changes after a timeout or reset — are never hidden behind a stale cache.
+        """
+        if method != "GET" and authenticate:
+            self._mutation_epoch += 1
 
     def _parse_envelope(self, response: httpx2.Response, method: str, path: str) -> Envelope:
         try:
@@ -549,6 +564,11 @@ class PveClient:
             hint=("retry later." if not mutating else "") + maybe_applied,
             **common,
         )
+
+
+@asynccontextmanager
+async def _no_limit() -> AsyncIterator[None]:
+    yield
 
 
 def _exception_chain(exc: BaseException) -> list[BaseException]:
