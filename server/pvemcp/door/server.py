@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+import jsonschema
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -62,11 +63,19 @@ def tool_to_wire(tool: ToolDef) -> types.Tool:
     )
 
 
-def result_to_wire(result: ToolResult) -> types.CallToolResult:
-    """A core ``ToolResult`` as a ``CallToolResult``: structured content plus its one-line summary."""
+def result_to_wire(result: ToolResult, output_validator: Any = None) -> types.CallToolResult:
+    """A core ``ToolResult`` as a ``CallToolResult``: structured content plus its one-line summary.
+
+    An error result keeps its structured content only if it conforms to the tool's outputSchema:
+    the SDK client skips validation for errors, but stricter clients (the Inspector) do not, and
+    an error's meaning is in its text anyway.
+    """
+    structured: dict[str, Any] | None = result.structured
+    if result.is_error and output_validator is not None and not output_validator.is_valid(structured):
+        structured = None
     return types.CallToolResult(
         content=[types.TextContent(text=result.text)],
-        structured_content=result.structured,
+        structured_content=structured,
         is_error=result.is_error,
     )
 
@@ -108,6 +117,7 @@ class Door:
         self.resources = ResourceDoor(app)
         self._tools: list[types.Tool] | None = None
         self._schemas: dict[str, dict[str, Any]] = {}
+        self._output_validators: dict[str, Any] = {}
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -126,12 +136,19 @@ class Door:
             defs = self.app.tools()
             self._tools = [tool_to_wire(t) for t in defs]
             self._schemas = {t.name: t.input_schema for t in self._tools}
+            self._output_validators = {
+                t.name: jsonschema.Draft202012Validator(t.output_schema) for t in self._tools if t.output_schema
+            }
         return self._tools
 
     def input_schema(self, name: str) -> Mapping[str, Any] | None:
         """Feeds the SDK's 2026-07-28 ``Mcp-Param-*`` header validation."""
         self.tools()
         return self._schemas.get(name)
+
+    def wire(self, tool: str, result: ToolResult) -> types.CallToolResult:
+        self.tools()
+        return result_to_wire(result, self._output_validators.get(tool))
 
     async def on_list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -170,7 +187,7 @@ class Door:
         call_ctx: CallContext,
     ) -> CallOutcome:
         if isinstance(outcome, ToolResult):
-            return result_to_wire(outcome)
+            return self.wire(name, outcome)
         if isinstance(outcome, UnknownTool):
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {name}")
         if isinstance(outcome, ConfirmationNeeded):
@@ -230,11 +247,11 @@ class Door:
         if answer == "accept":
             outcome = await self.app.call(tool, arguments, replace(call_ctx, confirmed=True))
             if isinstance(outcome, ToolResult):
-                return result_to_wire(outcome)
+                return self.wire(tool, outcome)
             logger.error("core returned %s for a confirmed call of %s", type(outcome).__name__, tool)
             return error_result(f"{tool}: the confirmed call could not run; nothing was sent")
         result = await self.app.record_declined(tool, arguments, call_ctx, answer)
-        return result_to_wire(result)
+        return self.wire(tool, result)
 
     # -- resources ------------------------------------------------------------------------------
 
