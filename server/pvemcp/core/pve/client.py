@@ -138,6 +138,8 @@ class PveClient:
     # -- lifecycle ------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
+        if self._http is not None:
+            raise RuntimeError("this PveClient is already open; use one 'async with' per client")
         cfg = self._config
         if cfg.insecure:
             logger.warning(
