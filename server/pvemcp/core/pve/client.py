@@ -273,7 +273,6 @@ class PveClient:
     async def wait_task(
         self,
         upid: str | Upid,
-        *,
         deadline_s: float = 600.0,
         on_progress: ProgressCallback | None = None,
     ) -> TaskResult:

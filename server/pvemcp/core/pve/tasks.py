@@ -198,9 +198,9 @@ async def log_tail(client: PveClient, upid: str | Upid, lines: int = 20) -> tupl
 async def wait_task(
     client: PveClient,
     upid: str | Upid,
-    *,
     deadline_s: float,
     on_progress: ProgressCallback | None = None,
+    *,
     clock: Callable[[], float] = time.monotonic,
     poll_initial_s: float = 0.2,
     poll_max_s: float = 2.0,
