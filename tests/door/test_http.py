@@ -188,3 +188,31 @@ async def test_cli_serves_http_until_interrupted(sim: RunningSimulator) -> None:
             pass
     assert code == 0
     assert out == b""  # logs go to stderr only
+
+
+async def test_sealed_state_is_bound_to_the_authenticated_principal(sim: RunningSimulator, audit_log: Path) -> None:
+    import mcp_types as types
+    from mcp.shared.exceptions import MCPError
+
+    tokens = BearerTokens.from_mapping({"alice": TOKEN, "bob": TOKEN[::-1]})
+    vmid = guest_with(sim, status="running")
+    accept = {"confirm": types.ElicitResult(action="accept", content={"confirm": True})}
+    async with serving(sim, audit_log, tokens) as endpoint:
+        async with client_for(endpoint.url, "auto", bearer=TOKEN, elicitation_callback=Answers()) as alice:
+            asked = await alice.session.call_tool("guest_stop", {"vmid": vmid}, allow_input_required=True)
+            assert isinstance(asked, types.InputRequiredResult)
+        async with client_for(endpoint.url, "auto", bearer=TOKEN[::-1], elicitation_callback=Answers()) as bob:
+            with pytest.raises(MCPError):
+                await bob.session.call_tool(
+                    "guest_stop",
+                    {"vmid": vmid},
+                    input_responses=accept,
+                    request_state=asked.request_state,
+                    allow_input_required=True,
+                )
+        assert mutating(sim) == []
+        async with client_for(endpoint.url, "auto", bearer=TOKEN, elicitation_callback=Answers()) as alice:
+            done = await alice.call_tool("guest_stop", {"vmid": vmid})
+            assert not done.is_error, text_of(done)
+    assert sim.state.guests[vmid].status == "stopped"
+    assert {r["caller"] for r in ledger(audit_log)} == {"alice"}

@@ -61,17 +61,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from pvemcp.door.transports import HttpConfigError, HttpSettings, parse_hostport, serve_http, serve_stdio
 
     setup_logging("INFO" if args.http else "WARNING")
+    settings: HttpSettings | None = None
     try:
         app = App(_load_config(args))
-        if not args.http:
-            anyio.run(serve_stdio, app)
-            return 0
-        host, port = parse_hostport(args.http)
-        settings = HttpSettings.from_env(host, port, load_bearer_tokens())
+        app.tools()  # a broken catalog or policy fails here, at startup, not at the first tools/list
+        if args.http:
+            host, port = parse_hostport(args.http)
+            settings = HttpSettings.from_env(host, port, load_bearer_tokens())
     except (AuthConfigError, HttpConfigError, ValueError) as exc:
         return _fail(str(exc))
     try:
-        anyio.run(serve_http, app, settings)
+        if settings is None:
+            anyio.run(serve_stdio, app)
+        else:
+            anyio.run(serve_http, app, settings)
     except KeyboardInterrupt:
         pass
     except OSError as exc:
