@@ -48,6 +48,7 @@ async def _inspector(sim: RunningSimulator, home: Path, *args: str) -> tuple[int
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
+@pytest.mark.timeout(INSTALL_BOUND_S + 120)
 async def test_inspector_lists_strictly_and_calls_a_read_tool(sim: RunningSimulator, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 MCP_PATH = "/mcp"
 ALLOWED_HOSTS_ENV = "PVEMCP_HTTP_ALLOWED_HOSTS"
 _LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+_WILDCARDS = ("0.0.0.0", "::", "")
 _LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
 
 
@@ -105,7 +106,7 @@ class HttpSettings:
         hosts = list(_LOOPBACK_HOSTS)
         origins = list(_LOOPBACK_ORIGINS)
         names = list(self.extra_allowed_hosts)
-        if not is_loopback(self.host) and self.host not in ("0.0.0.0", "::", ""):
+        if not is_loopback(self.host) and self.host not in _WILDCARDS:
             names.append(f"[{self.host}]" if ":" in self.host else self.host)
         for name in names:
             pattern = name if ":" in name.lstrip("[").split("]")[-1] else f"{name}:*"
@@ -121,7 +122,7 @@ def build_http_app(server: Server[Any], settings: HttpSettings) -> Starlette:
     auth: AuthSettings | None = None
     verifier: StaticTokenVerifier | None = None
     if settings.tokens is not None:
-        base = f"http://{settings.host}:{settings.port}"
+        base = f"http://{_url_host(settings.host)}:{settings.port}"
         # Static bearer tokens, no OAuth discovery: no resource metadata URL, hence no resource check.
         auth = AuthSettings(issuer_url=base, resource_server_url=None)  # type: ignore[arg-type]
         verifier = StaticTokenVerifier(settings.tokens)
@@ -151,6 +152,10 @@ class RunningHttp:
         """Sleep until a signal (uvicorn handles SIGINT/SIGTERM) or ``stop()`` ends serving."""
         while not self._server.should_exit:
             await anyio.sleep(0.2)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -188,8 +193,14 @@ async def http_endpoint(app: App, settings: HttpSettings) -> AsyncIterator[Runni
         timeout_graceful_shutdown=3,
     )
     uv_server = uvicorn.Server(config)
-    url_host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    running = RunningHttp(url=f"http://{url_host}:{port}{MCP_PATH}", host=settings.host, port=port, _server=uv_server)
+    url = f"http://{_url_host(settings.host)}:{port}{MCP_PATH}"
+    running = RunningHttp(url=url, host=settings.host, port=port, _server=uv_server)
+    if settings.host in _WILDCARDS and not settings.extra_allowed_hosts:
+        logger.warning(
+            "listening on all interfaces, but only loopback Host headers are accepted (DNS-rebinding "
+            "protection): set %s to the name(s) clients use, e.g. mcp.example.lan",
+            ALLOWED_HOSTS_ENV,
+        )
     try:
         async with app, anyio.create_task_group() as tg:
             tg.start_soon(uv_server.serve, [sock])
