@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from mcp import Client, StdioServerParameters
 
 from pvemcp.sim.runner import RunningSimulator
 
-from .helpers import MODES, Answers, guest_with, mutating, python, subprocess_env, text_of
+from .helpers import MODES, Answers, guest_with, ledger, mutating, python, subprocess_env, text_of
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
-async def test_stdio_session(sim: RunningSimulator, mode: str) -> None:
+async def test_stdio_session(sim: RunningSimulator, mode: str, tmp_path: Path) -> None:
     stopped = guest_with(sim, status="stopped")
     running = guest_with(sim, status="running")
-    params = StdioServerParameters(command=python(), args=["-m", "pvemcp", "serve"], env=subprocess_env(sim))
+    audit = tmp_path / "audit.jsonl"
+    env = subprocess_env(sim, PVEMCP_AUDIT_LOG=str(audit))
+    params = StdioServerParameters(command=python(), args=["-m", "pvemcp", "serve"], env=env)
     answers = Answers("accept")
     progress: list[float] = []
 
@@ -44,3 +48,4 @@ async def test_stdio_session(sim: RunningSimulator, mode: str) -> None:
     assert len(answers.questions) == 1
     assert progress
     assert len(mutating(sim)) == 2
+    assert {r["caller"] for r in ledger(audit)} == {"stdio"}
