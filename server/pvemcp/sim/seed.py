@@ -207,7 +207,7 @@ def build_cluster(
     state.pools = {
         "prod": Pool("prod", "Production services"),
         "infra": Pool("infra", "DNS, proxy, monitoring"),
-        "dev": Pool("dev", "Development and CI"),
+        "dev": Pool("dev", "Development and CI", storages={"nfs-shared"}),
     }
 
     specs = list(CATALOG[:guests])
@@ -283,6 +283,9 @@ def _add_guest(state: ClusterState, spec: _Spec, node: str, now: float) -> None:
             del config["agent"]
         if spec.ostype == "other":
             del config["agent"]
+        if spec.template:
+            config["serial0"] = "socket"  # cloud-image templates get a serial console
+            config["vga"] = "serial0"
         content = "images"
     else:
         volid = f"{spec.storage}:{disk_prefix}-{spec.vmid}-disk-0"

@@ -20,18 +20,40 @@ from pvemcp.sim.errors import param_error
 _INT_RE = re.compile(r"^[+-]?\d+$")
 _NUM_RE = re.compile(r"^[+-]?(\d+\.\d+|\d+\.|\.\d+|\d+)([eE][+-]?\d+)?$")
 
-FormatChecker = Callable[[str, str], str | None]
+FormatChecker = Callable[[str, str, str], str | None]
+PropStringChecker = Callable[[str, Mapping[str, Any], str], str | None]
 
 
 def _load_format_checker() -> FormatChecker:
     """``pvemcp.core.spec.formats.check_format`` when present, else the simulator's small fallback."""
     try:
-        from pvemcp.core.spec import formats  # type: ignore[attr-defined,unused-ignore]
+        from pvemcp.core.spec import formats
+    except ImportError:  # pragma: no cover - the formats module ships with the package
+        return lambda name, value, path: _fallback_check_format(name, value)
 
-        checker: FormatChecker = formats.check_format
-        return checker
-    except (ImportError, AttributeError):
-        return _fallback_check_format
+    def check(name: str, value: str, path: str) -> str | None:
+        return formats.check_format(name, value, path=path)
+
+    return check
+
+
+def _load_propstring_checker() -> PropStringChecker | None:
+    """Validation of dict-format property strings (``x-pve-property-string``) via the shared codec."""
+    try:
+        from pvemcp.core.spec import propstring
+    except ImportError:  # pragma: no cover
+        return None
+
+    def check(text: str, schema: Mapping[str, Any], path: str) -> str | None:
+        try:
+            propstring.parse(text, schema)
+        except propstring.PropertyStringError as err:
+            return err.pve_message(path)
+        except Exception:  # a codec limitation must not turn into a rejection PVE would not make
+            return None
+        return None
+
+    return check
 
 
 # PVE's validator messages for the formats the simulator's own endpoints rely on (fallback only).
@@ -73,6 +95,7 @@ def _fallback_check_format(name: str, value: str) -> str | None:
 
 
 _check_format = _load_format_checker()
+_check_propstring = _load_propstring_checker()
 
 
 @lru_cache(maxsize=512)
@@ -133,7 +156,12 @@ def _check_value(name: str, value: Any, schema: Mapping[str, Any]) -> tuple[str 
         converted = int(num) if num.is_integer() and "." not in text and "e" not in text.lower() else num
     fmt = schema.get("x-pve-format")
     if isinstance(fmt, str):
-        msg = _check_format(fmt, text)
+        msg = _check_format(fmt, text, name)
+        if msg:
+            return f"invalid format - {msg}", value
+    sub = schema.get("x-pve-property-string")
+    if isinstance(sub, Mapping) and _check_propstring is not None and not isinstance(fmt, str):
+        msg = _check_propstring(text, schema, name)
         if msg:
             return f"invalid format - {msg}", value
     pattern = schema.get("pattern")

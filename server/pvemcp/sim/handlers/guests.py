@@ -99,6 +99,7 @@ def qemu_status_current(call: Call) -> dict[str, Any]:
                     "last_update": int(state.clock.now()),
                 },
                 "nics": {f"tap{guest.vmid}i0": {"netin": entry["netin"], "netout": entry["netout"]}},
+                "blockstat": {key: _blockstat(entry) for key, _ in guest.disks()},
                 "proxmox-support": {
                     "backup-fleecing": True,
                     "backup-max-workers": True,
@@ -112,6 +113,35 @@ def qemu_status_current(call: Call) -> dict[str, Any]:
             }
         )
     return entry
+
+
+def _blockstat(entry: dict[str, Any]) -> dict[str, Any]:
+    """QEMU's ``query-blockstats`` counters for one drive (as ``status/current`` shows them)."""
+    up = max(1, int(entry["uptime"]))
+    return {
+        "rd_bytes": entry["diskread"],
+        "wr_bytes": entry["diskwrite"],
+        "rd_operations": up * 3,
+        "wr_operations": up * 5,
+        "flush_operations": up,
+        "rd_merged": 0,
+        "wr_merged": 0,
+        "unmap_operations": 0,
+        "unmap_bytes": 0,
+        "failed_rd_operations": 0,
+        "failed_wr_operations": 0,
+        "failed_flush_operations": 0,
+        "invalid_rd_operations": 0,
+        "invalid_wr_operations": 0,
+        "invalid_flush_operations": 0,
+        "rd_total_time_ns": up * 1000,
+        "wr_total_time_ns": up * 2000,
+        "flush_total_time_ns": up * 500,
+        "idle_time_ns": 1_000_000,
+        "account_failed": True,
+        "account_invalid": True,
+        "timed_stats": [],
+    }
 
 
 @route("GET", "/nodes/{node}/lxc/{vmid}/status/current")
