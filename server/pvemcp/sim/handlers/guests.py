@@ -504,7 +504,8 @@ def lxc_config_get(call: Call) -> dict[str, Any]:
 @route("GET", "/nodes/{node}/qemu/{vmid}/pending")
 def qemu_pending(call: Call) -> list[dict[str, Any]]:
     guest = load_guest(call, "qemu")
-    return [{"key": k, "value": v} for k, v in guest.config.items() if k not in ("digest",)]
+    # pending changes are not modelled: every key shows its current value (as a string, per the schema)
+    return [{"key": k, "value": str(v)} for k, v in guest.config.items()]
 
 
 _NON_CONFIG = frozenset(
