@@ -176,7 +176,9 @@ class Door:
             raise
         except Exception:  # a bug must not surface as an opaque -32603; the model gets a readable error
             logger.exception("tool %s failed inside pvemcp", name)
-            return error_result(f"{name}: internal error in pvemcp (details in the server log); nothing more to do")
+            return error_result(
+                f"{name}: internal error in pvemcp (see the server log); check the target's state before retrying"
+            )
 
     async def _translate(
         self,
