@@ -25,6 +25,7 @@ import anyio
 
 from pvemcp.sim.dispatch import ApiRequest, ApiResult, dispatch, split_path
 from pvemcp.sim.protocol import REASON_HEADER, RESET_HEADER
+from pvemcp.sim.routing import PreEncoded
 from pvemcp.sim.simulator import SECRET_PARAMS, RequestRecord, Simulator
 
 Scope = MutableMapping[str, Any]
@@ -204,7 +205,12 @@ class SimApp:
         ]
         if status >= 400:
             hdrs.append((b"connection", b"close"))
-        if status == 200:
+        pre = result.data if isinstance(result.data, PreEncoded) else None
+        if status == 200 and pre is not None:
+            body = pre.body
+            reason = "OK"
+            ctype = b"application/json;charset=UTF-8"
+        elif status == 200:
             payload: dict[str, Any] = {"data": result.data}
             if result.total:
                 payload["total"] = result.total
@@ -229,7 +235,7 @@ class SimApp:
         if ctype:
             hdrs.append((b"content-type", ctype))
         if accept_gzip and len(body) > GZIP_MIN:
-            body = gzip.compress(body, compresslevel=1, mtime=0)
+            body = pre.gzipped() if pre is not None else gzip.compress(body, compresslevel=1, mtime=0)
             hdrs.append((b"content-encoding", b"gzip"))
             hdrs.append((b"vary", b"Accept-Encoding"))
         hdrs.append((b"content-length", str(len(body)).encode()))

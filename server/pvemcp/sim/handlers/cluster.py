@@ -6,6 +6,7 @@ guest entries are cached per state version and simulated second: 10,000 guests s
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pvemcp.sim.errors import fail, param_error
@@ -16,7 +17,7 @@ from pvemcp.sim.handlers.views import (
     resource_entry,
     storage_resource_entry,
 )
-from pvemcp.sim.routing import Call, route
+from pvemcp.sim.routing import Call, PreEncoded, route
 from pvemcp.sim.state import (
     KERNEL_RELEASE,
     KERNEL_VERSION,
@@ -75,11 +76,21 @@ def _resources(state: ClusterState) -> dict[str, list[dict[str, Any]]]:
     return result
 
 
+_AUDIT_PRIVS = ("VM.Audit", "Sys.Audit", "Datastore.Audit", "Pool.Audit", "SDN.Audit")
+_ENCODED: dict[tuple[Any, ...], PreEncoded] = {}
+
+
 @route("GET", "/cluster/resources")
-def cluster_resources(call: Call) -> list[dict[str, Any]]:
-    res = _resources(call.sim.state)
+def cluster_resources(call: Call) -> PreEncoded:
+    state = call.sim.state
     rtype = call.text("type")
     ident = call.ident
+    privs = tuple(ident.has(p) for p in _AUDIT_PRIVS)
+    key = (id(state), state.version, int(state.clock.now()), rtype, privs)
+    hit = _ENCODED.get(key)
+    if hit is not None:
+        return hit
+    res = _resources(state)
     out: list[dict[str, Any]] = []
     if rtype in (None, "vm") and ident.has("VM.Audit"):
         out += res["vm"]
@@ -92,7 +103,11 @@ def cluster_resources(call: Call) -> list[dict[str, Any]]:
             out += res["pool"]
         if ident.has("SDN.Audit"):
             out += res["network"]
-    return out
+    encoded = PreEncoded(out, json.dumps({"data": out}, separators=(",", ":"), ensure_ascii=False).encode())
+    if len(_ENCODED) > 32 or any(k[:3] != key[:3] for k in _ENCODED):
+        _ENCODED.clear()
+    _ENCODED[key] = encoded
+    return encoded
 
 
 @route("GET", "/cluster/status")
