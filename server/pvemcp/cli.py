@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("tool")
     p.add_argument("arguments", nargs="?", default="{}", help="JSON object of arguments")
     p.add_argument("--config", help="config file (TOML)")
+    p.add_argument(
+        "--yes", action="store_true", help="the operator confirms a call that needs confirmation (still audited)"
+    )
 
     p = sub.add_parser("check", help="check reachability, TLS, auth, version and privileges")
     p.add_argument("--config", help="config file (TOML)")

@@ -115,6 +115,16 @@ async def test_call_destructive_without_terminal_prints_the_preview(sim: Running
 
 
 @pytest.mark.anyio
+async def test_call_with_yes_lets_the_operator_confirm(sim: RunningSimulator) -> None:
+    vmid = guest_with(sim, status="running")
+    done = await _arun(sim, "call", "guest_stop", json.dumps({"vmid": vmid}), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert b"confirmed by --yes" in done.stderr
+    assert [r.method for r in mutating(sim)] == ["POST"]
+    assert sim.state.guests[vmid].status == "stopped"
+
+
+@pytest.mark.anyio
 async def test_check_reports_each_step(sim: RunningSimulator) -> None:
     good = await _arun(sim, "check")
     assert good.returncode == 0, good.stdout + good.stderr

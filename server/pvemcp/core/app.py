@@ -18,7 +18,7 @@ import anyio
 import jsonschema
 
 from pvemcp.core.catalog import CONTROL_HELP, Catalog, ToolDef
-from pvemcp.core.config import AppConfig
+from pvemcp.core.config import AppConfig, load_app_config
 from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationStore
 from pvemcp.core.policy.decision import Decision, confirmation_method, decide
 from pvemcp.core.policy.ledger import AuditLedger
@@ -44,6 +44,18 @@ from pvemcp.core.tools.base import (
     UnknownTool,
 )
 from pvemcp.core.tools.resources import ResourceView, list_resources, read_resource
+
+__all__ = [
+    "INSTRUCTIONS",
+    "App",
+    "AppConfig",
+    "CallContext",
+    "ConfirmationNeeded",
+    "ToolDef",
+    "ToolResult",
+    "UnknownTool",
+    "load_app_config",
+]
 
 log = logging.getLogger("pvemcp")
 
@@ -157,7 +169,7 @@ class App:
                 plan.wait = int(control["wait"])
             return await self._govern(rc, plan, control, original)
         except ToolError as exc:
-            return _error(f"{name}: {exc}. Nothing was sent.")
+            return _error(f"{name}: {str(exc).rstrip('.')}. Nothing was sent.")
         except PveError as exc:
             return _error(f"{name}: {exc}")
 
@@ -227,7 +239,7 @@ class App:
             return self._dry_run(tool, plan, decision)
         if decision.denied:
             await self._audit(tool.name, ctx, "denied", plan=plan, detail=decision.reason)
-            return _error(f"{tool.name}: refused by policy: {decision.reason}. Nothing was sent.")
+            return _error(f"{tool.name}: refused by policy: {decision.reason.rstrip('.')}. Nothing was sent.")
         if decision.needs_confirmation and not ctx.confirmed:
             method = confirmation_method(policy, elicitation_supported=ctx.can_elicit)
             question = self._question(tool, plan)
@@ -259,7 +271,7 @@ class App:
                 self._confirmations.redeem(str(token), tool.name, bound_args, ctx.caller)
             except ConfirmationError as exc:
                 await self._audit(tool.name, ctx, "denied", plan=plan, detail=f"confirmation token: {exc}")
-                return _error(f"{tool.name}: confirmation token refused: {exc}. Nothing was sent.")
+                return _error(f"{tool.name}: confirmation token refused: {str(exc).rstrip('.')}. Nothing was sent.")
         outcome = "confirmed" if decision.needs_confirmation else "allowed"
         via = ("elicitation" if ctx.confirmed else "token") if decision.needs_confirmation else None
         await self._audit(tool.name, ctx, outcome, plan=plan, risk=decision.risk.value, arguments=original, via=via)

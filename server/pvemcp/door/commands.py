@@ -172,19 +172,22 @@ def cmd_call(args: argparse.Namespace) -> int:
         app = App(_load_config(args))
     except ValueError as exc:
         return _fail(str(exc))
-    return anyio.run(_call, app, args.tool, arguments, sys.stdin.isatty() and sys.stderr.isatty())
+    interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    return anyio.run(_call, app, args.tool, arguments, interactive, bool(getattr(args, "yes", False)))
 
 
-async def _call(app: App, tool: str, arguments: dict[str, Any], interactive: bool) -> int:
+async def _call(app: App, tool: str, arguments: dict[str, Any], interactive: bool, assume_yes: bool = False) -> int:
     async def progress(done: float, total: float | None, message: str) -> None:
         of = f"/{total:g}" if total else ""
         print(f"… {done:g}{of} {message}", file=sys.stderr)
 
-    ctx = CallContext(caller="cli", can_elicit=interactive, progress=progress)
+    ctx = CallContext(caller="cli", can_elicit=interactive or assume_yes, progress=progress)
     async with app:
         outcome = await app.call(tool, arguments, ctx)
         if isinstance(outcome, ConfirmationNeeded):
-            answer = await anyio.to_thread.run_sync(_ask_terminal, outcome.question)
+            if assume_yes:
+                print(f"{outcome.question} (confirmed by --yes)", file=sys.stderr)
+            answer = assume_yes or await anyio.to_thread.run_sync(_ask_terminal, outcome.question)
             if answer:
                 outcome = await app.call(outcome.tool, outcome.arguments, replace(ctx, confirmed=True))
             else:
@@ -198,7 +201,7 @@ async def _call(app: App, tool: str, arguments: dict[str, Any], interactive: boo
         if "confirmation" in outcome.structured:
             print(
                 "pvemcp: nothing was done: this action needs confirmation. Run `pvemcp call` in a terminal to "
-                "answer the question, or use an MCP client (the token above is valid only inside this process).",
+                "answer the question, pass --yes, or use an MCP client (the token is valid only inside this process).",
                 file=sys.stderr,
             )
             return 3
