@@ -88,3 +88,19 @@ async def test_faults_from_constructor() -> None:
         assert (await c.get(sim.url + "/version")).status_code == 500
         assert (await c.get(sim.url + "/nodes/pve2/status")).status_code == 595
         assert (await c.get(sim.url + "/nodes/pve1/status")).status_code == 200
+
+
+async def test_losing_quorum_blocks_writes(sim: RunningSimulator, admin: Api) -> None:
+    sim.faults.add("offline_node", node="pve2")
+    assert (await admin.data("GET", "/cluster/status"))[0]["quorate"] == 1
+    sim.faults.add("offline_node", node="pve3")
+    assert (await admin.data("GET", "/cluster/status"))[0]["quorate"] == 0
+    for path, data in (
+        ("/nodes/pve1/qemu/9000/status/start", {}),
+        ("/nodes/pve1/qemu/100/clone", {"newid": "500"}),
+        ("/nodes/pve1/qemu", {"vmid": "500"}),
+        ("/nodes/pve1/qemu/100/snapshot", {"snapname": "q1"}),
+    ):
+        r = await admin.post(path, data=data)
+        assert (r.status_code, r.json()["message"]) == (500, "cluster not ready - no quorum?\n"), path
+    assert (await admin.get("/nodes/pve1/qemu/100/config")).status_code == 200  # reads still work

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from pvemcp.sim.errors import fail, param_error
-from pvemcp.sim.handlers.common import node_of
+from pvemcp.sim.handlers.common import node_of, quorate
 from pvemcp.sim.handlers.views import (
     node_resource_entry,
     node_usage,
@@ -114,7 +114,6 @@ def cluster_resources(call: Call) -> PreEncoded:
 def cluster_status(call: Call) -> list[dict[str, Any]]:
     state = call.sim.state
     nodes = list(state.nodes.values())
-    online = sum(1 for n in nodes if n.online)
     entries: list[dict[str, Any]] = []
     if len(nodes) > 1:
         entries.append(
@@ -124,7 +123,7 @@ def cluster_status(call: Call) -> list[dict[str, Any]]:
                 "name": state.cluster_name,
                 "nodes": len(nodes),
                 "version": len(nodes) + 1,
-                "quorate": 1 if online * 2 > len(nodes) else 0,
+                "quorate": 1 if quorate(state) else 0,
             }
         )
     for n in nodes:

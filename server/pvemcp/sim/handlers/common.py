@@ -60,6 +60,18 @@ def guest_alive(state: ClusterState, guest: Guest) -> bool:
     return state.guests.get(guest.vmid) is guest
 
 
+def quorate(state: ClusterState) -> bool:
+    """More than half of the nodes are online (corosync's simple majority, one vote each)."""
+    online = sum(1 for n in state.nodes.values() if n.online)
+    return online * 2 > len(state.nodes)
+
+
+def check_quorum(call: Call) -> None:
+    """``check_cfs_quorum``: writes to /etc/pve need quorum; PVE refuses synchronously."""
+    if not quorate(call.sim.state):
+        raise fail("cluster not ready - no quorum?")
+
+
 def node_of(call: Call) -> Node:
     node = call.sim.state.nodes.get(call.node)
     if node is None:  # proxying already rejected unknown nodes; endpoints without proxyto land here

@@ -14,6 +14,7 @@ from typing import Any
 from pvemcp.sim.errors import PveHttpError, TaskError, fail, param_error
 from pvemcp.sim.handlers.common import (
     check_lock_sync,
+    check_quorum,
     check_lock_task,
     config_missing,
     digest_of,
@@ -177,6 +178,7 @@ def _start_task(call: Call, wtype: str, worker: Any, **kw: Any) -> Task:
 
 @route("POST", "/nodes/{node}/qemu/{vmid}/status/start")
 def qemu_start(call: Call) -> Task:
+    check_quorum(call)
     skip = skiplock(call)
     node, vmid = call.node, call.vmid
 
@@ -383,6 +385,7 @@ def qemu_resume(call: Call) -> Task:
 
 @route("POST", "/nodes/{node}/lxc/{vmid}/status/start")
 def lxc_start(call: Call) -> Task:
+    check_quorum(call)
     guest = load_guest(call, "lxc")
     skip = skiplock(call)
     if guest.status == "running":
@@ -569,6 +572,7 @@ def _apply_config_update(call: Call, guest: Guest) -> list[str]:
     """Apply PUT/POST config parameters; returns log lines (for the async variant)."""
     state = call.sim.state
     params = call.params
+    check_quorum(call)
     skip = skiplock(call)  # root-only check happens first, whether or not the guest is locked
     digest = call.text("digest")
     if digest and digest != digest_of(guest):
@@ -717,6 +721,7 @@ def qemu_create(call: Call) -> Task:
     node = call.node
     if call.text("archive"):
         raise fail("restore from a backup archive is not implemented by the pvemcp simulator")
+    check_quorum(call)
     _check_vmid_free(state, vmid, "qemu")
     pool = call.text("pool")
     _check_pool(state, pool)
@@ -781,6 +786,7 @@ def lxc_create(call: Call) -> Task:
     node = call.node
     if call.flag("restore"):
         raise fail("restore from a backup archive is not implemented by the pvemcp simulator")
+    check_quorum(call)
     _check_vmid_free(state, vmid, "lxc")
     pool = call.text("pool")
     _check_pool(state, pool)
@@ -876,6 +882,7 @@ def _linked_clone_users(state: ClusterState, guest: Guest) -> str | None:
 
 @route("DELETE", "/nodes/{node}/qemu/{vmid}")
 def qemu_destroy(call: Call) -> Task:
+    check_quorum(call)
     guest = load_guest(call, "qemu")
     state = call.sim.state
     skip = skiplock(call)
@@ -904,6 +911,7 @@ def qemu_destroy(call: Call) -> Task:
 
 @route("DELETE", "/nodes/{node}/lxc/{vmid}")
 def lxc_destroy(call: Call) -> Task:
+    check_quorum(call)
     guest = load_guest(call, "lxc")
     state = call.sim.state
     if guest.config.get("protection"):
@@ -995,6 +1003,7 @@ def _fmt_bytes(n: float) -> str:
 
 def _clone(call: Call, gtype: GuestType) -> Task:
     state = call.sim.state
+    check_quorum(call)
     src = load_guest(call, gtype)
     newid = call.integer("newid")
     assert newid is not None

@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from pvemcp.sim.errors import TaskError, fail
-from pvemcp.sim.handlers.common import check_lock_sync, check_lock_task, digest_of, guest_alive, load_guest
+from pvemcp.sim.handlers.common import (
+    check_lock_sync,
+    check_lock_task,
+    check_quorum,
+    digest_of,
+    guest_alive,
+    load_guest,
+)
 from pvemcp.sim.routing import Call, route
 from pvemcp.sim.state import Config, Guest, GuestType, Snapshot
 from pvemcp.sim.tasks import Task, TaskContext, Worker
@@ -57,6 +64,7 @@ def lxc_snapshot_list(call: Call) -> list[dict[str, Any]]:
 
 
 def _create(call: Call, gtype: GuestType) -> Task:
+    check_quorum(call)
     guest = load_guest(call, gtype)
     state = call.sim.state
     name = call.req("snapname")
