@@ -14,8 +14,8 @@ from typing import Any
 from pvemcp.sim.errors import PveHttpError, TaskError, fail, param_error
 from pvemcp.sim.handlers.common import (
     check_lock_sync,
-    check_quorum,
     check_lock_task,
+    check_quorum,
     config_missing,
     digest_of,
     find_guest,
