@@ -142,6 +142,9 @@ async def test_async_config_post_returns_upid(admin: Api) -> None:
     assert st["type"] == "qmconfig" and st["exitstatus"] == "OK"
     cfg = await admin.data("GET", "/nodes/pve1/qemu/100/config")
     assert cfg["scsi1"] == "local-lvm:vm-100-disk-1,size=4G"
+    r = await admin.post("/nodes/pve1/qemu/100/config", data={"cores": "3", "background_delay": "5"})
+    assert r.json() == {"data": None}
+    assert (await admin.data("GET", "/nodes/pve1/qemu/100/config"))["cores"] == 3
 
 
 async def test_locked_config_rejects_edits_during_backup(sim: RunningSimulator, admin: Api) -> None:
