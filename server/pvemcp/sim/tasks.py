@@ -89,6 +89,7 @@ class Task:
     interrupt_text: str = INTERRUPT_GENERIC
     resume_at: float = 0.0  # task-clock time of the next resumption
     started_task_time: float = 0.0
+    started_wall: float = 0.0
     gen: Worker | None = None
 
     @property
@@ -161,6 +162,18 @@ class TaskContext:
     def clock(self) -> SimClock:
         return self.state.clock
 
+    def elapsed(self) -> float:
+        """Simulated seconds the worker has run so far (what its log reports as durations)."""
+        return max(0.0, self.task.resume_at - self.task.started_task_time)
+
+    def now(self) -> float:
+        """Wall-clock time of the current step: start + simulated elapsed, never ahead of the clock.
+
+        Workers are resumed lazily, possibly long after their step was due (a test advancing the clock
+        by an hour); timestamps in logs and archive names use the time the step was due instead.
+        """
+        return min(self.clock.now(), self.task.started_wall + self.elapsed())
+
 
 WorkerFactory = Callable[[TaskContext], Worker]
 
@@ -206,6 +219,7 @@ class TaskManager:
         task = Task(parts=parts, upid=encode_upid(parts), interrupt_text=interrupt_text)
         now_tt = self.state.clock.task_time()
         task.started_task_time = now_tt
+        task.started_wall = self.state.clock.now()
         task.resume_at = now_tt
         self.tasks[task.upid] = task
         task.gen = worker(TaskContext(task, self.state))

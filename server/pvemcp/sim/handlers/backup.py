@@ -117,7 +117,8 @@ def _backup_one(
 ) -> Generator[float, None, bool]:
     """Back up one guest; returns False (after logging vzdump's ERROR line) when it failed."""
     vmid = guest.vmid
-    start = ctx.clock.now()
+    start = ctx.now()
+    started = ctx.elapsed()
     ctx.log(f"INFO: Starting Backup of VM {vmid} ({guest.type})")
     ctx.log(f"INFO: Backup started at {_stamp(start, '%Y-%m-%d %H:%M:%S')}")
     ctx.log(f"INFO: status = {guest.status}")
@@ -180,11 +181,11 @@ def _backup_one(
                 subtype=guest.type,
             )
         )
-        elapsed = int(ctx.clock.now() - start)
+        elapsed = int(ctx.elapsed() - started)
         ctx.log(
             f"INFO: Finished Backup of VM {vmid} ({elapsed // 3600:02d}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d})"
         )
-        ctx.log(f"INFO: Backup finished at {_stamp(ctx.clock.now(), '%Y-%m-%d %H:%M:%S')}")
+        ctx.log(f"INFO: Backup finished at {_stamp(ctx.now(), '%Y-%m-%d %H:%M:%S')}")
         return True
     finally:
         if guest.config.get("lock") == "backup":

@@ -353,7 +353,7 @@ def qemu_suspend(call: Call) -> Task:
 def _date_stamp(ctx: TaskContext) -> str:
     import time
 
-    return time.strftime("%Y-%m-%d", time.gmtime(ctx.clock.now()))
+    return time.strftime("%Y-%m-%d", time.gmtime(ctx.now()))
 
 
 @route("POST", "/nodes/{node}/qemu/{vmid}/status/resume")
@@ -751,7 +751,7 @@ def qemu_create(call: Call) -> Task:
             cfg.setdefault("memory", "2048")
             cfg.setdefault("cores", 1)
             cfg.setdefault("sockets", 1)
-            cfg["meta"] = f"creation-qemu={QEMU_VERSION},ctime={int(ctx.clock.now())}"
+            cfg["meta"] = f"creation-qemu={QEMU_VERSION},ctime={int(ctx.now())}"
             cfg["smbios1"] = f"uuid={state.new_uuid()}"
             cfg["vmgenid"] = state.new_uuid()
             if "boot" not in cfg:
@@ -832,7 +832,7 @@ def lxc_create(call: Call) -> Task:
             path = {"local": "/var/lib/vz", "nfs-shared": "/mnt/pve/nfs-shared"}.get(tmpl.storage, "/var/lib/vz")
             ctx.log(f"extracting archive '{path}/template/cache/{name}'")
             yield 3.0
-            ctx.log(f"Total bytes read: {tmpl.size * 4} ({format_size(tmpl.size * 4)}iB, 1.1GiB/s)")
+            ctx.log(f"Total bytes read: {tmpl.size * 4} ({tmpl.size * 4 // (1024 * 1024)}MiB, 1.1GiB/s)")
             ctx.log(f"Detected container architecture: {cfg['arch']}")
             ctx.log("Creating SSH host key 'ssh_host_ed25519_key' - this may take some time ...")
             yield 1.0
@@ -1138,7 +1138,7 @@ def _clone(call: Call, gtype: GuestType) -> Task:
                     "images" if gtype == "qemu" else "rootdir",
                     fmt,
                     size,
-                    int(ctx.clock.now()),
+                    int(ctx.now()),
                     node=None if dst_storage.shared else target,
                     vmid=newid,
                     parent=None if full else volid.split(":", 1)[1],

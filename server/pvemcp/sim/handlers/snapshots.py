@@ -82,7 +82,7 @@ def _create(call: Call, gtype: GuestType) -> Task:
         if guest.template:
             raise TaskError("you can't take a snapshot if it's a template")
         guest.config["lock"] = "snapshot"
-        now = int(ctx.clock.now())
+        now = int(ctx.now())
         parent = guest.config.get("parent")
         snap_cfg: Config = {k: v for k, v in guest.config.items() if k not in ("lock", "parent")}
         if parent:
