@@ -21,7 +21,6 @@ from pvemcp.sim.handlers.common import (
     find_guest,
     guest_alive,
     load_guest,
-    lock_message,
     not_running_error,
     running_stats,
     skiplock,
@@ -1169,5 +1168,3 @@ def qemu_clone(call: Call) -> Task:
 def lxc_clone(call: Call) -> Task:
     return _clone(call, "lxc")
 
-
-__all__ = ["lock_message"]
