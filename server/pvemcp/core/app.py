@@ -68,6 +68,8 @@ _PLANNERS: dict[str, Planner] = {
     "guest_clone": guests.plan_clone,
     "guest_config_set": guests.plan_config_set,
     "backup_now": guests.plan_backup_now,
+    "api_write": guests.plan_operation,
+    "task_stop": guests.plan_task_stop,
 }
 _READERS: dict[str, Reader] = {
     "guest_read": reads.guest_read,
@@ -164,7 +166,12 @@ class App:
             if tool.handler in _READERS or tool.handler in ("guest_list", "api_search"):
                 return await self._read(rc)
             planner = _PLANNERS.get(tool.handler)
-            plan = await planner(rc) if planner is not None else api.plan_api_call(rc)
+            if planner is not None:
+                plan = await planner(rc)
+            elif tool.handler == "api_call":
+                plan = api.plan_api_call(rc)
+            else:
+                raise RuntimeError(f"tools.yaml names handler {tool.handler!r}, which pvemcp does not have")
             if "wait" in control:
                 plan.wait = int(control["wait"])
             return await self._govern(rc, plan, control, original)
@@ -418,10 +425,17 @@ def _facts(guest: GuestRef) -> GuestFacts:
 
 
 def _target_fields(call: PlannedCall) -> JsonDict:
+    """Who a result is about; a create names the new vmid, a clone its newid."""
     if call.target is None:
-        return {"label": call.label}
+        out: JsonDict = {"label": call.label}
+        if isinstance(call.args.get("vmid"), int):
+            out["vmid"] = call.args["vmid"]
+        return out
     guest = call.target
-    return {"vmid": guest.vmid, "name": guest.name, "node": guest.node, "type": guest.type}
+    out = {"vmid": guest.vmid, "name": guest.name, "node": guest.node, "type": guest.type}
+    if "newid" in call.args:
+        out["newid"] = call.args["newid"]
+    return out
 
 
 def _line(tool: str, item: Mapping[str, Any]) -> str:

@@ -107,6 +107,16 @@ OUTPUT_SHAPES: dict[str, JsonDict] = {
         },
         "required": ["items", "total"],
     },
+    "search": {  # matches (items, total) or, given an operation, its description (data)
+        "type": "object",
+        "properties": {
+            "items": {"type": "array"},
+            "total": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "next_offset": {"type": ["integer", "null"]},
+            "data": {"type": "object"},
+        },
+    },
     "object": {
         "type": "object",
         "properties": {"data": {}, "dry_run": {"type": "object"}, "confirmation": {"type": "object"}},
@@ -195,6 +205,8 @@ def model_schema(api_schema: Mapping[str, Any], name: str) -> JsonDict:
         out = {"type": "boolean"}
     elif "x-pve-property-string" in api_schema:
         out = {"type": ["string", "object"]}
+        if _numeric_default_key(api_schema["x-pve-property-string"]):
+            out = {"type": ["string", "integer", "object"]}  # memory: 4096 means current=4096
     elif "anyOf" in api_schema:
         out = {}
     else:
@@ -213,6 +225,14 @@ def model_schema(api_schema: Mapping[str, Any], name: str) -> JsonDict:
         if text and not _restates_name(name, text):
             out["description"] = text
     return out
+
+
+def _numeric_default_key(sub_schema: Mapping[str, Any]) -> bool:
+    """A property string whose default key is a number can be given as that number alone."""
+    for prop in (sub_schema.get("properties") or {}).values():
+        if isinstance(prop, Mapping) and prop.get("x-pve-default-key"):
+            return prop.get("type") in ("integer", "number")
+    return False
 
 
 def _param_schema(ops: Sequence[Operation], name: str) -> tuple[JsonDict, bool] | None:

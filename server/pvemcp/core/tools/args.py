@@ -46,6 +46,8 @@ def encode_structured(op: Operation, args: Mapping[str, Any]) -> JsonDict:
                 out[name] = propstring.format_property_string(dict(value), sub)
             except (propstring.PropertyStringError, ValueError) as exc:
                 raise ToolError(f"{name}: {exc}", field=name) from None
+        elif isinstance(value, int | float) and not isinstance(value, bool) and property_string_schema(op, name):
+            out[name] = str(value)  # the default key alone: memory 4096 -> "4096" (current=4096)
         else:
             out[name] = value
     return out

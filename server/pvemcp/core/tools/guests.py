@@ -84,6 +84,32 @@ async def plan_guest_action(rc: RunContext) -> Plan:
     return Plan(calls=calls, risk=rc.tool.risk, wait=rc.tool.wait)
 
 
+async def plan_operation(rc: RunContext) -> Plan:
+    """A curated tool over one non-guest operation: path parameters from the arguments, the rest as body."""
+    key = next(iter(rc.tool.operations.values()))
+    op = rc.spec.operation(key)
+    path = {k: rc.args[k] for k in op.path_params if k in rc.args}
+    missing = [k for k in op.path_params if k not in path]
+    if missing:
+        raise ToolError(f"{missing[0]} is required", field=missing[0])
+    args = _api_args(rc, set(path))
+    return Plan(calls=[_planned(rc, key, path, args, None)], risk=rc.tool.risk, wait=rc.tool.wait)
+
+
+async def plan_task_stop(rc: RunContext) -> Plan:
+    """task_stop: the task's node is part of its UPID."""
+    from pvemcp.core.pve.upid import parse_upid
+
+    upid = str(rc.args["upid"])
+    parsed = parse_upid(upid)
+    if parsed is None:
+        raise ToolError("upid: not a valid Proxmox UPID (UPID:node:pid:pstart:starttime:type:id:user:)", field="upid")
+    key = next(iter(rc.tool.operations.values()))
+    call = _planned(rc, key, {"node": parsed.node, "upid": upid}, {}, None)
+    label = f"task {parsed.type} {parsed.id} on {parsed.node}".replace("  ", " ")
+    return Plan(calls=[PlannedCall(**{**call.__dict__, "label": label})], risk=rc.tool.risk)
+
+
 async def next_free_vmid(rc: RunContext) -> int:
     return int(await rc.client.get("/cluster/nextid"))
 
