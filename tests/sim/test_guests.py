@@ -327,3 +327,10 @@ async def test_guest_listings(shared_admin: Api) -> None:
     assert qemu[100]["memhost"] > 0 and "pressurecpusome" in qemu[100]
     lxc = {g["vmid"]: g for g in await shared_admin.data("GET", "/nodes/pve3/lxc")}
     assert set(lxc) == {103, 109} and lxc[103]["type"] == "lxc" and isinstance(lxc[103]["vmid"], int)
+
+
+async def test_create_on_storage_without_images_fails_in_the_task(admin: Api) -> None:
+    _, st = await _task(admin, "POST", "/nodes/pve1/qemu", {"vmid": "140", "scsi0": "local:8"})
+    assert st["exitstatus"] == "storage 'local' does not support vm images"
+    r = await admin.get("/nodes/pve1/qemu/140/config")
+    assert r.status_code == 500  # the placeholder config is removed again

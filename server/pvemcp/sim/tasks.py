@@ -19,7 +19,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 from pvemcp.sim.clock import SimClock
-from pvemcp.sim.errors import TaskError
+from pvemcp.sim.errors import PveHttpError, TaskError
 from pvemcp.sim.state import ClusterState
 
 Worker = Generator[float, None, None]
@@ -278,6 +278,9 @@ class TaskManager:
             return
         except TaskError as err:
             self._finish(task, now_tt, err.message)
+            return
+        except PveHttpError as err:  # a shared helper "died" inside the worker: same as a task error
+            self._finish(task, now_tt, err.message.rstrip("\n"))
             return
         except Exception as err:  # a simulator bug must not kill the server: report it like PVE would
             print(f"pvemcp sim: worker {task.parts.type} crashed: {err!r}", file=sys.stderr)

@@ -605,8 +605,8 @@ def _apply_config_update(call: Call, guest: Guest) -> list[str]:
         guest.config[key] = stored
     for key in deletes:
         old_value = guest.config.pop(key, None)
-        if old_value is not None and disk_re.match(key):
-            volid = str(old_value).split(",", 1)[0]
+        volid = str(old_value).split(",", 1)[0]
+        if old_value is not None and disk_re.match(key) and ":" in volid and "media=cdrom" not in str(old_value):
             n = 0
             while f"unused{n}" in guest.config:
                 n += 1
@@ -1167,4 +1167,3 @@ def qemu_clone(call: Call) -> Task:
 @route("POST", "/nodes/{node}/lxc/{vmid}/clone")
 def lxc_clone(call: Call) -> Task:
     return _clone(call, "lxc")
-
