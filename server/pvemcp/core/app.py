@@ -89,13 +89,17 @@ INSTRUCTIONS = "pvemcp operates Proxmox VE. " + CONTROL_HELP
 class App:
     """One per server process: the catalog, one shared client per cluster, and the policy."""
 
-    def __init__(self, config: AppConfig, spec: Spec | None = None) -> None:
+    def __init__(
+        self, config: AppConfig, spec: Spec | None = None, confirmations: ConfirmationStore | None = None
+    ) -> None:
         self.config = config
         self._spec = spec
         self._catalog: Catalog | None = None
         self._clients: dict[str, PveClient] = {}
         self._stack: AsyncExitStack | None = None
-        self._confirmations = ConfirmationStore(ttl_s=config.policy.confirm_ttl_s)
+        if confirmations is None:  # (a store with no entries is falsy: it has a length)
+            confirmations = ConfirmationStore(ttl_s=config.policy.confirm_ttl_s)
+        self._confirmations = confirmations
         self._ledger: AuditLedger | None = None
         self._visible: dict[str, ToolDef] | None = None
 
