@@ -8,6 +8,8 @@ Two readings are needed:
 * ``task_time()`` — how far simulated work has progressed. Real time counts ``task_speed`` times, so a
   20-second clone finishes in 0.4 s at ``task_speed=50``; :meth:`advance` moves it by the same seconds as
   the wall clock, so a test can also finish a task deterministically by advancing the clock.
+  ``task_speed=0`` freezes the task clock: tasks move only when the clock is advanced — the mode for
+  tests that must observe a task while it runs without depending on timing.
 
 Nothing runs in the background: tasks are brought up to date lazily whenever the state is looked at
 (see ``tasks.TaskManager.tick``), which makes the simulator deterministic for a given sequence of
@@ -29,8 +31,8 @@ class SimClock:
         start_epoch: float | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if task_speed <= 0:
-            raise ValueError("task_speed must be positive")
+        if task_speed < 0:
+            raise ValueError("task_speed must not be negative")
         self.task_speed = task_speed
         self._monotonic = monotonic
         self._t0 = monotonic()

@@ -303,7 +303,7 @@ class TaskManager:
             task.log.append("TASK OK")
         clock = self.state.clock
         # the wall time at which the task clock reached the finishing point
-        lag = max(0.0, now_tt - task.resume_at) / clock.task_speed
+        lag = max(0.0, now_tt - task.resume_at) / clock.task_speed if clock.task_speed > 0 else 0.0
         task.endtime = max(task.parts.starttime, int(clock.now() - lag))
         if task in self._running:
             self._running.remove(task)

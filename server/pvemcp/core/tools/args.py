@@ -53,6 +53,14 @@ def encode_structured(op: Operation, args: Mapping[str, Any]) -> JsonDict:
     return out
 
 
+def path_arguments(op: Operation, args: Mapping[str, Any]) -> JsonDict:
+    """The operation's path parameters taken from the arguments; the first missing one is an error."""
+    missing = [k for k in op.path_params if k not in args]
+    if missing:
+        raise ToolError(f"{missing[0]} is required", field=missing[0])
+    return {k: args[k] for k in op.path_params}
+
+
 def check_against_operation(op: Operation, args: Mapping[str, Any]) -> None:
     """Validate the final request arguments (path + query/body) against the operation's schema.
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.pve.resolve import GuestRef
-from pvemcp.core.tools.args import check_against_operation, encode_structured
+from pvemcp.core.tools.args import check_against_operation, encode_structured, path_arguments
 from pvemcp.core.tools.base import JsonDict, Plan, PlannedCall, RunContext, ToolError, guest_label
 
 _ADDRESSING = ("vmid", "node", "vmids", "tag")
@@ -87,11 +87,7 @@ async def plan_guest_action(rc: RunContext) -> Plan:
 async def plan_operation(rc: RunContext) -> Plan:
     """A curated tool over one non-guest operation: path parameters from the arguments, the rest as body."""
     key = next(iter(rc.tool.operations.values()))
-    op = rc.spec.operation(key)
-    path = {k: rc.args[k] for k in op.path_params if k in rc.args}
-    missing = [k for k in op.path_params if k not in path]
-    if missing:
-        raise ToolError(f"{missing[0]} is required", field=missing[0])
+    path = path_arguments(rc.spec.operation(key), rc.args)
     args = _api_args(rc, set(path))
     return Plan(calls=[_planned(rc, key, path, args, None)], risk=rc.tool.risk, wait=rc.tool.wait)
 

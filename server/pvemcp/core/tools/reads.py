@@ -8,6 +8,7 @@ from typing import Any
 
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.pve.upid import parse_upid
+from pvemcp.core.tools.args import path_arguments
 from pvemcp.core.tools.base import JsonDict, RunContext, ToolError, ToolResult
 from pvemcp.core.tools.guests import resolve_targets
 
@@ -98,10 +99,7 @@ async def api_read(rc: RunContext) -> ToolResult:
     """A GET tool over one operation: path parameters from the arguments, the rest as query."""
     key = next(iter(rc.tool.operations.values()))
     op = rc.spec.operation(key)
-    path = {k: rc.args[k] for k in op.path_params if k in rc.args}
-    missing = [k for k in op.path_params if k not in path]
-    if missing:
-        raise ToolError(f"{missing[0]} is required", field=missing[0])
+    path = path_arguments(op, rc.args)
     params = {k: v for k, v in rc.args.items() if k in rc.tool.api_params and k not in path and v is not None}
     data = await rc.client.get(op.path, path=path, params=params)
     if isinstance(data, list):
