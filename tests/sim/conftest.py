@@ -11,7 +11,9 @@ import pytest
 
 from pvemcp.sim import RunningSimulator, running_simulator
 
-FAST = 200.0  # task speed: a 16 s clone takes 80 ms
+# Tasks move only when the simulated clock is advanced (task_speed=0): tests can look at a running task
+# (its lock, its partial log) without racing it, and wait_task finishes tasks by advancing the clock.
+FROZEN = 0.0
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +52,7 @@ class Api:
             status: dict[str, Any] = await self.data("GET", f"/nodes/{node}/tasks/{upid}/status")
             if status["status"] == "stopped":
                 return status
-            self.sim.advance_clock(1.0)
+            self.sim.advance_clock(2.0)
         raise AssertionError(f"task {upid} did not finish")
 
     async def log(self, upid: str) -> list[str]:
@@ -68,7 +70,7 @@ def token_header(token_id: str, secret: str) -> dict[str, str]:
 
 
 async def _sim(**kw: Any) -> AsyncIterator[RunningSimulator]:
-    kw.setdefault("task_speed", FAST)
+    kw.setdefault("task_speed", FROZEN)
     async with running_simulator(**kw) as sim:
         yield sim
 

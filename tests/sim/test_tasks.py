@@ -143,3 +143,24 @@ async def test_warnings_exit_status(sim: RunningSimulator, admin: Api) -> None:
     st = await admin.data("GET", f"/nodes/pve1/tasks/{task.upid}/status")
     assert st["exitstatus"] == "WARNINGS: 2"
     assert await admin.log(task.upid) == ["WARN: something odd", "WARN: again", "TASK WARNINGS: 2"]
+
+
+async def test_tasks_progress_with_real_time_when_not_frozen() -> None:
+    import anyio
+    import httpx2
+
+    from pvemcp.sim import running_simulator
+
+    from .conftest import ssl_context, token_header
+
+    async with (
+        running_simulator(task_speed=1000.0) as fast,
+        httpx2.AsyncClient(verify=ssl_context(fast), headers=token_header(fast.token_id, fast.token_secret)) as c,
+    ):
+        upid = (await c.post(fast.url + "/nodes/pve1/qemu/100/clone", data={"newid": "310"})).json()["data"]
+        for _ in range(1000):  # bounded: the 16 s clone needs ~16 ms of real time at speed 1000
+            st = (await c.get(f"{fast.url}/nodes/pve1/tasks/{upid}/status")).json()["data"]
+            if st["status"] == "stopped":
+                break
+            await anyio.sleep(0.01)
+        assert st["exitstatus"] == "OK"
