@@ -1,0 +1,909 @@
+"""Proof, side by side: pvemcp against the floor and the competing servers, in one run, as ratios.
+
+    python bench/bench_proof.py            # full: floor, pvemcp and every installable peer; writes docs/BENCHMARKS.md
+    python bench/bench_proof.py --quick    # CI smoke: fewer runs, no peers, writes nothing
+
+Why ratios and one run: importing mcp 2.x alone takes most of a second on a small machine, and a
+shared CI box drifts from minute to minute. Absolute milliseconds would be noise; the floor (a
+minimal low-level ``mcp`` server with one trivial tool, ``bench/floor_server.py``) measured in the
+same run, with runs interleaved round-robin, is the yardstick everything is divided by.
+
+What is measured (every server over stdio, driven by the official ``mcp`` client, legacy handshake
+so that every peer speaks it):
+
+- **cold start**: spawn -> initialized -> first ``tools/list`` answered; median of N fresh processes
+  after one unmeasured warm-up spawn (so byte-compilation is not counted for anyone);
+- **per-call overhead**: ``guest_status`` through MCP minus the same HTTP request made directly with
+  httpx2 (keep-alive, like pvemcp's own client), against the floor's trivial-tool round trip;
+- **batch**: 50 guests started with 100 ms of simulated API latency, one ``guest_start`` with
+  ``vmids`` vs 50 sequential calls;
+- **scale**: ``guest_list`` on a 10,000-guest cluster: time and result size in characters;
+- **footprint**: model-visible tool-list characters (compact JSON of name, description and
+  inputSchema), peak RSS (``VmHWM``) after start and after the scale run;
+- **peers**: the same cold start, tool-list size, RSS and the latency and size of their own
+  "list the VMs" call, on the same simulator (``bench/peers.py`` says how each is configured).
+
+The simulators run as separate ``pvemcp sim`` processes (so their CPU is not the client's), bind
+127.0.0.1 and kill themselves after ``SIM_LIFETIME_S`` whatever happens to this script. Figures are
+printed, never asserted; the targets are checked and reported as held or missed, with the margin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import select
+import signal
+import ssl
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import mcp_types as types
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peers import CACHE, PEERS, Installed, SimTarget, ensure_installed, peer_env
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+LOGS = CACHE / "logs"
+RUNS = CACHE / "run"
+BENCHMARKS_MD = REPO / "docs" / "BENCHMARKS.md"
+SIM_LIFETIME_S = 1800
+SIM_START_TIMEOUT_S = 60.0
+SESSION_TIMEOUT_S = 180.0
+
+COLD_TARGET = 1.15  # pvemcp cold start <= 1.15x the floor's
+OVERHEAD_TARGET = 1.5  # pvemcp per-call overhead <= 1.5x the floor's round trip
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure: the full run for the README, or the CI smoke."""
+
+    quick: bool
+    cold_runs: int
+    call_samples: int
+    list_samples: int
+    batch_size: int
+    scale_guests: int
+    scale_samples: int
+    peers: bool
+
+    @classmethod
+    def make(cls, quick: bool, peers: bool) -> Plan:
+        if quick:
+            return cls(True, 3, 30, 5, 10, 10_000, 2, False)
+        return cls(False, 7, 200, 20, 50, 10_000, 3, peers)
+
+
+def log(text: str) -> None:
+    """Progress goes to stderr; stdout carries only the table."""
+    print(f"bench: {text}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------- processes
+
+
+def child_pids() -> set[int]:
+    """PIDs of this process's direct children (how a stdio server's PID is found for its RSS)."""
+    me = os.getpid()
+    found: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+            found.add(int(entry))
+    return found
+
+
+def peak_rss_mb(pid: int | None) -> float | None:
+    """``VmHWM`` (peak resident set) of a process in MiB, or None when unknown."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+@contextmanager
+def simulator(name: str, **options: Any) -> Iterator[SimTarget]:
+    """A ``pvemcp sim`` process on 127.0.0.1 (any free port); killed on exit, and by itself anyway.
+
+    ``signal.alarm`` in the child is the "stops by itself" guarantee: even if this script is killed
+    with SIGKILL, the simulator exits after ``SIM_LIFETIME_S``.
+    """
+    LOGS.mkdir(parents=True, exist_ok=True)
+    flags: list[str] = ["sim", "--host", "127.0.0.1", "--port", "0"]
+    for key, value in options.items():
+        flags += [f"--{key.replace('_', '-')}", str(value)]
+    code = (
+        f"import signal, sys; signal.alarm({SIM_LIFETIME_S}); from pvemcp.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    errlog = (LOGS / f"sim-{name}.log").open("w", encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *flags],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=errlog,
+        text=True,
+        env=_own_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], SIM_START_TIMEOUT_S)
+        line = proc.stdout.readline() if ready else ""
+        if not line:
+            raise RuntimeError(f"simulator {name} did not start (see {LOGS / f'sim-{name}.log'})")
+        yield SimTarget.from_banner(json.loads(line))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        errlog.close()
+
+
+def _own_env(**extra: str) -> dict[str, str]:
+    """This environment minus any PROXMOX_/PVEMCP_ settings of the caller, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROXMOX_", "PVEMCP_"))}
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+
+
+# --------------------------------------------------------------------------------------------- servers
+
+
+@dataclass
+class ServerSpec:
+    """One stdio MCP server to measure: how to start it and its comparable list call."""
+
+    key: str
+    label: str
+    command: list[str]
+    env: dict[str, str]
+    cwd: Path
+    list_tool: str | None
+    list_args: dict[str, Any]
+    version: str
+    python: str
+    tls: str = ""
+    list_note: str = ""
+
+
+def floor_spec() -> ServerSpec:
+    return ServerSpec(
+        key="floor",
+        label="floor",
+        command=[sys.executable, str(HERE / "floor_server.py")],
+        env=_own_env(),
+        cwd=REPO,
+        list_tool="ping",
+        list_args={"text": "x"},
+        version=f"mcp {metadata.version('mcp')}",
+        python=platform.python_version(),
+        list_note="trivial tool",
+    )
+
+
+def pvemcp_spec(sim: SimTarget) -> ServerSpec:
+    env = _own_env(
+        PROXMOX_URL=sim.url,
+        PROXMOX_TOKEN_ID=sim.token_id,
+        PROXMOX_TOKEN_SECRET=sim.token_secret,
+        PROXMOX_FINGERPRINT=sim.fingerprint,
+    )
+    return ServerSpec(
+        key="pvemcp",
+        label="pvemcp",
+        command=[sys.executable, "-m", "pvemcp", "serve"],
+        env=env,
+        cwd=REPO,
+        list_tool="guest_list",
+        list_args={},
+        version=metadata.version("pvemcp"),
+        python=platform.python_version(),
+        tls="verified, fingerprint pin",
+    )
+
+
+def peer_spec(installed: Installed, sim: SimTarget) -> ServerSpec:
+    peer = installed.peer
+    work = RUNS / peer.package
+    return ServerSpec(
+        key=peer.key,
+        label=peer.label,
+        command=installed.command,
+        env=peer_env(peer, sim, work),
+        cwd=work,
+        list_tool=peer.list_tool,
+        list_args=peer.list_args,
+        version=peer.version,
+        python=installed.python_version,
+        tls=peer.tls,
+        list_note=peer.list_note,
+    )
+
+
+def retarget(spec: ServerSpec, sim: SimTarget, installed: dict[str, Installed]) -> ServerSpec:
+    """The same server, pointed at another simulator."""
+    if spec.key == "pvemcp":
+        return pvemcp_spec(sim)
+    if spec.key in installed:
+        return peer_spec(installed[spec.key], sim)
+    return spec
+
+
+@asynccontextmanager
+async def session(spec: ServerSpec) -> AsyncIterator[tuple[Client, int | None]]:
+    """A live MCP session with ``spec`` over stdio, and the server's PID (for its RSS).
+
+    The server's stderr goes to a log file under bench/.cache/logs, never to this terminal.
+    """
+    LOGS.mkdir(parents=True, exist_ok=True)
+    spec.cwd.mkdir(parents=True, exist_ok=True)
+    params = StdioServerParameters(command=spec.command[0], args=spec.command[1:], env=spec.env, cwd=str(spec.cwd))
+    before = child_pids()
+    with (LOGS / f"{spec.key}.log").open("a", encoding="utf-8") as errlog:
+        async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+            new = child_pids() - before
+            yield client, (min(new) if new else None)
+
+
+def text_of(result: types.CallToolResult) -> str:
+    return " ".join(c.text for c in result.content if isinstance(c, types.TextContent))
+
+
+def wire_chars(result: types.CallToolResult) -> int:
+    """What a tool result costs on the wire: its compact JSON (content and structuredContent)."""
+    payload = result.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
+
+
+def tool_list_chars(tools: list[types.Tool]) -> int:
+    """The model-visible tool list: compact JSON of name, description and inputSchema."""
+    rows = [{"name": t.name, "description": t.description, "inputSchema": t.input_schema} for t in tools]
+    return len(json.dumps(rows, separators=(",", ":"), ensure_ascii=False))
+
+
+async def timed(op: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
+    """(milliseconds, result) of one awaited operation."""
+    start = time.perf_counter()
+    result = await op()
+    return (time.perf_counter() - start) * 1000.0, result
+
+
+async def call_ms(client: Client, tool: str, args: dict[str, Any]) -> tuple[float, types.CallToolResult]:
+    """(milliseconds, result) of one tools/call."""
+    start = time.perf_counter()
+    result = await client.call_tool(tool, args)
+    return (time.perf_counter() - start) * 1000.0, result
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+# ----------------------------------------------------------------------------------------- measurement
+
+
+@dataclass
+class Figures:
+    """Everything measured for one server."""
+
+    spec: ServerSpec
+    error: str | None = None
+    tools: int | None = None
+    tool_chars: int | None = None
+    cold_ms: list[float] = field(default_factory=list)
+    rss_start_mb: float | None = None
+    list_ms: list[float] = field(default_factory=list)
+    list_chars: int | None = None
+    list_error: str | None = None
+    scale_ms: list[float] = field(default_factory=list)
+    scale_first_ms: float | None = None
+    scale_chars: int | None = None
+    scale_error: str | None = None
+    rss_scale_mb: float | None = None
+
+    @property
+    def cold(self) -> float | None:
+        return median(self.cold_ms)
+
+
+def _short(text: str, limit: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def cold_start(spec: ServerSpec) -> tuple[float, list[types.Tool], int | None]:
+    """One fresh process: spawn -> initialized -> tools/list answered (ms), the tools and the PID."""
+    with anyio.fail_after(SESSION_TIMEOUT_S):
+        start = time.perf_counter()
+        async with session(spec) as (client, pid):
+            tools = (await client.list_tools()).tools
+            elapsed = (time.perf_counter() - start) * 1000.0
+            return elapsed, list(tools), pid
+
+
+async def measure_cold(figures: list[Figures], plan: Plan) -> None:
+    """One warm-up spawn each (tool list, RSS after start), then N rounds, round-robin."""
+    for fig in figures:
+        try:
+            _, tools, _pid = await _cold_with_rss(fig)
+            fig.tools = len(tools)
+            fig.tool_chars = tool_list_chars(tools)
+        except Exception as exc:
+            fig.error = f"does not start: {_short(repr(exc))}"
+            log(f"{fig.spec.label}: {fig.error}")
+    for round_no in range(plan.cold_runs):
+        log(f"cold start, round {round_no + 1}/{plan.cold_runs}")
+        for fig in figures:
+            if fig.error:
+                continue
+            elapsed, _, _ = await cold_start(fig.spec)
+            fig.cold_ms.append(elapsed)
+            await anyio.sleep(0.1)
+
+
+async def _cold_with_rss(fig: Figures) -> tuple[float, list[types.Tool], int | None]:
+    with anyio.fail_after(SESSION_TIMEOUT_S):
+        start = time.perf_counter()
+        async with session(fig.spec) as (client, pid):
+            tools = (await client.list_tools()).tools
+            elapsed = (time.perf_counter() - start) * 1000.0
+            fig.rss_start_mb = peak_rss_mb(pid)
+            return elapsed, list(tools), pid
+
+
+async def measure_list(fig: Figures, samples: int) -> None:
+    """The server's own "list the VMs" call: latency (median of warm calls) and result size."""
+    if fig.error or fig.spec.list_tool is None:
+        return
+    try:
+        with anyio.fail_after(SESSION_TIMEOUT_S + samples * 30):
+            async with session(fig.spec) as (client, _pid):
+                await client.list_tools()
+                tool, args = fig.spec.list_tool, fig.spec.list_args
+                first: types.CallToolResult = await client.call_tool(tool, args)
+                fig.list_chars = wire_chars(first)
+                if first.is_error:
+                    fig.list_error = _short(text_of(first))
+                    return
+                for _ in range(samples):
+                    ms, _ = await timed(lambda: client.call_tool(tool, args))
+                    fig.list_ms.append(ms)
+    except Exception as exc:
+        fig.list_error = _short(repr(exc))
+    if fig.list_error:
+        log(f"{fig.spec.label}: list call failed: {fig.list_error}")
+
+
+@dataclass
+class Overhead:
+    """Per-call overhead of a pvemcp read against the floor's round trip."""
+
+    floor_ms: list[float] = field(default_factory=list)
+    status_ms: list[float] = field(default_factory=list)
+    direct_ms: list[float] = field(default_factory=list)
+    requests: str = ""
+
+    @property
+    def overhead(self) -> float | None:
+        status, direct = median(self.status_ms), median(self.direct_ms)
+        return None if status is None or direct is None else status - direct
+
+    @property
+    def ratio(self) -> float | None:
+        floor, over = median(self.floor_ms), self.overhead
+        return None if floor is None or over is None or floor <= 0 else over / floor
+
+
+def sim_client(sim: SimTarget) -> httpx2.AsyncClient:
+    """A keep-alive httpx2 client to the simulator, trusting its certificate, authenticated by token."""
+    context = ssl.create_default_context(cafile=sim.ca_file)
+    return httpx2.AsyncClient(
+        base_url=sim.url,
+        verify=context,
+        headers={"Authorization": f"PVEAPIToken={sim.token_id}={sim.token_secret}"},
+        timeout=httpx2.Timeout(60.0),
+    )
+
+
+async def pick_guest(http: httpx2.AsyncClient, *, status: str, count: int) -> list[dict[str, Any]]:
+    """Non-template, unlocked qemu/lxc guests in ``status``, lowest vmids first."""
+    response = await http.get("/cluster/resources", params={"type": "vm"})
+    response.raise_for_status()
+    rows = [
+        r
+        for r in response.json()["data"]
+        if r.get("status") == status and not r.get("template") and not r.get("lock") and r.get("type") == "qemu"
+    ]
+    rows.sort(key=lambda r: int(r["vmid"]))
+    if len(rows) < count:
+        more = [r for r in response.json()["data"] if r.get("status") == status and not r.get("template")]
+        rows = sorted({int(r["vmid"]): r for r in rows + more}.values(), key=lambda r: int(r["vmid"]))
+    return rows[:count]
+
+
+async def measure_overhead(floor: ServerSpec, ours: ServerSpec, sim: SimTarget, plan: Plan) -> Overhead:
+    """Interleaved samples of: floor ping, pvemcp guest_status, the same GET sent directly."""
+    result = Overhead()
+    async with sim_client(sim) as http:
+        (guest,) = await pick_guest(http, status="running", count=1)
+        node, vmid = guest["node"], int(guest["vmid"])
+        path = f"/nodes/{node}/qemu/{vmid}/status/current"
+        result.requests = f"GET {path.replace(str(vmid), '{vmid}').replace(node, '{node}')}"
+        args = {"vmid": vmid, "node": node}
+        with anyio.fail_after(SESSION_TIMEOUT_S + plan.call_samples * 3):
+            async with session(floor) as (fc, _), session(ours) as (oc, _):
+                await fc.list_tools()
+                await oc.list_tools()
+                for _ in range(max(10, plan.call_samples // 10)):  # warm-up: caches, connections, JIT-free paths
+                    await fc.call_tool("ping", {"text": "x"})
+                    check = await oc.call_tool("guest_status", args)
+                    if check.is_error:
+                        raise RuntimeError(f"guest_status failed: {_short(text_of(check))}")
+                    (await http.get(path)).raise_for_status()
+                for _ in range(plan.call_samples):
+                    ms, _ = await timed(lambda: fc.call_tool("ping", {"text": "x"}))
+                    result.floor_ms.append(ms)
+                    ms, _ = await timed(lambda: oc.call_tool("guest_status", args))
+                    result.status_ms.append(ms)
+                    ms, _ = await timed(lambda: http.get(path))
+                    result.direct_ms.append(ms)
+    return result
+
+
+@dataclass
+class Batch:
+    """Starting N guests with simulated API latency: one batched call vs N sequential calls."""
+
+    size: int = 0
+    latency_ms: int = 100
+    batch_ms: float | None = None
+    batch_ok: int = 0
+    sequential_ms: float | None = None
+    sequential_ok: int = 0
+    error: str | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        if self.batch_ms is None or self.sequential_ms is None or self.batch_ms <= 0:
+            return None
+        return self.sequential_ms / self.batch_ms
+
+
+async def measure_batch(plan: Plan) -> Batch:
+    result = Batch(size=plan.batch_size)
+    guests = max(300, plan.batch_size * 6)
+    log(f"batch: simulator with {guests} guests and {result.latency_ms} ms latency")
+    with simulator("batch", guests=guests, latency_ms=result.latency_ms, task_speed=50) as sim:
+        ours = pvemcp_spec(sim)
+        async with sim_client(sim) as http:
+            stopped = await pick_guest(http, status="stopped", count=plan.batch_size * 2)
+        if len(stopped) < plan.batch_size * 2:
+            result.error = f"only {len(stopped)} stopped guests in the simulated cluster"
+            return result
+        first = [int(g["vmid"]) for g in stopped[: plan.batch_size]]
+        second = [int(g["vmid"]) for g in stopped[plan.batch_size :]]
+        with anyio.fail_after(SESSION_TIMEOUT_S + plan.batch_size * 20):
+            async with session(ours) as (client, _):
+                await client.list_tools()
+                await client.call_tool("guest_list", {"limit": 1})  # a warm session, for both variants
+                ms, batched = await timed(lambda: client.call_tool("guest_start", {"vmids": first}))
+                result.batch_ms = ms
+                structured = batched.structured_content or {}
+                result.batch_ok = int(structured.get("ok", 0))
+                start = time.perf_counter()
+                for vmid in second:
+                    one: types.CallToolResult = await client.call_tool("guest_start", {"vmid": vmid})
+                    result.sequential_ok += 0 if one.is_error else 1
+                result.sequential_ms = (time.perf_counter() - start) * 1000.0
+    return result
+
+
+@dataclass
+class Scale:
+    """The simulator's own answer at this size, for scale: what any server must at least wait for."""
+
+    guests: int = 0
+    nodes: int = 0
+    direct_ms: float | None = None
+    direct_chars: int | None = None
+
+
+async def measure_scale(figures: list[Figures], installed: dict[str, Installed], plan: Plan) -> Scale:
+    """guest_list (and each peer's list call) on a 10,000-guest cluster: time, size, peak RSS after."""
+    scale = Scale(guests=plan.scale_guests, nodes=10)
+    log(f"scale: simulator with {scale.guests} guests on {scale.nodes} nodes")
+    with simulator("scale", guests=scale.guests, nodes=scale.nodes, task_speed=50) as sim:
+        async with sim_client(sim) as http:
+            await http.get("/version")
+            samples: list[float] = []
+            for _ in range(plan.scale_samples + 1):
+                ms, response = await timed(lambda: http.get("/cluster/resources", params={"type": "vm"}))
+                samples.append(ms)
+            scale.direct_ms, scale.direct_chars = median(samples[1:]), len(response.text)
+        for fig in figures:
+            if fig.error or fig.spec.key == "floor" or fig.spec.list_tool is None:
+                continue
+            spec = retarget(fig.spec, sim, installed)
+            log(f"scale: {spec.label}")
+            try:
+                with anyio.fail_after(SESSION_TIMEOUT_S + plan.scale_samples * 60):
+                    async with session(spec) as (client, pid):
+                        await client.list_tools()
+                        tool, args = spec.list_tool or "", spec.list_args
+                        ms, first = await call_ms(client, tool, args)
+                        fig.scale_first_ms, fig.scale_chars = ms, wire_chars(first)
+                        if first.is_error:
+                            fig.scale_error = _short(text_of(first))
+                            continue
+                        for _ in range(plan.scale_samples):
+                            ms, _ = await call_ms(client, tool, args)
+                            fig.scale_ms.append(ms)
+                        fig.rss_scale_mb = peak_rss_mb(pid)
+            except Exception as exc:
+                fig.scale_error = _short(repr(exc))
+            if fig.scale_error:
+                log(f"{spec.label}: scale call failed: {fig.scale_error}")
+    return scale
+
+
+# -------------------------------------------------------------------------------------------- reporting
+
+
+def fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def fmt_int(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def fmt_mb(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} MB"
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}×"
+
+
+def machine() -> dict[str, str]:
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        pass
+    commit = ""
+    with suppress(OSError, subprocess.TimeoutExpired):
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    return {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": str(os.cpu_count() or "?"),
+        "cpu": cpu or platform.processor() or "?",
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.release()}",
+        "mcp": metadata.version("mcp"),
+        "pvemcp": metadata.version("pvemcp"),
+        "commit": commit or "?",
+    }
+
+
+@dataclass
+class Report:
+    plan: Plan
+    figures: list[Figures]
+    skipped: list[tuple[str, str]]
+    overhead: Overhead | None
+    batch: Batch | None
+    scale: Scale | None
+    command: str
+    env: dict[str, str] = field(default_factory=machine)
+
+    def fig(self, key: str) -> Figures | None:
+        return next((f for f in self.figures if f.spec.key == key), None)
+
+    # -- targets ------------------------------------------------------------------------------------
+    def targets(self) -> list[tuple[str, bool | None, str]]:
+        rows: list[tuple[str, bool | None, str]] = []
+        floor, ours = self.fig("floor"), self.fig("pvemcp")
+        if floor and ours and floor.cold and ours.cold:
+            ratio = ours.cold / floor.cold
+            rows.append(
+                (
+                    f"cold start ≤ {COLD_TARGET:.2f}× floor",
+                    ratio <= COLD_TARGET,
+                    f"{ratio:.2f}× ({fmt_ms(ours.cold)} vs {fmt_ms(floor.cold)}); "
+                    + (
+                        f"{(COLD_TARGET - ratio) / COLD_TARGET:.0%} under"
+                        if ratio <= COLD_TARGET
+                        else f"misses by {ratio / COLD_TARGET - 1:.0%}"
+                    ),
+                )
+            )
+            peers = [f for f in self.figures if f.spec.key not in ("floor", "pvemcp") and f.cold]
+            if peers:
+                fastest = min(peers, key=lambda f: f.cold or 0.0)
+                assert fastest.cold is not None
+                held = ours.cold < fastest.cold
+                rows.append(
+                    (
+                        "cold start faster than every peer",
+                        held,
+                        f"fastest peer {fastest.spec.label}: {fmt_ms(fastest.cold)} "
+                        f"({ours.cold / fastest.cold:.2f}× of it)",
+                    )
+                )
+        if self.overhead and self.overhead.ratio is not None:
+            ratio = self.overhead.ratio
+            over = self.overhead.overhead or 0.0
+            rows.append(
+                (
+                    f"per-call overhead ≤ {OVERHEAD_TARGET:.1f}× floor round trip",
+                    ratio <= OVERHEAD_TARGET,
+                    f"{ratio:.2f}× ({fmt_ms(over)} vs {fmt_ms(median(self.overhead.floor_ms))})",
+                )
+            )
+        return rows
+
+    # -- markdown -------------------------------------------------------------------------------------
+    def markdown(self) -> str:
+        e = self.env
+        out: list[str] = []
+        mode = "quick (CI smoke)" if self.plan.quick else "full"
+        out.append(f"Run: {e['date']} · {mode} · `{self.command}`")
+        out.append("")
+        out.append(
+            f"Machine: {e['nproc']} CPUs ({e['cpu']}), {e['platform']}, Python {e['python']}, "
+            f"mcp {e['mcp']}, pvemcp {e['pvemcp']} at {e['commit']}."
+        )
+        out.append("")
+        out += self._side_by_side()
+        out.append("")
+        out += self._ours()
+        out.append("")
+        out.append("**Targets**")
+        out.append("")
+        for name, held, detail in self.targets():
+            mark = "—" if held is None else ("✅ holds" if held else "❌ missed")
+            out.append(f"- {name}: {mark} — {detail}")
+        if self.skipped:
+            out.append("")
+            out.append("**Peers not measured**")
+            out.append("")
+            for label, why in self.skipped:
+                out.append(f"- {label}: {why}")
+        return "\n".join(out) + "\n"
+
+    def _side_by_side(self) -> list[str]:
+        figs = self.figures
+        floor = self.fig("floor")
+        floor_cold = floor.cold if floor else None
+        head = "| | " + " | ".join(f.spec.label for f in figs) + " |"
+        rows = [head, "|---|" + "---:|" * len(figs)]
+
+        def row(name: str, cell: Callable[[Figures], str]) -> None:
+            rows.append(f"| {name} | " + " | ".join(cell(f) if not f.error else "—" for f in figs) + " |")
+
+        rows.append("| version (Python) | " + " | ".join(f"{f.spec.version} ({f.spec.python})" for f in figs) + " |")
+        row("tools", lambda f: fmt_int(f.tools))
+        row("tool-list chars (name+description+inputSchema)", lambda f: fmt_int(f.tool_chars))
+        row("cold start, median (spawn → tools/list)", lambda f: fmt_ms(f.cold))
+        row(
+            "cold start ÷ floor",
+            lambda f: fmt_ratio(f.cold / floor_cold) if f.cold is not None and floor_cold else "—",
+        )
+        row("peak RSS after start", lambda f: fmt_mb(f.rss_start_mb))
+        row("list call", lambda f: f"`{f.spec.list_tool}`" + (f" ({f.spec.list_note})" if f.spec.list_note else ""))
+        row(
+            "list call, median (12 guests)",
+            lambda f: f"error: {f.list_error}" if f.list_error else fmt_ms(median(f.list_ms)),
+        )
+        row("list result chars (12 guests)", lambda f: fmt_int(f.list_chars))
+        if self.scale is not None:
+            n = f"{self.scale.guests:,}"
+
+            def scale_ms(f: Figures) -> str:
+                if f.spec.key == "floor":
+                    return "n/a"
+                if f.scale_error:
+                    return f"error: {f.scale_error}"
+                return f"{fmt_ms(median(f.scale_ms))} (first {fmt_ms(f.scale_first_ms)})"
+
+            row(f"list call on {n} guests, median", scale_ms)
+            row(f"list result chars ({n} guests)", lambda f: "n/a" if f.spec.key == "floor" else fmt_int(f.scale_chars))
+            row(
+                f"peak RSS after the {n}-guest list",
+                lambda f: "n/a" if f.spec.key == "floor" else fmt_mb(f.rss_scale_mb),
+            )
+        row("TLS to the simulator", lambda f: f.spec.tls or "n/a")
+        for f in figs:
+            if f.error:
+                rows.append(f"| {f.spec.label} | " + f.error + " |")
+        return rows
+
+    def _ours(self) -> list[str]:
+        rows = ["| pvemcp | figure | note |", "|---|---:|---|"]
+        o = self.overhead
+        if o is not None:
+            rows.append(f"| floor round trip (`ping`), median | {fmt_ms(median(o.floor_ms))} | stdio, warm session |")
+            rows.append(f"| `guest_status` through MCP, median | {fmt_ms(median(o.status_ms))} | {o.requests} |")
+            rows.append(f"| the same request direct (httpx2, keep-alive) | {fmt_ms(median(o.direct_ms))} | |")
+            rows.append(
+                f"| per-call overhead (MCP − direct) | {fmt_ms(o.overhead)} | "
+                f"{fmt_ratio(o.ratio)} the floor's round trip; {len(o.status_ms)} interleaved samples |"
+            )
+        b = self.batch
+        if b is not None:
+            if b.error:
+                rows.append(f"| batch | — | {b.error} |")
+            else:
+                rows.append(
+                    f"| start {b.size} guests, one `guest_start` with `vmids` | {fmt_ms(b.batch_ms)} | "
+                    f"{b.latency_ms} ms API latency; {b.batch_ok}/{b.size} ok; waits for the tasks |"
+                )
+                rows.append(
+                    f"| start {b.size} guests, {b.size} sequential `guest_start` | {fmt_ms(b.sequential_ms)} | "
+                    f"{b.sequential_ok}/{b.size} ok |"
+                )
+                rows.append(f"| batch speed-up | {fmt_ratio(b.ratio)} | sequential ÷ batch |")
+        s, ours = self.scale, self.fig("pvemcp")
+        if s is not None and ours is not None:
+            rows.append(
+                f"| `guest_list` on {s.guests:,} guests, median | {fmt_ms(median(ours.scale_ms))} | "
+                f"first call {fmt_ms(ours.scale_first_ms)}; the simulator alone answers "
+                f"/cluster/resources (median) in {fmt_ms(s.direct_ms)} ({fmt_int(s.direct_chars)} chars) |"
+            )
+            rows.append(
+                f"| `guest_list` result chars ({s.guests:,} guests) | {fmt_int(ours.scale_chars)} | "
+                "default page (50 rows) with total and next offset |"
+            )
+            rows.append(
+                f"| peak RSS after start / after the {s.guests:,}-guest list | "
+                f"{fmt_mb(ours.rss_start_mb)} / {fmt_mb(ours.rss_scale_mb)} | VmHWM of the server process |"
+            )
+        return rows
+
+    def as_json(self) -> dict[str, Any]:
+        def fig(f: Figures) -> dict[str, Any]:
+            return {
+                "label": f.spec.label,
+                "error": f.error,
+                "tools": f.tools,
+                "tool_chars": f.tool_chars,
+                "cold_ms": f.cold_ms,
+                "rss_start_mb": f.rss_start_mb,
+                "list_ms": f.list_ms,
+                "list_chars": f.list_chars,
+                "list_error": f.list_error,
+                "scale_ms": f.scale_ms,
+                "scale_first_ms": f.scale_first_ms,
+                "scale_chars": f.scale_chars,
+                "scale_error": f.scale_error,
+                "rss_scale_mb": f.rss_scale_mb,
+            }
+
+        return {
+            "env": self.env,
+            "command": self.command,
+            "figures": [fig(f) for f in self.figures],
+            "skipped": self.skipped,
+            "overhead": None if self.overhead is None else self.overhead.__dict__,
+            "batch": None if self.batch is None else self.batch.__dict__,
+            "scale": None if self.scale is None else self.scale.__dict__,
+            "targets": self.targets(),
+        }
+
+
+BENCHMARKS_HEAD = """# Benchmarks
+
+Measured by `bench/bench_proof.py` (one command, one run, side by side). Figures are ratios to a
+floor: a minimal low-level `mcp` server with one trivial tool (`bench/floor_server.py`), measured in
+the same run with runs interleaved, because importing the MCP SDK alone dominates absolute start-up
+times. Every server runs over stdio, driven by the official `mcp` client, against the same simulated
+Proxmox VE cluster (`pvemcp sim`, real HTTPS on loopback). Peers are installed from PyPI at the
+versions analysed in the peer survey, each in its own virtualenv, configured with its own settings
+(`bench/peers.py` says which). Reproduce with:
+
+```bash
+python bench/bench_proof.py            # full run; rewrites this file
+python bench/bench_proof.py --quick    # the CI smoke (no peers, fewer runs)
+```
+
+"""
+
+
+# ------------------------------------------------------------------------------------------------ main
+
+
+async def run(plan: Plan, command: str) -> Report:
+    installed: dict[str, Installed] = {}
+    skipped: list[tuple[str, str]] = []
+    if plan.peers:
+        for peer in PEERS:
+            got = ensure_installed(peer, log)
+            if isinstance(got, str):
+                skipped.append((peer.label, got))
+                log(f"{peer.label}: skipped: {got}")
+            else:
+                installed[peer.key] = got
+    with simulator("main", guests=12, task_speed=50) as sim:
+        specs = [floor_spec(), pvemcp_spec(sim)] + [
+            peer_spec(installed[p.key], sim) for p in PEERS if p.key in installed
+        ]
+        figures = [Figures(spec) for spec in specs]
+        log("cold start and tool lists")
+        await measure_cold(figures, plan)
+        for fig in figures:
+            log(f"list call: {fig.spec.label}")
+            await measure_list(fig, plan.list_samples)
+        log("per-call overhead")
+        overhead: Overhead | None = None
+        try:
+            overhead = await measure_overhead(specs[0], specs[1], sim, plan)
+        except Exception as exc:
+            log(f"per-call overhead failed: {exc!r}")
+    batch = await measure_batch(plan)
+    scale = await measure_scale(figures, installed, plan)
+    return Report(plan, figures, skipped, overhead, batch, scale, command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="CI smoke: fewer runs, no peers, writes nothing")
+    parser.add_argument("--no-peers", action="store_true", help="skip the peers in a full run")
+    parser.add_argument(
+        "--write", metavar="PATH", help=f"write the Markdown report here (full runs default to {BENCHMARKS_MD})"
+    )
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    plan = Plan.make(args.quick, peers=not args.no_peers)
+    shown = ["python", "bench/bench_proof.py", *(argv if argv is not None else sys.argv[1:])]
+    report = anyio.run(run, plan, " ".join(shown))
+    text = report.markdown()
+    print(text)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    (CACHE / ("last-quick.json" if plan.quick else "last-full.json")).write_text(
+        json.dumps(report.as_json(), indent=1, default=str), encoding="utf-8"
+    )
+    target = Path(args.write) if args.write else (None if plan.quick or args.no_write else BENCHMARKS_MD)
+    if target is not None and not args.no_write:
+        target.write_text(BENCHMARKS_HEAD + text, encoding="utf-8")
+        log(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
