@@ -1,0 +1,99 @@
+"""Shared pieces of the reliability suite: configurations, request-log witnesses and the case counter.
+
+The simulator's request log is the witness of every claim here: "nothing was sent" means no new
+record in it, "never sent twice" means no mutating (method, path) appears twice. The counter exists
+because a fuzz suite that silently ran zero cases would look exactly like one that passed; the
+totals are printed in pytest's terminal summary and stored in pytest's cache.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import mcp_types as types
+
+from pvemcp.core.app import App
+from pvemcp.core.config import load_app_config
+from pvemcp.sim.runner import RunningSimulator
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Cases run per category, across the whole session (printed by conftest.pytest_terminal_summary).
+COUNTS: Counter[str] = Counter()
+
+# Every mutating tool only previews: write and destructive calls need confirmation, the in-memory
+# client cannot elicit, so the token fallback answers with a preview and a token we never send back.
+CONFIRM_EVERYTHING = """
+[policy]
+confirm_fallback = "token"
+
+[policy.rules]
+read = "allow"
+write = "confirm"
+destructive = "confirm"
+"""
+
+# Requests that authenticate rather than act: a ticket login is a POST that changes nothing.
+AUTH_PATHS = frozenset({"/access/ticket"})
+
+
+def cluster_env(sim: RunningSimulator, **extra: str) -> dict[str, str]:
+    """What a user would set to reach ``sim`` with the administrator's API token, pinned by fingerprint."""
+    return {
+        "PROXMOX_URL": sim.url,
+        "PROXMOX_TOKEN_ID": sim.token_id,
+        "PROXMOX_TOKEN_SECRET": sim.token_secret,
+        "PROXMOX_FINGERPRINT": sim.fingerprint,
+        **extra,
+    }
+
+
+def ticket_env(sim: RunningSimulator, **extra: str) -> dict[str, str]:
+    """The same cluster reached with a user and password (ticket auth), for the expiry tests."""
+    return {
+        "PROXMOX_URL": sim.url,
+        "PROXMOX_USER": sim.user,
+        "PROXMOX_PASSWORD": sim.password,
+        "PROXMOX_FINGERPRINT": sim.fingerprint,
+        **extra,
+    }
+
+
+def make_app(env: Mapping[str, str], policy_toml: str | None = None, tmp: Path | None = None) -> App:
+    """An App from ``env``, optionally with a policy file written under ``tmp``."""
+    config_path: Path | None = None
+    if policy_toml is not None:
+        assert tmp is not None, "a policy needs a directory to live in"
+        config_path = tmp / "pvemcp.toml"
+        config_path.write_text(policy_toml, encoding="utf-8")
+    return App(load_app_config(config_path=config_path, env=dict(env)))
+
+
+def mutations(records: Iterable[Any]) -> list[Any]:
+    """Records that could change the cluster: every non-GET except authentication."""
+    return [r for r in records if r.method != "GET" and r.path not in AUTH_PATHS]
+
+
+def repeated_mutations(records: Iterable[Any]) -> list[tuple[str, str]]:
+    """Mutating (method, path) pairs that reached the simulator more than once."""
+    seen = Counter((r.method, r.path) for r in mutations(records))
+    return sorted(key for key, n in seen.items() if n > 1)
+
+
+def text_of(result: types.CallToolResult) -> str:
+    return " ".join(c.text for c in result.content if isinstance(c, types.TextContent))
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """This environment minus PROXMOX_/PVEMCP_ leftovers, plus ``extra``, for child processes."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PROXMOX_", "PVEMCP_"))}
+    return {**base, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def python() -> str:
+    return sys.executable
