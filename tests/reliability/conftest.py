@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import COUNTS
+from .helpers import COUNTS, FIGURES
 
 
 @pytest.fixture
@@ -13,16 +13,20 @@ def anyio_backend() -> str:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the case counts (fuzz cases, fault scenarios, load calls) whatever ``-s`` says.
+    """Print the case counts (fuzz cases, fault scenarios, load calls) and figures whatever ``-s`` says.
 
     They are also stored in pytest's cache (``.pytest_cache``, key ``pvemcp/reliability``) so that a
     CI step can read them back: ``pytest --cache-show 'pvemcp/*'``.
     """
-    if not COUNTS:
+    if not COUNTS and not FIGURES:
         return
     terminalreporter.section("pvemcp reliability: cases run")
+    width = max(len(k) for k in [*COUNTS, *FIGURES])
     for key in sorted(COUNTS):
-        terminalreporter.write_line(f"{key:<40} {COUNTS[key]:>8,}")
+        terminalreporter.write_line(f"{key:<{width}}  {COUNTS[key]:>8,}")
+    for key in sorted(FIGURES):
+        terminalreporter.write_line(f"{key:<{width}}  {FIGURES[key]}")
     config = terminalreporter.config
-    if getattr(config, "cache", None) is not None:
-        config.cache.set("pvemcp/reliability", dict(sorted(COUNTS.items())))
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        cache.set("pvemcp/reliability", {"counts": dict(sorted(COUNTS.items())), "figures": dict(FIGURES)})

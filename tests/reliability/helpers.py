@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 # Cases run per category, across the whole session (printed by conftest.pytest_terminal_summary).
 COUNTS: Counter[str] = Counter()
+# Measured figures worth reading (latency percentiles, memory): printed in the same summary, never asserted.
+FIGURES: dict[str, str] = {}
 
 # Every mutating tool only previews: write and destructive calls need confirmation, the in-memory
 # client cannot elicit, so the token fallback answers with a preview and a token we never send back.
