@@ -415,14 +415,16 @@ def candidate_fields(errors: list[jsonschema.ValidationError]) -> set[str]:
     return names
 
 
-# Bugs in pvemcp this suite found, reported to the owners; each has a strict-xfail reproduction below,
-# so the day one is fixed its test XPASSes, fails, and this entry must go. Only the answer's wording is
-# excused: the "nothing mutated, no traversal, no protocol error" invariants are checked regardless.
-KNOWN_BUGS = {
-    "B1": "a schema error echoes the offending value whole: a 20,000-character string gives a 20,000-character error",
-    "B2": "an unknown key containing a single quote is reported as 'arguments', not by its name",
-    "B3": "task_status/task_log/task_stop with a malformed UPID: ValueError escapes to 'internal error in pvemcp'",
-    "B4": "a string long enough to exceed httpx2's URL limit: InvalidURL escapes to 'internal error in pvemcp'",
+# Bugs in pvemcp this suite found; all four are fixed and their reproductions below (test_fixed_bug_*)
+# now guard against regressions. A new bug found by the fuzzer gets an entry here and a strict-xfail
+# reproduction until it is fixed. Only the answer's wording is ever excused: the "nothing mutated, no
+# traversal, no protocol error" invariants are checked regardless.
+KNOWN_BUGS: dict[str, str] = {}
+FIXED_BUGS = {
+    "B1": "a schema error echoed the offending value whole: a 20,000-character string gave a 20,000-character error",
+    "B2": "an unknown key containing a single quote was reported as 'arguments', not by its name",
+    "B3": "task_status/task_log/task_stop with a malformed UPID: ValueError escaped as 'internal error in pvemcp'",
+    "B4": "a string too long for httpx2's URL limit: InvalidURL escaped as 'internal error in pvemcp'",
 }
 URL_LIMIT_HINT = 32_000  # httpx2 refuses URLs of 64 KiB; any single value this long may hit it
 
@@ -490,7 +492,7 @@ def check_call(stack: Stack, mode: str, tool: str, args: dict[str, Any], origin:
     else:
         COUNTS[f"fuzz: {origin}, valid" + (", refused downstream" if result.is_error else ", answered")] += 1
     bug = known_bug(tool, args, text, errors)
-    if bug is not None:
+    if bug is not None and bug in KNOWN_BUGS:  # a fixed bug is no excuse any more
         COUNTS[f"fuzz: known bug {bug} hit (see KNOWN_BUGS)"] += 1
         return
     assert "internal error" not in text.lower(), f"{tool}({_show(args)}): {text}"
@@ -580,26 +582,22 @@ def _answer(stack: Stack, tool: str, args: dict[str, Any]) -> str:
     return text_of(result)
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["B1"])
-def test_known_bug_b1_huge_value_echoed(stack: Stack) -> None:
+def test_fixed_bug_b1_huge_value_echoed(stack: Stack) -> None:
     text = _answer(stack, "guest_status", {"vmid": "x" * HUGE})
     assert "vmid" in text and len(text) <= MAX_ERROR_CHARS
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["B2"])
-def test_known_bug_b2_quoted_unknown_key(stack: Stack) -> None:
+def test_fixed_bug_b2_quoted_unknown_key(stack: Stack) -> None:
     text = _answer(stack, "cluster_status", {"it's": 1})
     assert "it's" in text or "it\\'s" in text
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["B3"])
-def test_known_bug_b3_malformed_upid(stack: Stack) -> None:
+def test_fixed_bug_b3_malformed_upid(stack: Stack) -> None:
     text = _answer(stack, "task_status", {"upid": "../"})
     assert "internal error" not in text and "upid" in text.lower()
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["B4"])
-def test_known_bug_b4_url_too_long(stack: Stack) -> None:
+def test_fixed_bug_b4_url_too_long(stack: Stack) -> None:
     text = _answer(
         stack, "storage_content", {"node": stack.facts.nodes[0], "storage": "local", "content": "x" * 100_000}
     )

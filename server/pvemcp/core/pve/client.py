@@ -368,6 +368,16 @@ class PveClient:
                         timeout=self._timeout(method),
                         extensions={"trace": trace},
                     )
+            except httpx2.InvalidURL as exc:  # built locally, never sent: a value too long for a URL
+                raise PveError(
+                    kind="params",
+                    message=f"the request cannot be sent: {str(exc)[:120]}",
+                    hint="nothing was sent; a parameter value is far too long",
+                    method=method,
+                    path=path,
+                    host=cfg.host_port,
+                    secrets=self._secrets(),
+                ) from None
             except PinMismatch as exc:
                 raise PveError(
                     kind="tls",

@@ -14,6 +14,7 @@ from typing import Any
 
 import jsonschema
 
+from pvemcp.core.pve.upid import parse_upid
 from pvemcp.core.spec.model import Operation
 from pvemcp.core.tools.base import JsonDict, ToolError
 
@@ -71,8 +72,8 @@ def check_against_operation(op: Operation, args: Mapping[str, Any]) -> None:
     errors = sorted(validator.iter_errors(dict(args)), key=lambda e: list(e.path))
     if errors:
         error = errors[0]
-        field = ".".join(str(p) for p in error.path) or _field_of(error)
-        raise ToolError(f"{field}: {_rule(error)} ({op.key})", field=field)
+        field = _field_path(error)
+        raise ToolError(f"{_field_path(error)}: {_rule(error)} ({op.key})", field=field)
     from pvemcp.core.spec import formats
 
     for name, value in args.items():
@@ -81,19 +82,40 @@ def check_against_operation(op: Operation, args: Mapping[str, Any]) -> None:
         if isinstance(fmt, str) and isinstance(value, str):
             problem = formats.check_format(fmt, value)
             if problem:
-                raise ToolError(f"{name}: invalid format - {problem.strip()} ({op.key})", field=name)
+                shown = problem.strip()
+                shown = shown if len(shown) <= 200 else shown[:199] + "…"
+                raise ToolError(f"{name}: invalid format - {shown} ({op.key})", field=name)
+
+
+_SHOWN_CHARS = 40
+
+
+def _shown(value: Any) -> str:
+    """A value as an error may quote it: short, so a huge input never floods the model's context."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
 
 
 def _field_of(error: jsonschema.ValidationError) -> str:
-    if error.validator == "required" and isinstance(error.message, str):
-        match = re.match(r"'([^']+)' is a required property", error.message)
-        if match:
-            return match.group(1)
-    if error.validator == "additionalProperties":
-        match = re.search(r"\('([^']+)'", error.message)
-        if match:
-            return match.group(1)
+    """The offending key, read from the instance and schema, not parsed out of the message."""
+    instance, schema = error.instance, error.schema
+    if error.validator == "required" and isinstance(instance, Mapping):
+        missing = [k for k in error.validator_value if k not in instance]
+        if missing:
+            return str(missing[0])
+    if error.validator == "additionalProperties" and isinstance(instance, Mapping):
+        known = set(schema.get("properties", {}))
+        patterns = list(schema.get("patternProperties", {}))
+        extra = [k for k in instance if k not in known and not any(re.search(p, k) for p in patterns)]
+        if extra:
+            return _name(extra[0])
     return "arguments"
+
+
+def _name(key: object) -> str:
+    """A key as an error names it: whole, or its first characters when it is absurdly long."""
+    text = str(key)
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "…"
 
 
 def _rule(error: jsonschema.ValidationError) -> str:
@@ -102,13 +124,30 @@ def _rule(error: jsonschema.ValidationError) -> str:
     if error.validator == "required":
         return "is required"
     if error.validator == "pattern":
-        return f"does not match the required format ({error.schema.get('x-pve-format') or error.validator_value})"
-    if error.validator in ("minimum", "maximum", "maxLength", "minLength", "enum", "type"):
-        return f"must satisfy {error.validator} {error.validator_value!r} (got {error.instance!r})"
-    return str(error.message)
+        return f"does not match the required format ({error.schema.get('x-pve-format') or 'pattern'})"
+    if error.validator in ("minimum", "maximum", "maxLength", "minLength", "maxItems", "minItems", "enum", "type"):
+        return f"must satisfy {error.validator} {_shown(error.validator_value)} (got {_shown(error.instance)})"
+    return f"is invalid ({error.validator} {_shown(error.validator_value)})"
 
 
 def validation_error_text(error: jsonschema.ValidationError) -> tuple[str, str]:
     """(field, sentence) for a tool-schema validation error: names the field and the rule."""
-    field = ".".join(str(p) for p in error.path) or _field_of(error)
+    field = _field_path(error)
     return field, f"{field}: {_rule(error)}"
+
+
+def _field_path(error: jsonschema.ValidationError) -> str:
+    """Where the error is: a nested path like ``set.net0``, or the top-level key at fault."""
+    if error.path:
+        return ".".join(_name(p) for p in error.path)
+    return _field_of(error)
+
+
+def task_node(upid: str) -> str:
+    """The node a task runs on, from its UPID; a malformed UPID is the caller's error."""
+    try:
+        return parse_upid(upid).node
+    except ValueError:
+        raise ToolError(
+            "upid: not a valid Proxmox UPID (UPID:node:pid:pstart:starttime:type:id:user:)", field="upid"
+        ) from None

@@ -12,7 +12,8 @@ from typing import Any
 
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.pve.resolve import GuestRef
-from pvemcp.core.tools.args import check_against_operation, encode_structured, path_arguments
+from pvemcp.core.pve.upid import parse_upid
+from pvemcp.core.tools.args import check_against_operation, encode_structured, path_arguments, task_node
 from pvemcp.core.tools.base import JsonDict, Plan, PlannedCall, RunContext, ToolError, guest_label
 
 _ADDRESSING = ("vmid", "node", "vmids", "tag")
@@ -94,12 +95,9 @@ async def plan_operation(rc: RunContext) -> Plan:
 
 async def plan_task_stop(rc: RunContext) -> Plan:
     """task_stop: the task's node is part of its UPID."""
-    from pvemcp.core.pve.upid import parse_upid
-
     upid = str(rc.args["upid"])
+    task_node(upid)  # refuses a malformed UPID as the caller's error
     parsed = parse_upid(upid)
-    if parsed is None:
-        raise ToolError("upid: not a valid Proxmox UPID (UPID:node:pid:pstart:starttime:type:id:user:)", field="upid")
     key = next(iter(rc.tool.operations.values()))
     call = _planned(rc, key, {"node": parsed.node, "upid": upid}, {}, None)
     label = f"task {parsed.type} {parsed.id} on {parsed.node}".replace("  ", " ")

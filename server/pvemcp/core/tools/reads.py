@@ -7,9 +7,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pvemcp.core.pve.errors import PveError
-from pvemcp.core.pve.upid import parse_upid
-from pvemcp.core.tools.args import path_arguments
-from pvemcp.core.tools.base import JsonDict, RunContext, ToolError, ToolResult
+from pvemcp.core.tools.args import check_against_operation, path_arguments, task_node
+from pvemcp.core.tools.base import JsonDict, RunContext, ToolResult
 from pvemcp.core.tools.guests import resolve_targets
 
 DEFAULT_LIMIT = 50
@@ -77,9 +76,11 @@ async def guest_list(rc: RunContext, visible: GuestFilter) -> ToolResult:
 async def guest_read(rc: RunContext) -> ToolResult:
     """One GET on one guest (status, config, snapshot list)."""
     (guest,) = await resolve_targets(rc)
-    key = rc.tool.operations[guest.type]
+    op = rc.spec.operation(rc.tool.operations[guest.type])
     params = {k: v for k, v in rc.args.items() if k in rc.tool.api_params and k not in ("vmid", "node")}
-    data = await rc.client.get(key.split(" ", 1)[1], path={"node": guest.node, "vmid": guest.vmid}, params=params)
+    path = {"node": guest.node, "vmid": guest.vmid}
+    check_against_operation(op, {**path, **params})
+    data = await rc.client.get(op.path, path=path, params=params)
     if isinstance(data, list):
         return page(rc, data, f"entries of {guest.type} {guest.vmid}")
     return ToolResult({"data": data}, _summarize_object(rc.tool.name, guest.vmid, data))
@@ -101,6 +102,7 @@ async def api_read(rc: RunContext) -> ToolResult:
     op = rc.spec.operation(key)
     path = path_arguments(op, rc.args)
     params = {k: v for k, v in rc.args.items() if k in rc.tool.api_params and k not in path and v is not None}
+    check_against_operation(op, {**path, **params})
     data = await rc.client.get(op.path, path=path, params=params)
     if isinstance(data, list):
         return page(rc, data, rc.tool.title.lower())
@@ -182,16 +184,9 @@ def _task_matches(task: Mapping[str, Any], args: Mapping[str, Any]) -> bool:
     return not (args.get("errors") and task.get("status") in ("OK", None))
 
 
-def _task_node(upid: str) -> str:
-    parsed = parse_upid(upid)
-    if parsed is None:
-        raise ToolError("upid: not a valid Proxmox UPID (UPID:node:pid:pstart:starttime:type:id:user:)", field="upid")
-    return parsed.node
-
-
 async def task_status(rc: RunContext) -> ToolResult:
     upid = str(rc.args["upid"])
-    node = _task_node(upid)
+    node = task_node(upid)
     wait = int(rc.args.get("wait") or 0)
     if wait > 0:
         result = await rc.client.wait_task(upid, deadline_s=wait, on_progress=rc.progress)
@@ -205,7 +200,7 @@ async def task_status(rc: RunContext) -> ToolResult:
 
 async def task_log(rc: RunContext) -> ToolResult:
     upid = str(rc.args["upid"])
-    node = _task_node(upid)
+    node = task_node(upid)
     limit = int(rc.args.get("limit") or DEFAULT_LIMIT)
     path = {"node": node, "upid": upid}
     start = rc.args.get("start")
