@@ -88,7 +88,7 @@ class Plan:
     def make(cls, quick: bool, peers: bool) -> Plan:
         if quick:
             return cls(True, 3, 30, 5, 10, 10_000, 2, False)
-        return cls(False, 7, 200, 20, 50, 10_000, 3, peers)
+        return cls(False, 9, 200, 20, 50, 10_000, 3, peers)
 
 
 def log(text: str) -> None:
@@ -641,39 +641,34 @@ class Report:
         floor, ours = self.fig("floor"), self.fig("pvemcp")
         if floor and ours and floor.cold and ours.cold:
             ratio = ours.cold / floor.cold
-            rows.append(
-                (
-                    f"cold start ≤ {COLD_TARGET:.2f}× floor",
-                    ratio <= COLD_TARGET,
-                    f"{ratio:.2f}× ({fmt_ms(ours.cold)} vs {fmt_ms(floor.cold)}); "
-                    + (
-                        f"{(COLD_TARGET - ratio) / COLD_TARGET:.0%} under"
-                        if ratio <= COLD_TARGET
-                        else f"misses by {ratio / COLD_TARGET - 1:.0%}"
-                    ),
-                )
+            allowed = floor.cold * COLD_TARGET
+            detail = f"{ratio:.2f}× ({fmt_ms(ours.cold)} vs the floor's {fmt_ms(floor.cold)}); the target allows "
+            detail += (
+                f"{fmt_ms(allowed)}, {allowed - ours.cold:.0f} ms to spare"
+                if ratio <= COLD_TARGET
+                else f"{fmt_ms(allowed)}: over by {ours.cold - allowed:.0f} ms ({ratio / COLD_TARGET - 1:.0%})"
             )
+            rows.append((f"cold start ≤ {COLD_TARGET:.2f}× floor", ratio <= COLD_TARGET, detail))
             peers = [f for f in self.figures if f.spec.key not in ("floor", "pvemcp") and f.cold]
             if peers:
                 fastest = min(peers, key=lambda f: f.cold or 0.0)
                 assert fastest.cold is not None
                 held = ours.cold < fastest.cold
-                rows.append(
-                    (
-                        "cold start faster than every peer",
-                        held,
-                        f"fastest peer {fastest.spec.label}: {fmt_ms(fastest.cold)} "
-                        f"({ours.cold / fastest.cold:.2f}× of it)",
-                    )
-                )
+                quicker = [f.spec.key for f in peers if f.cold is not None and f.cold <= ours.cold]
+                detail = f"fastest peer {fastest.spec.label}: {fmt_ms(fastest.cold)}"
+                if not held:
+                    detail += f"; pvemcp takes {ours.cold / fastest.cold:.2f}× as long; faster: {', '.join(quicker)}"
+                rows.append(("cold start faster than every peer", held, detail))
         if self.overhead and self.overhead.ratio is not None:
             ratio = self.overhead.ratio
             over = self.overhead.overhead or 0.0
+            floor_rt = median(self.overhead.floor_ms) or 0.0
             rows.append(
                 (
                     f"per-call overhead ≤ {OVERHEAD_TARGET:.1f}× floor round trip",
                     ratio <= OVERHEAD_TARGET,
-                    f"{ratio:.2f}× ({fmt_ms(over)} vs {fmt_ms(median(self.overhead.floor_ms))})",
+                    f"{ratio:.2f}× ({fmt_ms(over)} vs the floor's {fmt_ms(floor_rt)}; "
+                    f"the target allows {fmt_ms(floor_rt * OVERHEAD_TARGET)})",
                 )
             )
         return rows
@@ -720,13 +715,16 @@ class Report:
         rows.append("| version (Python) | " + " | ".join(f"{f.spec.version} ({f.spec.python})" for f in figs) + " |")
         row("tools", lambda f: fmt_int(f.tools))
         row("tool-list chars (name+description+inputSchema)", lambda f: fmt_int(f.tool_chars))
-        row("cold start, median (spawn → tools/list)", lambda f: fmt_ms(f.cold))
+        row(
+            "cold start, median (spawn → tools/list)",
+            lambda f: f"{fmt_ms(f.cold)} (min {fmt_ms(min(f.cold_ms))})" if f.cold_ms else "—",
+        )
         row(
             "cold start ÷ floor",
             lambda f: fmt_ratio(f.cold / floor_cold) if f.cold is not None and floor_cold else "—",
         )
         row("peak RSS after start", lambda f: fmt_mb(f.rss_start_mb))
-        row("list call", lambda f: f"`{f.spec.list_tool}`" + (f" ({f.spec.list_note})" if f.spec.list_note else ""))
+        row("list call", lambda f: f"`{f.spec.list_tool}`" + (f" — {f.spec.list_note}" if f.spec.list_note else ""))
         row(
             "list call, median (12 guests)",
             lambda f: f"error: {f.list_error}" if f.list_error else fmt_ms(median(f.list_ms)),
@@ -845,6 +843,33 @@ python bench/bench_proof.py --quick    # the CI smoke (no peers, fewer runs)
 """
 
 
+BENCHMARKS_NOTES = """
+## Reading the table
+
+- **The floor** is mcp 2.3.0's low-level `Server` with one tool. Most of its cold start is the interpreter and
+  `import mcp.server` (about 420 ms on the 2-CPU machine above), which every mcp-2.x server pays.
+- **Where pvemcp's extra start-up goes** (about 200 ms over the floor; profiled in-process, 2026-11):
+  about 85 ms of imports the floor does not need (jsonschema and referencing, PyYAML, the httpx2/httpcore2/h11
+  client stack, pvemcp's own modules); about 40 ms entering the App (the Proxmox client is built eagerly: it
+  parses the 2.6 MB openapi.json and loads the system CA store, which a fingerprint pin then replaces); about
+  80 ms building the catalog at the first `tools/list` (tools.yaml through pure-Python PyYAML, about 20 ms where
+  the C loader takes 2 ms, then schema derivation for 32 tools). The ≤ 1.15× target leaves about 65 ms:
+  shipping the listed tools precomputed, building the Proxmox client on the first call and importing
+  jsonschema on the first validation would fit it.
+- **"Faster than every peer" cannot hold on mcp 2.x today**: a peer on mcp 1.x (P5, FastMCP from mcp 1.30)
+  starts faster than the floor itself, because importing mcp 1.30 is cheaper than importing mcp 2.3. The
+  comparable peer on mcp 2.x is P8.
+- **List results**: P2, P5 and P7 return the whole cluster as text; at 10,000 guests that is about 0.9, 4 and
+  10 MB put into the model's context per call. pvemcp returns a page of 50 compact rows with the total and the
+  next offset; P8 returns tallies by default. P2 and P5 list VMs only (containers need a second call).
+- **TLS**: P2, P5 and P7 have no CA-bundle setting, so they ran with verification off (their own switches);
+  pvemcp and P8 pin the simulator's certificate fingerprint.
+- **Fidelity**: all four peers talked to the simulator unmodified (no simulator gap was found).
+- The per-call overhead of pvemcp includes argument validation against the tool schema, the policy decision
+  and serialising both the text and the structured result.
+"""
+
+
 # ------------------------------------------------------------------------------------------------ main
 
 
@@ -900,7 +925,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     target = Path(args.write) if args.write else (None if plan.quick or args.no_write else BENCHMARKS_MD)
     if target is not None and not args.no_write:
-        target.write_text(BENCHMARKS_HEAD + text, encoding="utf-8")
+        target.write_text(BENCHMARKS_HEAD + text + BENCHMARKS_NOTES, encoding="utf-8")
         log(f"wrote {target}")
     return 0
 

@@ -157,7 +157,7 @@ PEERS: tuple[Peer, ...] = (
         list_args={},
         env=_env_plus,
         tls="verify off (its dev_mode knob)",
-        list_note="VMs only (containers: a second tool)",
+        list_note="VMs only; containers need a second tool",
     ),
     Peer(
         key="P5",
@@ -168,7 +168,7 @@ PEERS: tuple[Peer, ...] = (
         list_args={},
         env=_env_mcp_proxmox,
         tls="verify off (its default)",
-        list_note="VMs only (containers: a second tool)",
+        list_note="VMs only; containers need a second tool",
     ),
     Peer(
         key="P7",
