@@ -857,8 +857,8 @@ BENCHMARKS_NOTES = """
   shipping the listed tools precomputed, building the Proxmox client on the first call and importing
   jsonschema on the first validation would fit it.
 - **"Faster than every peer" cannot hold on mcp 2.x today**: a peer on mcp 1.x (P5, FastMCP from mcp 1.30)
-  starts faster than the floor itself, because importing mcp 1.30 is cheaper than importing mcp 2.3. The
-  comparable peer on mcp 2.x is P8.
+  starts faster than the floor itself, because importing mcp 1.30 is cheaper than importing mcp 2.3. P8 runs
+  on mcp 2.3 like pvemcp and still starts faster: deferring the start-up work above would close that gap.
 - **List results**: P2, P5 and P7 return the whole cluster as text; at 10,000 guests that is about 0.9, 4 and
   10 MB put into the model's context per call. pvemcp returns a page of 50 compact rows with the total and the
   next offset; P8 returns tallies by default. P2 and P5 list VMs only (containers need a second call).
