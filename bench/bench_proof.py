@@ -609,6 +609,15 @@ def machine() -> dict[str, str]:
         commit = subprocess.run(
             ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
         ).stdout.strip()
+    with suppress(OSError, subprocess.TimeoutExpired):
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "server", "tools.yaml", "openapi.json"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        if dirty:  # the figures are of the working tree, not of the commit alone: say so
+            commit += " + uncommitted changes in server/"
     return {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": str(os.cpu_count() or "?"),
