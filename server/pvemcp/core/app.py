@@ -9,28 +9,23 @@ Reads skip planning but still honour the scope.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import jsonschema
 
 from pvemcp.core.catalog import CONTROL_HELP, Catalog, ToolDef
+from pvemcp.core.catalog_cache import cache_dir, load_catalog
 from pvemcp.core.config import AppConfig, load_app_config
 from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationStore
 from pvemcp.core.policy.decision import Decision, confirmation_method, decide
 from pvemcp.core.policy.ledger import AuditLedger
-from pvemcp.core.policy.risk import classify_call, max_risk
-from pvemcp.core.policy.scope import GuestFacts
-from pvemcp.core.policy.targets import check_call, extract_targets
-from pvemcp.core.pve.client import PveClient
 from pvemcp.core.pve.errors import PveError
-from pvemcp.core.pve.resolve import GuestRef
+from pvemcp.core.resources import data_file
 from pvemcp.core.spec.model import Spec, load_spec
-from pvemcp.core.tools import api, guests, reads
-from pvemcp.core.tools.args import validation_error_text
 from pvemcp.core.tools.base import (
     CallContext,
     ConfirmationNeeded,
@@ -44,6 +39,11 @@ from pvemcp.core.tools.base import (
     UnknownTool,
 )
 from pvemcp.core.tools.resources import ResourceView, list_resources, read_resource
+
+if TYPE_CHECKING:
+    from pvemcp.core.policy.scope import GuestFacts
+    from pvemcp.core.pve.client import PveClient
+    from pvemcp.core.pve.resolve import GuestRef
 
 __all__ = [
     "INSTRUCTIONS",
@@ -62,25 +62,40 @@ log = logging.getLogger("pvemcp")
 Reader = Callable[[RunContext], Awaitable[ToolResult]]
 Planner = Callable[[RunContext], Awaitable[Plan]]
 
-_PLANNERS: dict[str, Planner] = {
-    "guest_action": guests.plan_guest_action,
-    "guest_create": guests.plan_create,
-    "guest_clone": guests.plan_clone,
-    "guest_config_set": guests.plan_config_set,
-    "backup_now": guests.plan_backup_now,
-    "api_write": guests.plan_operation,
-    "task_stop": guests.plan_task_stop,
-}
-_READERS: dict[str, Reader] = {
-    "guest_read": reads.guest_read,
-    "api_read": reads.api_read,
-    "storage_list": reads.storage_list,
-    "cluster_status": reads.cluster_status,
-    "next_vmid": reads.next_vmid,
-    "task_list": reads.task_list,
-    "task_status": reads.task_status,
-    "task_log": reads.task_log,
-}
+# Handler kinds of tools.yaml that only read; the others plan mutations (or are the generic tool).
+_READ_KINDS = frozenset(
+    {"guest_read", "api_read", "storage_list", "cluster_status", "next_vmid", "task_list", "task_status"}
+    | {"task_log", "guest_list", "api_search"}
+)
+
+
+@functools.cache
+def _handlers() -> tuple[dict[str, Planner], dict[str, Reader]]:
+    """The handler modules, imported on the first call: a server start that only lists tools skips them."""
+    from pvemcp.core.tools import guests, reads
+
+    planners: dict[str, Planner] = {
+        "guest_action": guests.plan_guest_action,
+        "guest_create": guests.plan_create,
+        "guest_clone": guests.plan_clone,
+        "guest_config_set": guests.plan_config_set,
+        "backup_now": guests.plan_backup_now,
+        "api_write": guests.plan_operation,
+        "task_stop": guests.plan_task_stop,
+    }
+    readers: dict[str, Reader] = {
+        "guest_read": reads.guest_read,
+        "api_read": reads.api_read,
+        "storage_list": reads.storage_list,
+        "cluster_status": reads.cluster_status,
+        "next_vmid": reads.next_vmid,
+        "task_list": reads.task_list,
+        "task_status": reads.task_status,
+        "task_log": reads.task_log,
+    }
+    return planners, readers
+
+
 _CONTROL_KEYS = ("dry_run", "confirm_token", "wait", "cluster")
 BATCH_CONCURRENCY = 8
 INSTRUCTIONS = "pvemcp operates Proxmox VE. " + CONTROL_HELP
@@ -97,6 +112,7 @@ class App:
         self._catalog: Catalog | None = None
         self._clients: dict[str, PveClient] = {}
         self._stack: AsyncExitStack | None = None
+        self._opening = anyio.Lock()
         if confirmations is None:  # (a store with no entries is falsy: it has a length)
             confirmations = ConfirmationStore(ttl_s=config.policy.confirm_ttl_s)
         self._confirmations = confirmations
@@ -105,9 +121,9 @@ class App:
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> App:
+        """Start: open the audit ledger. Clients connect on their first call, so a server that is only
+        listed (or misconfigured for one of several clusters) starts fast and reports errors per call."""
         self._stack = AsyncExitStack()
-        for name, cluster in self.config.clusters.items():
-            self._clients[name] = await self._stack.enter_async_context(PveClient(cluster))
         self._ledger = AuditLedger.from_config(self.config.policy)
         if self._ledger is not None:
             self._stack.callback(self._ledger.close)
@@ -126,15 +142,31 @@ class App:
 
     @property
     def catalog(self) -> Catalog:
+        """The derived catalog; from the on-disk cache when tools.yaml and openapi.json are unchanged."""
         if self._catalog is None:
             clusters = self.config.cluster_names
-            self._catalog = Catalog.load(self.spec, self.config.tools_file, clusters=clusters)
+            tools_file = self.config.tools_file or data_file("tools.yaml")
+            spec_file = data_file("openapi.json")
+
+            def build() -> Catalog:
+                return Catalog.load(self.spec, tools_file, clusters=clusters)
+
+            directory = cache_dir() if self._spec is None else None  # an injected spec is not the file's
+            self._catalog = load_catalog(build, [tools_file, spec_file], clusters, directory)
         return self._catalog
 
-    def client(self, cluster: str | None = None) -> PveClient:
+    async def client(self, cluster: str | None = None) -> PveClient:
+        """The shared client of a cluster, opened on first use (one per cluster, whatever the concurrency)."""
         name = cluster or next(iter(self.config.clusters))
-        if name not in self._clients:
+        if name in self._clients:
+            return self._clients[name]
+        if self._stack is None:
             raise RuntimeError("the App is not started: use `async with App(config) as app`")
+        async with self._opening:
+            if name not in self._clients:
+                from pvemcp.core.pve.client import PveClient
+
+                self._clients[name] = await self._stack.enter_async_context(PveClient(self.config.clusters[name]))
         return self._clients[name]
 
     # ------------------------------------------------------------------ listing
@@ -157,6 +189,11 @@ class App:
         if tool is None:
             return UnknownTool(name)
         original = dict(arguments or {})
+        import jsonschema  # first call only: listing tools needs no validator
+
+        from pvemcp.core.tools import api
+        from pvemcp.core.tools.args import validation_error_text
+
         errors = sorted(
             jsonschema.Draft202012Validator(tool.validation_schema).iter_errors(original), key=lambda e: list(e.path)
         )
@@ -165,11 +202,12 @@ class App:
             return _error(f"Invalid arguments for {name}: {sentence}. Nothing was sent.")
         args = {k: v for k, v in original.items() if k not in _CONTROL_KEYS}
         control = {k: original[k] for k in _CONTROL_KEYS if k in original}
-        rc = RunContext(tool, args, self.client(control.get("cluster")), self.spec, ctx)
+        planners, _ = _handlers()
         try:
-            if tool.handler in _READERS or tool.handler in ("guest_list", "api_search"):
+            rc = RunContext(tool, args, await self.client(control.get("cluster")), self.spec, ctx)
+            if tool.handler in _READ_KINDS:
                 return await self._read(rc)
-            planner = _PLANNERS.get(tool.handler)
+            planner = planners.get(tool.handler)
             if planner is not None:
                 plan = await planner(rc)
             elif tool.handler == "api_call":
@@ -196,6 +234,9 @@ class App:
         )
 
     async def _read(self, rc: RunContext) -> ToolResult:
+        from pvemcp.core.tools import api, guests, reads
+
+        _, readers = _handlers()
         if rc.tool.handler == "guest_list":
             inventory = None
             if not self.config.policy.scope.unrestricted:
@@ -207,9 +248,11 @@ class App:
             (guest,) = await guests.resolve_targets(rc)
             probe = PlannedCall("GET", "/nodes/{node}/qemu/{vmid}", {"node": guest.node, "vmid": guest.vmid}, {}, False)
             await self._check_scope([probe], rc)
-        return await _READERS[rc.tool.handler](rc)
+        return await readers[rc.tool.handler](rc)
 
     def _in_scope(self, vmid: int, inventory: Mapping[int, GuestFacts] | None) -> bool:
+        from pvemcp.core.policy.targets import check_call, extract_targets
+
         scope = self.config.policy.scope
         if scope.unrestricted:
             return True
@@ -219,6 +262,8 @@ class App:
         return not check_call(scope, targets, inventory)
 
     async def _check_scope(self, calls: list[PlannedCall], rc: RunContext) -> None:
+        from pvemcp.core.policy.targets import check_call, extract_targets
+
         scope = self.config.policy.scope
         if scope.unrestricted:
             return
@@ -234,6 +279,8 @@ class App:
     async def _govern(
         self, rc: RunContext, plan: Plan, control: JsonDict, original: JsonDict
     ) -> ToolResult | ConfirmationNeeded:
+        from pvemcp.core.policy.risk import classify_call, max_risk
+
         tool, ctx = rc.tool, rc.call
         policy = self.config.policy
         try:
@@ -425,6 +472,8 @@ class App:
 
 
 def _facts(guest: GuestRef) -> GuestFacts:
+    from pvemcp.core.policy.scope import GuestFacts
+
     return GuestFacts(vmid=guest.vmid, node=guest.node, pool=guest.pool, tags=frozenset(guest.tags), name=guest.name)
 
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pvemcp.core.resources import data_file
 from pvemcp.core.spec.model import Operation, Spec
 
@@ -266,7 +264,10 @@ class Catalog:
 
     @classmethod
     def load(cls, spec: Spec, path: Path | None = None, clusters: Sequence[str] = ()) -> Catalog:
-        raw = yaml.safe_load((path or data_file("tools.yaml")).read_text(encoding="utf-8"))
+        import yaml  # only when the catalog is (re)built; a warm start reads the cache
+
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
+        raw = yaml.load((path or data_file("tools.yaml")).read_text(encoding="utf-8"), Loader=loader)
         toolsets: Mapping[str, Sequence[str]] = raw["toolsets"]
         membership = {tool: name for name, members in toolsets.items() for tool in members}
         tools: dict[str, ToolDef] = {}

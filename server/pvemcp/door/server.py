@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-import jsonschema
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -118,6 +117,7 @@ class Door:
         self._tools: list[types.Tool] | None = None
         self._schemas: dict[str, dict[str, Any]] = {}
         self._output_validators: dict[str, Any] = {}
+        self._schemas_out: dict[str, Any] = {}
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -136,9 +136,7 @@ class Door:
             defs = self.app.tools()
             self._tools = [tool_to_wire(t) for t in defs]
             self._schemas = {t.name: t.input_schema for t in self._tools}
-            self._output_validators = {
-                t.name: jsonschema.Draft202012Validator(t.output_schema) for t in self._tools if t.output_schema
-            }
+            self._schemas_out = {t.name: t.output_schema for t in self._tools if t.output_schema}
         return self._tools
 
     def input_schema(self, name: str) -> Mapping[str, Any] | None:
@@ -148,7 +146,16 @@ class Door:
 
     def wire(self, tool: str, result: ToolResult) -> types.CallToolResult:
         self.tools()
-        return result_to_wire(result, self._output_validators.get(tool))
+        return result_to_wire(result, self._output_validator(tool))
+
+    def _output_validator(self, tool: str) -> Any:
+        """Compiled on the first result of each tool: listing tools at start-up needs no validator."""
+        if tool not in self._output_validators:
+            import jsonschema
+
+            schema = self._schemas_out.get(tool)
+            self._output_validators[tool] = jsonschema.Draft202012Validator(schema) if schema else None
+        return self._output_validators[tool]
 
     async def on_list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None

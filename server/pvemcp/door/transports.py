@@ -15,18 +15,19 @@ import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import uvicorn
 from mcp.server import Server
-from mcp.server.auth.settings import AuthSettings
 from mcp.server.stdio import stdio_server
-from mcp.server.transport_security import TransportSecuritySettings
-from starlette.applications import Starlette
 
 from pvemcp.door._core import App
-from pvemcp.door.auth import BearerTokens, StaticTokenVerifier, is_loopback
+from pvemcp.door.auth import BearerTokens, is_loopback
+
+if TYPE_CHECKING:  # the HTTP stack is imported only when serving HTTP: stdio starts without it
+    import uvicorn
+    from mcp.server.transport_security import TransportSecuritySettings
+    from starlette.applications import Starlette
 from pvemcp.door.server import build_server
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,8 @@ class HttpSettings:
             pattern = name if ":" in name.lstrip("[").split("]")[-1] else f"{name}:*"
             hosts.append(pattern)
             origins.extend([f"http://{pattern}", f"https://{pattern}"])
+        from mcp.server.transport_security import TransportSecuritySettings
+
         return TransportSecuritySettings(
             enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
         )
@@ -119,6 +122,10 @@ class HttpSettings:
 
 def build_http_app(server: Server[Any], settings: HttpSettings) -> Starlette:
     """The Starlette app serving ``server`` at ``/mcp``, with bearer auth when tokens are configured."""
+    from mcp.server.auth.settings import AuthSettings
+
+    from pvemcp.door.auth import StaticTokenVerifier
+
     auth: AuthSettings | None = None
     verifier: StaticTokenVerifier | None = None
     if settings.tokens is not None:
@@ -183,6 +190,8 @@ async def http_endpoint(app: App, settings: HttpSettings) -> AsyncIterator[Runni
     bound = HttpSettings(
         host=settings.host, port=port, tokens=settings.tokens, extra_allowed_hosts=settings.extra_allowed_hosts
     )
+    import uvicorn
+
     server = build_server(app, caller="http")
     starlette_app = build_http_app(server, bound)
     config = uvicorn.Config(

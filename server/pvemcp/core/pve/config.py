@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pvemcp.core.pve.tls import normalize_fingerprint
+from pvemcp.core.pve.fingerprint import normalize_fingerprint
 
 DEFAULT_PORT = 8006
 API_PREFIX = "/api2/json"

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from pvemcp.core.pve.upid import parse_upid
 from pvemcp.core.spec.model import Operation
 from pvemcp.core.tools.base import JsonDict, ToolError
+
+if TYPE_CHECKING:
+    import jsonschema
 
 
 def property_string_schema(op: Operation, name: str) -> JsonDict | None:
@@ -68,6 +69,8 @@ def check_against_operation(op: Operation, args: Mapping[str, Any]) -> None:
     Named PVE formats are checked with PVE's own validator messages too, so a value the schema's
     regex cannot express (or a schema generated without one) is still caught before sending.
     """
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(op.input_schema)
     errors = sorted(validator.iter_errors(dict(args)), key=lambda e: list(e.path))
     if errors:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pvemcp.core.catalog import ToolDef
-from pvemcp.core.pve.client import PveClient
-from pvemcp.core.pve.resolve import GuestRef
-from pvemcp.core.spec.model import Spec
+
+if TYPE_CHECKING:
+    from pvemcp.core.pve.client import PveClient
+    from pvemcp.core.pve.resolve import GuestRef
+    from pvemcp.core.spec.model import Spec
 
 JsonDict = dict[str, Any]
 ProgressFn = Callable[[float, float | None, str], Awaitable[None]]
