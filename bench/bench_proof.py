@@ -857,17 +857,14 @@ BENCHMARKS_NOTES = """
 
 - **The floor** is mcp 2.3.0's low-level `Server` with one tool. Most of its cold start is the interpreter and
   `import mcp.server` (about 420 ms on the 2-CPU machine above), which every mcp-2.x server pays.
-- **Where pvemcp's extra start-up goes** (about 200 ms over the floor; profiled in-process, 2026-11):
-  about 85 ms of imports the floor does not need (jsonschema and referencing, PyYAML, the httpx2/httpcore2/h11
-  client stack, pvemcp's own modules); about 40 ms entering the App (the Proxmox client is built eagerly: it
-  parses the 2.6 MB openapi.json and loads the system CA store, which a fingerprint pin then replaces); about
-  80 ms building the catalog at the first `tools/list` (tools.yaml through pure-Python PyYAML, about 20 ms where
-  the C loader takes 2 ms, then schema derivation for 32 tools). The ≤ 1.15× target leaves about 65 ms:
-  shipping the listed tools precomputed, building the Proxmox client on the first call and importing
-  jsonschema on the first validation would fit it.
-- **"Faster than every peer" cannot hold on mcp 2.x today**: a peer on mcp 1.x (P5, FastMCP from mcp 1.30)
-  starts faster than the floor itself, because importing mcp 1.30 is cheaper than importing mcp 2.3. P8 runs
-  on mcp 2.3 like pvemcp and still starts faster: deferring the start-up work above would close that gap.
+- **pvemcp's start-up** was 1.44× the floor until d0ce571 (about 200 ms over it: imports the floor does not
+  need, the Proxmox client built eagerly with a 2.6 MB openapi.json parse and the system CA store, and the
+  catalog built at the first `tools/list` through pure-Python YAML). Since then the catalog is cached on disk,
+  the Proxmox client opens on the first call and jsonschema, PyYAML, uvicorn and httpx2 are imported only when
+  needed; what is left over the floor is mostly loading the cached catalog and pvemcp's own modules.
+- **"Faster than every peer"** fails only against P5, which runs on mcp 1.x (FastMCP from mcp 1.30) and
+  starts faster than the floor itself: importing mcp 1.30 is cheaper than importing mcp 2.3, a cost every
+  mcp-2.x server pays. Against the peer on mcp 2.3 (P8) and the other mcp-1.x peers pvemcp is faster.
 - **List results**: P2, P5 and P7 return the whole cluster as text; at 10,000 guests that is about 0.9, 4 and
   10 MB put into the model's context per call. pvemcp returns a page of 50 compact rows with the total and the
   next offset; P8 returns tallies by default. P2 and P5 list VMs only (containers need a second call).
