@@ -85,9 +85,11 @@ class ResourceDoor:
             content: object = await self._app.read_resource(uri)
         except (ValueError, LookupError) as exc:
             # Unknown URI or a read the core refused (scope, missing guest): the core's words, as a protocol error.
-            raise MCPError(code=types.INVALID_PARAMS, message=str(exc) or f"Unknown resource: {uri}") from None
+            raise MCPError(
+                code=types.INVALID_PARAMS, message=str(exc) or f"Unknown resource: {uri}", data={"uri": uri}
+            ) from None
         if content is None:
-            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource: {uri}")
+            raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown resource: {uri}", data={"uri": uri})
         if isinstance(content, str):
             text, mime = content, JSON_MIME if _is_json(content) else "text/plain"
         else:

@@ -26,7 +26,10 @@ def page(rc: RunContext, items: list[Any], noun: str) -> ToolResult:
     next_offset = offset + limit if offset + limit < len(items) else None
     more = f"; next offset {next_offset}" if next_offset is not None else ""
     text = f"{len(chunk)} of {len(items)} {noun}{more}"
-    return ToolResult({"items": chunk, "total": len(items), "offset": offset, "next_offset": next_offset}, text)
+    structured: JsonDict = {"items": chunk, "total": len(items), "offset": offset}
+    if next_offset is not None:
+        structured["next_offset"] = next_offset
+    return ToolResult(structured, text)
 
 
 def _compact_guest(entry: Mapping[str, Any], node: str | None = None) -> JsonDict:
@@ -216,4 +219,7 @@ async def task_log(rc: RunContext) -> ToolResult:
     first = int(start or 0)
     next_offset = first + len(lines) if first + len(lines) < total else None
     text = lines[-1] if lines else "no log"
-    return ToolResult({"items": lines, "total": total, "offset": first, "next_offset": next_offset}, text)
+    structured: JsonDict = {"items": lines, "total": total, "offset": first}
+    if next_offset is not None:
+        structured["next_offset"] = next_offset
+    return ToolResult(structured, text)
