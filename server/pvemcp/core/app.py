@@ -341,7 +341,7 @@ class App:
             target = call.target
             state = f", currently {target.status}" if target is not None else ""
             lines.append(f"{call.label}{state}")
-        what = tool.title if len(lines) != 1 else tool.title.rstrip("s")
+        what = tool.title if len(lines) != 1 else tool.title.replace("guests", "guest").replace("snapshots", "snapshot")
         consequence = f" Consequence: {tool.consequence}." if tool.consequence else ""
         return f"{what}: {'; '.join(lines)}?{consequence}"
 
