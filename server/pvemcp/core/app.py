@@ -118,6 +118,7 @@ class App:
         self._confirmations = confirmations
         self._ledger: AuditLedger | None = None
         self._visible: dict[str, ToolDef] | None = None
+        self._validators: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> App:
@@ -178,6 +179,15 @@ class App:
             self._visible = {t.name: t for t in selected if not decide(policy, t.name, t.listing_risk).denied}
         return list(self._visible.values())
 
+    def _validator(self, tool: ToolDef) -> Any:
+        """The tool's compiled argument validator, built on its first call (listing needs none)."""
+        validator = self._validators.get(tool.name)
+        if validator is None:
+            import jsonschema
+
+            validator = self._validators[tool.name] = jsonschema.Draft202012Validator(tool.validation_schema)
+        return validator
+
     def tool(self, name: str) -> ToolDef | None:
         self.tools()
         assert self._visible is not None
@@ -189,14 +199,10 @@ class App:
         if tool is None:
             return UnknownTool(name)
         original = dict(arguments or {})
-        import jsonschema  # first call only: listing tools needs no validator
-
         from pvemcp.core.tools import api
         from pvemcp.core.tools.args import validation_error_text
 
-        errors = sorted(
-            jsonschema.Draft202012Validator(tool.validation_schema).iter_errors(original), key=lambda e: list(e.path)
-        )
+        errors = sorted(self._validator(tool).iter_errors(original), key=lambda e: list(e.path))
         if errors:
             _, sentence = validation_error_text(errors[0])
             return _error(f"Invalid arguments for {name}: {sentence}. Nothing was sent.")
@@ -246,7 +252,8 @@ class App:
             return api.api_search(rc)
         if rc.tool.guest_scoped:
             (guest,) = await guests.resolve_targets(rc)
-            probe = PlannedCall("GET", "/nodes/{node}/qemu/{vmid}", {"node": guest.node, "vmid": guest.vmid}, {}, False)
+            template = rc.tool.operations[guest.type].split(" ", 1)[1]
+            probe = PlannedCall("GET", template, {"node": guest.node, "vmid": guest.vmid}, {}, False)
             await self._check_scope([probe], rc)
         return await readers[rc.tool.handler](rc)
 
