@@ -92,7 +92,6 @@ _HANDLER_PARAMS: dict[str, JsonDict] = {
     },
 }
 _HANDLER_REQUIRED: dict[str, list[str]] = {"api_call": ["method", "path"]}
-_LIST_SHAPED = {"storage_content", "snapshot_list", "backup_jobs"}
 
 OUTPUT_SHAPES: dict[str, JsonDict] = {
     "list": {
@@ -341,7 +340,8 @@ def _build_tool(spec: Spec, name: str, entry: Mapping[str, Any], toolset: str, c
     for pname, schema in _HANDLER_PARAMS.get(handler, {}).items():
         properties.setdefault(pname, schema)
     required.extend(_HANDLER_REQUIRED.get(handler, []))
-    if name in _LIST_SHAPED or handler == "task_list":
+    shape = str(entry.get("shape", "object"))
+    if shape == "list" and "start" not in properties:  # a list pages by offset/limit (task_log by start)
         properties.setdefault("offset", _CONTROL["offset"])
         properties.setdefault("limit", _CONTROL["limit"])
     if risk != "read":
@@ -356,7 +356,6 @@ def _build_tool(spec: Spec, name: str, entry: Mapping[str, Any], toolset: str, c
     if required:
         input_schema["required"] = required
     strict = _strict_schema(input_schema)
-    shape = str(entry.get("shape", "object"))
     if shape not in OUTPUT_SHAPES:
         raise CatalogError(f"{name}: unknown shape {shape!r}")
     return ToolDef(
