@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pvemcp.sim.errors import PveHttpError, TaskError, fail, param_error
 from pvemcp.sim.routing import Call
-from pvemcp.sim.state import ClusterState, Guest, GuestType, Node, config_digest
+from pvemcp.sim.state import ClusterState, Guest, GuestType, Node, Snapshot, config_digest
 
 
 def config_missing(node: str, vmid: int, gtype: GuestType) -> str:
@@ -28,6 +29,19 @@ def load_guest(call: Call, gtype: GuestType) -> Guest:
     if guest is None:
         raise fail(config_missing(call.node, call.vmid, gtype))
     return guest
+
+
+def find_snapshot(guest: Guest, name: str, error: Callable[[str], Exception] = fail) -> Snapshot:
+    """The guest's snapshot ``name``, or PVE's ``snapshot 'NAME' does not exist``.
+
+    Every endpoint that names a snapshot (snapshot config/index/delete/rollback, ``config?snapshot=``)
+    reports a missing one with this text: synchronous handlers as a 500 (``error=fail``), workers as
+    the task's exit status (``error=TaskError``).
+    """
+    snap = guest.snapshots.get(name)
+    if snap is None:
+        raise error(f"snapshot '{name}' does not exist")
+    return snap
 
 
 def lock_message(guest: Guest) -> str:

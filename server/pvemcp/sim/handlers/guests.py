@@ -19,6 +19,7 @@ from pvemcp.sim.handlers.common import (
     config_missing,
     digest_of,
     find_guest,
+    find_snapshot,
     guest_alive,
     load_guest,
     not_running_error,
@@ -483,10 +484,7 @@ def _get_config(call: Call, gtype: GuestType) -> dict[str, Any]:
     guest = load_guest(call, gtype)
     snapname = call.text("snapshot")
     if snapname:
-        snap = guest.snapshots.get(snapname)
-        if snap is None:
-            raise fail(f"snapshot '{snapname}' does not exist")
-        out = _config_response(guest, snap.config)
+        out = _config_response(guest, find_snapshot(guest, snapname).config)
     else:
         out = _config_response(guest, guest.config)
     out["digest"] = digest_of(guest)
@@ -1023,10 +1021,7 @@ def _clone(call: Call, gtype: GuestType) -> Task:
     snapname = call.text("snapname")
     source_cfg = src.config
     if snapname:
-        snap = src.snapshots.get(snapname)
-        if snap is None:
-            raise fail(f"snapshot '{snapname}' does not exist")
-        source_cfg = snap.config
+        source_cfg = find_snapshot(src, snapname).config
     if newid in state.guests:
         raise fail(f"unable to create {'VM' if gtype == 'qemu' else 'CT'} {newid}: config file already exists")
     full_param = call.params.get("full")

@@ -16,6 +16,7 @@ from pvemcp.sim.handlers.common import (
     check_lock_task,
     check_quorum,
     digest_of,
+    find_snapshot,
     guest_alive,
     load_guest,
 )
@@ -152,9 +153,7 @@ def _delete(call: Call, gtype: GuestType) -> Task:
     force = call.flag("force")
 
     def worker(ctx: TaskContext) -> Worker:
-        snap = guest.snapshots.get(name)
-        if snap is None:
-            raise TaskError(f"snapshot '{name}' does not exist")
+        snap = find_snapshot(guest, name, TaskError)
         if not force:
             check_lock_task(guest)
         guest.config["lock"] = "snapshot-delete"
@@ -202,9 +201,7 @@ def _rollback(call: Call, gtype: GuestType) -> Task:
     start_after = call.flag("start")
 
     def worker(ctx: TaskContext) -> Worker:
-        snap = guest.snapshots.get(name)
-        if snap is None:
-            raise TaskError(f"snapshot '{name}' does not exist")
+        snap = find_snapshot(guest, name, TaskError)
         if snap.snapstate:
             raise TaskError(f"unable to rollback to incomplete snapshot (snapstate = {snap.snapstate})")
         check_lock_task(guest)
@@ -256,9 +253,7 @@ def lxc_snapshot_rollback(call: Call) -> Task:
 def _snap_config(call: Call, gtype: GuestType) -> dict[str, Any]:
     guest = load_guest(call, gtype)
     name = call.req("snapname")
-    snap = guest.snapshots.get(name)
-    if snap is None:
-        raise fail(f"snapshot '{name}' does not exist")
+    snap = find_snapshot(guest, name)
     return dict(snap.config)
 
 
@@ -276,9 +271,7 @@ def _snap_config_put(call: Call, gtype: GuestType) -> None:
     guest = load_guest(call, gtype)
     name = call.req("snapname")
     check_lock_sync(guest)
-    snap = guest.snapshots.get(name)
-    if snap is None:
-        raise fail(f"snapshot '{name}' does not exist")
+    snap = find_snapshot(guest, name)
     desc = call.text("description")
     if desc is not None:
         snap.description = desc
@@ -303,8 +296,7 @@ def lxc_snapshot_config_put(call: Call) -> None:
 def _snap_index(call: Call, gtype: GuestType) -> list[dict[str, str]]:
     guest = load_guest(call, gtype)
     name = call.req("snapname")
-    if name not in guest.snapshots:
-        raise fail(f"snapshot '{name}' does not exist")
+    find_snapshot(guest, name)
     return [{"subdir": "rollback"}, {"subdir": "config"}]
 
 
