@@ -8,6 +8,7 @@ from typing import Any
 from pvemcp.sim.errors import PveHttpError, TaskError, fail, param_error
 from pvemcp.sim.routing import Call
 from pvemcp.sim.state import ClusterState, Guest, GuestType, Node, Snapshot, config_digest
+from pvemcp.sim.tasks import Task, WorkerFactory
 
 
 def config_missing(node: str, vmid: int, gtype: GuestType) -> str:
@@ -29,6 +30,15 @@ def load_guest(call: Call, gtype: GuestType) -> Guest:
     if guest is None:
         raise fail(config_missing(call.node, call.vmid, gtype))
     return guest
+
+
+def start_guest_task(call: Call, wtype: str, worker: WorkerFactory, **kw: Any) -> Task:
+    """Fork a worker for the guest the call's path names, as PVE does for every guest action.
+
+    The UPID's node is the path's node, its id the VMID, its user the caller; ``kw`` goes to
+    :meth:`~pvemcp.sim.tasks.TaskManager.start` (``interrupt_text``).
+    """
+    return call.sim.tasks.start(call.node, wtype, str(call.vmid), call.ident.authid, worker, **kw)
 
 
 def find_snapshot(guest: Guest, name: str, error: Callable[[str], Exception] = fail) -> Snapshot:

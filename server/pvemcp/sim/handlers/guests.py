@@ -25,6 +25,7 @@ from pvemcp.sim.handlers.common import (
     not_running_error,
     running_stats,
     skiplock,
+    start_guest_task,
 )
 from pvemcp.sim.handlers.views import lxc_index_entry, qemu_index_entry
 from pvemcp.sim.routing import Call, route
@@ -172,10 +173,6 @@ def _set_stopped(state: ClusterState, guest: Guest) -> None:
     state.touch()
 
 
-def _start_task(call: Call, wtype: str, worker: Any, **kw: Any) -> Task:
-    return call.sim.tasks.start(call.node, wtype, str(call.vmid), call.ident.authid, worker, **kw)
-
-
 @route("POST", "/nodes/{node}/qemu/{vmid}/status/start")
 def qemu_start(call: Call) -> Task:
     check_quorum(call)
@@ -201,7 +198,7 @@ def qemu_start(call: Call) -> Task:
         _set_running(ctx.state, guest)
         yield START_SECONDS
 
-    return _start_task(call, "qmstart", worker)
+    return start_guest_task(call, "qmstart", worker)
 
 
 def _stop_now(ctx: TaskContext, guest: Guest) -> None:
@@ -229,7 +226,7 @@ def qemu_stop(call: Call) -> Task:
         yield STOP_SECONDS
         _stop_now(ctx, guest)
 
-    return _start_task(call, "qmstop", worker)
+    return start_guest_task(call, "qmstop", worker)
 
 
 def _shutdown_worker(
@@ -285,7 +282,7 @@ def qemu_shutdown(call: Call) -> Task:
     if guest is not None and guest.qmpstatus == "paused" and not force:
         raise fail("VM is paused - cannot shutdown")
     worker = _shutdown_worker(call, "qemu", _shutdown_timeout(call, guest), force, skip)
-    return _start_task(call, "qmshutdown", worker)
+    return start_guest_task(call, "qmshutdown", worker)
 
 
 def _check_running_qemu(call: Call) -> Guest:
@@ -304,7 +301,7 @@ def qemu_reboot(call: Call) -> Task:
     if guest.status != "running":
         raise not_running_error(guest)
     worker = _shutdown_worker(call, "qemu", _shutdown_timeout(call, guest), False, False, then_start=True)
-    return _start_task(call, "qmreboot", worker)
+    return start_guest_task(call, "qmreboot", worker)
 
 
 @route("POST", "/nodes/{node}/qemu/{vmid}/status/reset")
@@ -319,7 +316,7 @@ def qemu_reset(call: Call) -> Task:
         _set_running(ctx.state, guest)
         yield 0.2
 
-    return _start_task(call, "qmreset", worker)
+    return start_guest_task(call, "qmreset", worker)
 
 
 @route("POST", "/nodes/{node}/qemu/{vmid}/status/suspend")
@@ -347,7 +344,7 @@ def qemu_suspend(call: Call) -> Task:
         guest.config["vmstate"] = f"local-lvm:vm-{guest.vmid}-state-suspend-{_date_stamp(ctx)}"
         _set_stopped(ctx.state, guest)
 
-    return _start_task(call, "qmsuspend" if todisk else "qmpause", worker)
+    return start_guest_task(call, "qmsuspend" if todisk else "qmpause", worker)
 
 
 def _date_stamp(ctx: TaskContext) -> str:
@@ -377,7 +374,7 @@ def qemu_resume(call: Call) -> Task:
             ctx.state.touch()
         yield 0.2
 
-    return _start_task(call, "qmresume", worker)
+    return start_guest_task(call, "qmresume", worker)
 
 
 # LXC power actions: state errors are synchronous, locks are checked in the task
@@ -400,7 +397,7 @@ def lxc_start(call: Call) -> Task:
         _set_running(ctx.state, guest)
         yield START_SECONDS
 
-    return _start_task(call, "vzstart", worker)
+    return start_guest_task(call, "vzstart", worker)
 
 
 @route("POST", "/nodes/{node}/lxc/{vmid}/status/stop")
@@ -415,7 +412,7 @@ def lxc_stop(call: Call) -> Task:
         yield STOP_SECONDS
         _stop_now(ctx, guest)
 
-    return _start_task(call, "vzstop", worker)
+    return start_guest_task(call, "vzstop", worker)
 
 
 @route("POST", "/nodes/{node}/lxc/{vmid}/status/shutdown")
@@ -424,7 +421,7 @@ def lxc_shutdown(call: Call) -> Task:
     if guest.status != "running":
         raise not_running_error(guest)
     worker = _shutdown_worker(call, "lxc", _shutdown_timeout(call, guest), call.flag("forceStop"), False)
-    return _start_task(call, "vzshutdown", worker)
+    return start_guest_task(call, "vzshutdown", worker)
 
 
 @route("POST", "/nodes/{node}/lxc/{vmid}/status/reboot")
@@ -433,7 +430,7 @@ def lxc_reboot(call: Call) -> Task:
     if guest.status != "running":
         raise fail(f"VM {guest.vmid} not running")  # sic: PVE says VM here
     worker = _shutdown_worker(call, "lxc", _shutdown_timeout(call, guest), True, False, then_start=True)
-    return _start_task(call, "vzreboot", worker)
+    return start_guest_task(call, "vzreboot", worker)
 
 
 @route("POST", "/nodes/{node}/lxc/{vmid}/status/suspend")
@@ -448,7 +445,7 @@ def lxc_suspend(call: Call) -> Task:
         ctx.state.touch()
         yield 0.5
 
-    return _start_task(call, "vzsuspend", worker)
+    return start_guest_task(call, "vzsuspend", worker)
 
 
 @route("POST", "/nodes/{node}/lxc/{vmid}/status/resume")
@@ -462,7 +459,7 @@ def lxc_resume(call: Call) -> Task:
         ctx.state.touch()
         yield 0.5
 
-    return _start_task(call, "vzresume", worker)
+    return start_guest_task(call, "vzresume", worker)
 
 
 # ---------------------------------------------------------------------------------------------- config
@@ -637,7 +634,7 @@ def qemu_config_post(call: Call) -> Task | None:
             ctx.log(line)
         yield 0.5
 
-    task = _start_task(call, "qmconfig", worker)
+    task = start_guest_task(call, "qmconfig", worker)
     if call.integer("background_delay"):
         # PVE waits up to background_delay seconds; a config task is always done by then
         call.sim.tasks.complete(task)
@@ -771,7 +768,7 @@ def qemu_create(call: Call) -> Task:
             if not ok:
                 _destroy_guest(state, guest)
 
-    return call.sim.tasks.start(node, "qmcreate", str(vmid), call.ident.authid, worker)
+    return start_guest_task(call, "qmcreate", worker)
 
 
 @route("POST", "/nodes/{node}/lxc")
@@ -845,7 +842,7 @@ def lxc_create(call: Call) -> Task:
             if not ok:
                 _destroy_guest(state, guest)
 
-    return call.sim.tasks.start(node, "vzcreate", str(vmid), call.ident.authid, worker)
+    return start_guest_task(call, "vzcreate", worker)
 
 
 # ---------------------------------------------------------------------------------------------- destroy
@@ -901,7 +898,7 @@ def qemu_destroy(call: Call) -> Task:
             _purge_references(state, guest.vmid)
         _destroy_guest(state, guest)
 
-    return _start_task(call, "qmdestroy", worker)
+    return start_guest_task(call, "qmdestroy", worker)
 
 
 @route("DELETE", "/nodes/{node}/lxc/{vmid}")
@@ -927,7 +924,7 @@ def lxc_destroy(call: Call) -> Task:
             _purge_references(state, guest.vmid)
         _destroy_guest(state, guest)
 
-    return _start_task(call, "vzdestroy", worker)
+    return start_guest_task(call, "vzdestroy", worker)
 
 
 # ---------------------------------------------------------------------------------------------- template
@@ -975,7 +972,7 @@ def qemu_template(call: Call) -> Task:
         yield 1.0
         _make_template(state, guest, ctx)
 
-    return _start_task(call, "qmtemplate", worker)
+    return start_guest_task(call, "qmtemplate", worker)
 
 
 @route("POST", "/nodes/{node}/lxc/{vmid}/template")
@@ -1149,9 +1146,7 @@ def _clone(call: Call, gtype: GuestType) -> Task:
                 _destroy_guest(state, new_guest)
 
     wtype = "qmclone" if gtype == "qemu" else "vzclone"
-    return call.sim.tasks.start(
-        call.node, wtype, str(src.vmid), call.ident.authid, worker, interrupt_text=INTERRUPT_SIGNAL
-    )
+    return start_guest_task(call, wtype, worker, interrupt_text=INTERRUPT_SIGNAL)
 
 
 @route("POST", "/nodes/{node}/qemu/{vmid}/clone")

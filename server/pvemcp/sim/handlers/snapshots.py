@@ -19,6 +19,7 @@ from pvemcp.sim.handlers.common import (
     find_snapshot,
     guest_alive,
     load_guest,
+    start_guest_task,
 )
 from pvemcp.sim.routing import Call, route
 from pvemcp.sim.state import Config, Guest, GuestType, Snapshot
@@ -127,7 +128,7 @@ def _create(call: Call, gtype: GuestType) -> Task:
             state.touch()
 
     wtype = "qmsnapshot" if gtype == "qemu" else "vzsnapshot"
-    return call.sim.tasks.start(call.node, wtype, str(guest.vmid), call.ident.authid, worker)
+    return start_guest_task(call, wtype, worker)
 
 
 def _state_storage(guest: Guest) -> str:
@@ -181,7 +182,7 @@ def _delete(call: Call, gtype: GuestType) -> Task:
             state.touch()
 
     wtype = "qmdelsnapshot" if gtype == "qemu" else "vzdelsnapshot"
-    return call.sim.tasks.start(call.node, wtype, str(guest.vmid), call.ident.authid, worker)
+    return start_guest_task(call, wtype, worker)
 
 
 @route("DELETE", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}")
@@ -237,7 +238,7 @@ def _rollback(call: Call, gtype: GuestType) -> Task:
             yield 1.0
 
     wtype = "qmrollback" if gtype == "qemu" else "vzrollback"
-    return call.sim.tasks.start(call.node, wtype, str(guest.vmid), call.ident.authid, worker)
+    return start_guest_task(call, wtype, worker)
 
 
 @route("POST", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback")
