@@ -250,9 +250,18 @@ def _job_values(call: Call) -> Config:
     return out
 
 
-def _check_selection(job: Config) -> None:
+def _save_job(state: ClusterState, job_id: str, job: Config) -> None:
+    """Validate a job as it will be stored (a known storage, some guests selected), then store it.
+
+    Create and update check the same thing: the whole resulting job, not just the changed keys.
+    """
+    storage = job.get("storage")
+    if storage is not None and storage not in state.storages:
+        raise fail(f"storage '{storage}' does not exist")
     if not (job.get("vmid") or job.get("all") or job.get("pool")):
         raise fail("No guests selected, please use either 'all', 'vmid' or 'pool'")
+    state.backup_jobs[job_id] = job
+    state.touch()
 
 
 @route("POST", "/cluster/backup")
@@ -266,12 +275,7 @@ def backup_job_create(call: Call) -> None:
         raise fail(f"Job '{job_id}' already exists")
     job: Config = {"type": "vzdump", "enabled": 1, **_job_values(call)}
     job.setdefault("schedule", "00:00")
-    storage = job.get("storage")
-    if storage is not None and storage not in state.storages:
-        raise fail(f"storage '{storage}' does not exist")
-    _check_selection(job)
-    state.backup_jobs[job_id] = job
-    state.touch()
+    _save_job(state, job_id, job)
     return None
 
 
@@ -285,12 +289,7 @@ def backup_job_update(call: Call) -> None:
     for key in re.split(r"[,;\s]+", call.text("delete") or ""):
         if key:
             updated.pop(key, None)
-    storage = updated.get("storage")
-    if storage is not None and storage not in state.storages:
-        raise fail(f"storage '{storage}' does not exist")
-    _check_selection(updated)
-    state.backup_jobs[job_id] = updated
-    state.touch()
+    _save_job(state, job_id, updated)
     return None
 
 
