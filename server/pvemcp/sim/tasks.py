@@ -100,8 +100,12 @@ class Task:
     def running(self) -> bool:
         return self.status == "running"
 
-    def status_entry(self) -> dict[str, object]:
-        """Body of ``GET /nodes/{node}/tasks/{upid}/status`` (no ``endtime`` there, as in PVE)."""
+    def _upid_fields(self) -> tuple[dict[str, object], str | None]:
+        """The UPID's fields both task views start with, and the token a token's task ran as.
+
+        The token is returned rather than added because the two views place ``tokenid`` differently
+        (after ``status`` in the status body, before it in listings).
+        """
         user, token = split_user(self.parts.user)
         entry: dict[str, object] = {
             "upid": self.upid,
@@ -112,8 +116,13 @@ class Task:
             "type": self.parts.type,
             "id": self.parts.id,
             "user": user,
-            "status": self.status,
         }
+        return entry, token
+
+    def status_entry(self) -> dict[str, object]:
+        """Body of ``GET /nodes/{node}/tasks/{upid}/status`` (no ``endtime`` there, as in PVE)."""
+        entry, token = self._upid_fields()
+        entry["status"] = self.status
         if token is not None:
             entry["tokenid"] = token
         if not self.running:
@@ -122,17 +131,7 @@ class Task:
 
     def list_entry(self) -> dict[str, object]:
         """An entry of ``/nodes/{node}/tasks`` and ``/cluster/tasks``: ``status`` is the exit text."""
-        user, token = split_user(self.parts.user)
-        entry: dict[str, object] = {
-            "upid": self.upid,
-            "node": self.parts.node,
-            "pid": self.parts.pid,
-            "pstart": self.parts.pstart,
-            "starttime": self.parts.starttime,
-            "type": self.parts.type,
-            "id": self.parts.id,
-            "user": user,
-        }
+        entry, token = self._upid_fields()
         if token is not None:
             entry["tokenid"] = token
         if self.running:
