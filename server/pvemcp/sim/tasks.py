@@ -80,7 +80,7 @@ class Task:
     """One worker: identity (UPID), log lines, and its state machine."""
 
     parts: UpidParts
-    upid: str
+    upid: str = field(init=False)  # encode_upid(parts), computed once: it keys every task lookup
     log: list[str] = field(default_factory=list)
     status: str = "running"
     exitstatus: str | None = None
@@ -91,6 +91,9 @@ class Task:
     started_task_time: float = 0.0
     started_wall: float = 0.0
     gen: Worker | None = None
+
+    def __post_init__(self) -> None:
+        self.upid = encode_upid(self.parts)
 
     @property
     def node(self) -> str:
@@ -215,7 +218,7 @@ class TaskManager:
         """Fork a worker: create the UPID, run the worker's first segment, return the task."""
         self.tick()
         parts = self._new_parts(node, wtype, wid, user)
-        task = Task(parts=parts, upid=encode_upid(parts), interrupt_text=interrupt_text)
+        task = Task(parts=parts, interrupt_text=interrupt_text)
         now_tt = self.state.clock.task_time()
         task.started_task_time = now_tt
         task.started_wall = self.state.clock.now()
@@ -240,7 +243,7 @@ class TaskManager:
     ) -> Task:
         """Record a task that ran before the simulator started (seeded history)."""
         parts = self._new_parts(node, wtype, wid, user, starttime=starttime)
-        task = Task(parts=parts, upid=encode_upid(parts))
+        task = Task(parts=parts)
         task.log = list(lines)
         task.status = "stopped"
         task.exitstatus = exitstatus
