@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -127,35 +127,12 @@ class PolicyConfig:
             return cls()
         if not isinstance(section, Mapping):
             raise PolicyConfigError(prefix, f"must be a table, got {type(section).__name__}")
-        known = {
-            "rules",
-            "read_only",
-            "toolsets",
-            "confirm_fallback",
-            "confirm_ttl_s",
-            "scope",
-            "audit_log",
-            "audit_key_file",
-        }
         for key in section:
-            if key not in known:
-                raise PolicyConfigError(f"{prefix}.{key}", f"unknown key (known: {', '.join(sorted(known))})")
-        values: dict[str, Any] = {}
-        if "rules" in section:
-            values["rules"] = _parse_rules(section["rules"], f"{prefix}.rules")
-        if "read_only" in section:
-            values["read_only"] = _parse_bool(section["read_only"], f"{prefix}.read_only")
-        if "toolsets" in section:
-            values["toolsets"] = _parse_toolsets(section["toolsets"], f"{prefix}.toolsets")
-        if "confirm_fallback" in section:
-            values["confirm_fallback"] = _parse_fallback(section["confirm_fallback"], f"{prefix}.confirm_fallback")
-        if "confirm_ttl_s" in section:
-            values["confirm_ttl_s"] = _parse_ttl(section["confirm_ttl_s"], f"{prefix}.confirm_ttl_s")
-        if "scope" in section:
-            values["scope"] = parse_scope(section["scope"], f"{prefix}.scope")
-        for key in ("audit_log", "audit_key_file"):
-            if key in section:
-                values[key] = _parse_path(section[key], f"{prefix}.{key}")
+            if key not in _TABLE_KEYS:
+                raise PolicyConfigError(f"{prefix}.{key}", f"unknown key (known: {', '.join(sorted(_TABLE_KEYS))})")
+        values: dict[str, Any] = {
+            key: parse(section[key], f"{prefix}.{key}") for key, parse in _TABLE_KEYS.items() if key in section
+        }
         return cls(**values)
 
     def with_env(self, env: Mapping[str, str]) -> PolicyConfig:
@@ -309,3 +286,17 @@ def parse_scope(value: Any, key: str = "policy.scope") -> Scope:
         pools=_parse_names(value["pools"], f"{key}.pools") if "pools" in value else None,
         tags=_parse_names(tags, f"{key}.tags") if "tags" in value else None,
     )
+
+
+#: The keys of the ``[policy]`` table, each with the parser that turns its value into the
+#: :class:`PolicyConfig` field of the same name; also the list of known keys. Parsed in this order.
+_TABLE_KEYS: Mapping[str, Callable[[Any, str], Any]] = {
+    "rules": _parse_rules,
+    "read_only": _parse_bool,
+    "toolsets": _parse_toolsets,
+    "confirm_fallback": _parse_fallback,
+    "confirm_ttl_s": _parse_ttl,
+    "scope": parse_scope,
+    "audit_log": _parse_path,
+    "audit_key_file": _parse_path,
+}
