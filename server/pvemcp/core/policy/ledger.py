@@ -401,6 +401,16 @@ def _where(r: _Rec) -> str:
     return f"line {r.line} (seq {r.seq})"
 
 
+def _out_of_order(r: _Rec, origin: _Rec) -> LedgerIssue:
+    """``r`` links to ``origin`` but does not stand right after it (a moved record).
+
+    One wording whether the record turns up at the head of the ledger or in the middle of the chain.
+    """
+    return LedgerIssue(
+        r.line, r.seq, "reordered", f"{_where(r)}: out of order, it belongs after line {origin.line} (seq {origin.seq})"
+    )
+
+
 def verify(path: str | os.PathLike[str], key: bytes) -> VerifyReport:
     """Check every record's MAC and the chain; report every edit, deletion, insertion or reordering.
 
@@ -508,14 +518,7 @@ def _check_chain(recs: list[_Rec]) -> tuple[list[LedgerIssue], set[int]]:
             if r.prev != GENESIS or r.seq != 1:
                 origin = by_mac.get(r.prev)
                 if origin is not None:
-                    issues.append(
-                        LedgerIssue(
-                            r.line,
-                            r.seq,
-                            "reordered",
-                            f"{_where(r)}: out of order, it belongs after line {origin.line} (seq {origin.seq})",
-                        )
-                    )
+                    issues.append(_out_of_order(r, origin))
                 elif r.seq > 1:
                     issues.append(
                         LedgerIssue(
@@ -558,14 +561,7 @@ def _check_chain(recs: list[_Rec]) -> tuple[list[LedgerIssue], set[int]]:
             )
             chain.append(r)
         elif origin is not None and origin is not r:
-            issues.append(
-                LedgerIssue(
-                    r.line,
-                    r.seq,
-                    "reordered",
-                    f"{_where(r)}: out of order, it belongs after line {origin.line} (seq {origin.seq})",
-                )
-            )
+            issues.append(_out_of_order(r, origin))
             chain.append(r)
         elif r.seq > last.seq + 1:
             gap = r.seq - last.seq - 1
