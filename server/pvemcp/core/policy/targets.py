@@ -22,7 +22,7 @@ inventory does not know cannot pass a scope that needs facts about it: both fail
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,12 +158,24 @@ class _Builder:
         self.new_tags: frozenset[str] | None = None
         self.clone_of: int | None = None
 
-    def guest(self, name: str, value: Any) -> int | None:
-        vmid = _as_vmid(value)
+    def guest(self, name: str, value: Any, parse: Callable[[Any], int | None] = _as_vmid) -> int | None:
+        """An existing guest named by argument ``name`` (read with ``parse``: plain, HA id, job id)."""
+        return self._vmid(self.guests, name, value, parse)
+
+    def new_guest(self, name: str, value: Any) -> None:
+        """The VMID a guest will be created under (create/restore ``vmid``, clone ``newid``)."""
+        self._vmid(self.new_guests, name, value, _as_vmid)
+
+    def _vmid(self, into: set[int], name: str, value: Any, parse: Callable[[Any], int | None]) -> int | None:
+        """Every VMID a call names goes through here: read it, or report ``name=value`` unresolved.
+
+        One place, so that no argument form can be skipped silently instead of failing closed.
+        """
+        vmid = parse(value)
         if vmid is None:
             self.unresolved.append(f"{name}={value!r}")
         else:
-            self.guests.add(vmid)
+            into.add(vmid)
         return vmid
 
     def guest_list(self, name: str, value: Any) -> int:
@@ -223,11 +235,7 @@ def extract_targets(method: str, template: str, params: Mapping[str, Any] | None
 
     # -- create / restore: POST /nodes/{node}/qemu|lxc  (the vmid is new; it may overwrite with force)
     if has_node and len(segs) == 3 and segs[2] in ("qemu", "lxc") and m == "POST":
-        vmid = _as_vmid(p.get("vmid"))
-        if vmid is None:
-            b.unresolved.append(f"vmid={p.get('vmid')!r}")
-        else:
-            b.new_guests.add(vmid)
+        b.new_guest("vmid", p.get("vmid"))
         b.new_node = node
         b.new_pool = _text(p.get("pool"))
         b.new_tags = parse_tags(p.get("tags"))
@@ -250,11 +258,7 @@ def extract_targets(method: str, template: str, params: Mapping[str, Any] | None
     if guest_path and tail:
         action = tail[0]
         if action == "clone":
-            newid = _as_vmid(p.get("newid"))
-            if newid is None:
-                b.unresolved.append(f"newid={p.get('newid')!r}")
-            else:
-                b.new_guests.add(newid)
+            b.new_guest("newid", p.get("newid"))
             b.node(p.get("target"))
             b.new_node = _text(p.get("target")) or node
             b.new_pool = _text(p.get("pool"))
@@ -278,11 +282,7 @@ def extract_targets(method: str, template: str, params: Mapping[str, Any] | None
             _backup_targets(b, p, node)
 
     if has_node and len(segs) >= 4 and segs[2] == "replication":
-        vmid = _replication_vmid(p.get("id", raw_segs[3]))
-        if vmid is None:
-            b.unresolved.append(f"id={p.get('id', raw_segs[3])!r}")
-        else:
-            b.guests.add(vmid)
+        b.guest("id", p.get("id", raw_segs[3]), _replication_vmid)
 
     if has_node and len(segs) >= 5 and segs[2] == "storage" and segs[4] == "content":
         b.node(p.get("target_node"))
@@ -323,30 +323,17 @@ def _cluster_targets(b: _Builder, m: str, segs: list[str], raw: list[str], p: Ma
     elif segs[1:3] == ["ha", "resources"]:
         sid = p.get("sid", raw[3] if len(raw) > 3 and not raw[3].startswith("{") else None)
         if sid is not None:
-            vmid = _ha_vmid(sid)
-            if vmid is None:
-                b.unresolved.append(f"sid={sid!r}")
-            else:
-                b.guests.add(vmid)
+            b.guest("sid", sid, _ha_vmid)
         if len(segs) > 4:  # .../{sid}/migrate|relocate: "node" is the destination
             b.node(p.get("node"))
     elif segs[1:3] == ["ha", "rules"] and p.get("resources") is not None:
         for sid in re.split(r"[,;\s]+", str(p.get("resources"))):
-            if not sid:
-                continue
-            vmid = _ha_vmid(sid)
-            if vmid is None:
-                b.unresolved.append(f"resources={sid!r}")
-            else:
-                b.guests.add(vmid)
+            if sid:
+                b.guest("resources", sid, _ha_vmid)
     elif segs[1:2] == ["replication"]:
         job = p.get("id", raw[2] if len(raw) > 2 and not raw[2].startswith("{") else None)
         if job is not None:
-            vmid = _replication_vmid(job)
-            if vmid is None:
-                b.unresolved.append(f"id={job!r}")
-            else:
-                b.guests.add(vmid)
+            b.guest("id", job, _replication_vmid)
         b.node(p.get("target"))
     elif segs[1:3] == ["sdn", "vnets"] and p.get("vmid") is not None:
         b.guest("vmid", p.get("vmid"))
