@@ -32,6 +32,24 @@ def load_guest(call: Call, gtype: GuestType) -> Guest:
     return guest
 
 
+def set_running(state: ClusterState, guest: Guest) -> None:
+    """The guest is now running: a fresh PID and start time (start, resume from disk, rollback)."""
+    guest.status = "running"
+    guest.qmpstatus = "running"
+    guest.started_at = state.clock.now()
+    guest.pid = state.alloc_pid()
+    state.touch()
+
+
+def set_stopped(state: ClusterState, guest: Guest) -> None:
+    """The guest is now stopped, with no PID or start time (stop, shutdown, rollback)."""
+    guest.status = "stopped"
+    guest.qmpstatus = "stopped"
+    guest.started_at = None
+    guest.pid = None
+    state.touch()
+
+
 def start_guest_task(call: Call, wtype: str, worker: WorkerFactory, **kw: Any) -> Task:
     """Fork a worker for the guest the call's path names, as PVE does for every guest action.
 

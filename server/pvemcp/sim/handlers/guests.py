@@ -24,6 +24,8 @@ from pvemcp.sim.handlers.common import (
     load_guest,
     not_running_error,
     running_stats,
+    set_running,
+    set_stopped,
     skiplock,
     start_guest_task,
 )
@@ -157,22 +159,6 @@ def lxc_status_current(call: Call) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- power
 
 
-def _set_running(state: ClusterState, guest: Guest) -> None:
-    guest.status = "running"
-    guest.qmpstatus = "running"
-    guest.started_at = state.clock.now()
-    guest.pid = state.alloc_pid()
-    state.touch()
-
-
-def _set_stopped(state: ClusterState, guest: Guest) -> None:
-    guest.status = "stopped"
-    guest.qmpstatus = "stopped"
-    guest.started_at = None
-    guest.pid = None
-    state.touch()
-
-
 @route("POST", "/nodes/{node}/qemu/{vmid}/status/start")
 def qemu_start(call: Call) -> Task:
     check_quorum(call)
@@ -195,7 +181,7 @@ def qemu_start(call: Call) -> Task:
             check_lock_task(guest, skip)
         if guest.status == "running":
             raise TaskError(f"VM {vmid} already running")
-        _set_running(ctx.state, guest)
+        set_running(ctx.state, guest)
         yield START_SECONDS
 
     return start_guest_task(call, "qmstart", worker)
@@ -203,7 +189,7 @@ def qemu_start(call: Call) -> Task:
 
 def _stop_now(ctx: TaskContext, guest: Guest) -> None:
     if guest_alive(ctx.state, guest) and guest.status == "running":
-        _set_stopped(ctx.state, guest)
+        set_stopped(ctx.state, guest)
 
 
 @route("POST", "/nodes/{node}/qemu/{vmid}/status/stop")
@@ -258,7 +244,7 @@ def _shutdown_worker(
                 _stop_now(ctx, guest)
         if then_start and guest_alive(ctx.state, guest):
             yield START_SECONDS
-            _set_running(ctx.state, guest)
+            set_running(ctx.state, guest)
 
     return worker
 
@@ -313,7 +299,7 @@ def qemu_reset(call: Call) -> Task:
 
     def worker(ctx: TaskContext) -> Worker:
         check_lock_task(guest, skip)
-        _set_running(ctx.state, guest)
+        set_running(ctx.state, guest)
         yield 0.2
 
     return start_guest_task(call, "qmreset", worker)
@@ -342,7 +328,7 @@ def qemu_suspend(call: Call) -> Task:
             return
         guest.config["lock"] = "suspended"
         guest.config["vmstate"] = f"local-lvm:vm-{guest.vmid}-state-suspend-{_date_stamp(ctx)}"
-        _set_stopped(ctx.state, guest)
+        set_stopped(ctx.state, guest)
 
     return start_guest_task(call, "qmsuspend" if todisk else "qmpause", worker)
 
@@ -365,7 +351,7 @@ def qemu_resume(call: Call) -> Task:
         if to_disk_suspended:
             guest.config.pop("lock", None)
             guest.config.pop("vmstate", None)
-            _set_running(ctx.state, guest)
+            set_running(ctx.state, guest)
             yield START_SECONDS
             return
         check_lock_task(guest, skip)
@@ -394,7 +380,7 @@ def lxc_start(call: Call) -> Task:
         check_lock_task(guest, skip, ignore=("mounted",))
         if guest.status == "running":
             raise TaskError(f"CT {guest.vmid} already running")
-        _set_running(ctx.state, guest)
+        set_running(ctx.state, guest)
         yield START_SECONDS
 
     return start_guest_task(call, "vzstart", worker)
@@ -762,7 +748,7 @@ def qemu_create(call: Call) -> Task:
             ok = True
             if start:
                 ctx.log(f"start VM {vmid}")
-                _set_running(state, guest)
+                set_running(state, guest)
                 yield START_SECONDS
         finally:
             if not ok:
@@ -836,7 +822,7 @@ def lxc_create(call: Call) -> Task:
             state.touch()
             ok = True
             if start:
-                _set_running(state, guest)
+                set_running(state, guest)
                 yield START_SECONDS
         finally:
             if not ok:

@@ -19,6 +19,8 @@ from pvemcp.sim.handlers.common import (
     find_snapshot,
     guest_alive,
     load_guest,
+    set_running,
+    set_stopped,
     start_guest_task,
 )
 from pvemcp.sim.routing import Call, route
@@ -208,10 +210,7 @@ def _rollback(call: Call, gtype: GuestType) -> Task:
         check_lock_task(guest)
         if guest.status == "running":
             ctx.log(f"stopping {'VM' if gtype == 'qemu' else 'CT'} {guest.vmid}")
-            guest.status = "stopped"
-            guest.qmpstatus = "stopped"
-            guest.started_at = None
-            guest.pid = None
+            set_stopped(state, guest)
         guest.config["lock"] = "rollback"
         state.touch()
         yield SNAPSHOT_SECONDS
@@ -231,10 +230,7 @@ def _rollback(call: Call, gtype: GuestType) -> Task:
         if snap.vmstate or start_after:
             if snap.vmstate:
                 ctx.log("Resuming VM from saved state")
-            guest.status = "running"
-            guest.qmpstatus = "running"
-            guest.started_at = ctx.clock.now()
-            guest.pid = state.alloc_pid()
+            set_running(state, guest)
             yield 1.0
 
     wtype = "qmrollback" if gtype == "qemu" else "vzrollback"
