@@ -366,6 +366,17 @@ def qemu_resume(call: Call) -> Task:
 # LXC power actions: state errors are synchronous, locks are checked in the task
 
 
+def _running_lxc(call: Call) -> Guest:
+    """The container of the path, which must be running: ``CT N not running`` (500) otherwise.
+
+    Shared by shutdown, suspend and resume; stop checks ``skiplock`` in between, so it keeps its own.
+    """
+    guest = load_guest(call, "lxc")
+    if guest.status != "running":
+        raise not_running_error(guest)
+    return guest
+
+
 @route("POST", "/nodes/{node}/lxc/{vmid}/status/start")
 def lxc_start(call: Call) -> Task:
     check_quorum(call)
@@ -403,9 +414,7 @@ def lxc_stop(call: Call) -> Task:
 
 @route("POST", "/nodes/{node}/lxc/{vmid}/status/shutdown")
 def lxc_shutdown(call: Call) -> Task:
-    guest = load_guest(call, "lxc")
-    if guest.status != "running":
-        raise not_running_error(guest)
+    guest = _running_lxc(call)
     worker = _shutdown_worker(call, "lxc", _shutdown_timeout(call, guest), call.flag("forceStop"), False)
     return start_guest_task(call, "vzshutdown", worker)
 
@@ -421,9 +430,7 @@ def lxc_reboot(call: Call) -> Task:
 
 @route("POST", "/nodes/{node}/lxc/{vmid}/status/suspend")
 def lxc_suspend(call: Call) -> Task:
-    guest = load_guest(call, "lxc")
-    if guest.status != "running":
-        raise not_running_error(guest)
+    guest = _running_lxc(call)
 
     def worker(ctx: TaskContext) -> Worker:
         check_lock_task(guest)
@@ -436,9 +443,7 @@ def lxc_suspend(call: Call) -> Task:
 
 @route("POST", "/nodes/{node}/lxc/{vmid}/status/resume")
 def lxc_resume(call: Call) -> Task:
-    guest = load_guest(call, "lxc")
-    if guest.status != "running":
-        raise not_running_error(guest)
+    guest = _running_lxc(call)
 
     def worker(ctx: TaskContext) -> Worker:
         guest.qmpstatus = "running"
