@@ -7,7 +7,7 @@ from typing import Any
 
 from pvemcp.sim.errors import PveHttpError, TaskError, fail, param_error
 from pvemcp.sim.routing import Call
-from pvemcp.sim.state import ClusterState, Guest, GuestType, Node, Snapshot, config_digest
+from pvemcp.sim.state import ClusterState, Guest, GuestType, Node, Snapshot
 from pvemcp.sim.tasks import Task, WorkerFactory
 
 
@@ -136,10 +136,6 @@ def running_stats(state: ClusterState, guest: Guest) -> dict[str, Any]:
         "diskread": guest.disk_rate * up,
         "diskwrite": (guest.disk_rate // 2) * up,
     }
-
-
-def digest_of(guest: Guest) -> str:
-    return config_digest(guest)
 
 
 def not_running_error(guest: Guest) -> PveHttpError:

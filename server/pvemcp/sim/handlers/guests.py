@@ -17,7 +17,6 @@ from pvemcp.sim.handlers.common import (
     check_lock_task,
     check_quorum,
     config_missing,
-    digest_of,
     find_guest,
     find_snapshot,
     guest_alive,
@@ -41,6 +40,7 @@ from pvemcp.sim.state import (
     Guest,
     GuestType,
     Volume,
+    config_digest,
     format_size,
     parse_size,
     split_property_string,
@@ -475,7 +475,7 @@ def _get_config(call: Call, gtype: GuestType) -> dict[str, Any]:
         out = _config_response(guest, find_snapshot(guest, snapname).config)
     else:
         out = _config_response(guest, guest.config)
-    out["digest"] = digest_of(guest)
+    out["digest"] = config_digest(guest)
     return out
 
 
@@ -560,7 +560,7 @@ def _apply_config_update(call: Call, guest: Guest) -> list[str]:
     check_quorum(call)
     skip = skiplock(call)  # root-only check happens first, whether or not the guest is locked
     digest = call.text("digest")
-    if digest and digest != digest_of(guest):
+    if digest and digest != config_digest(guest):
         raise fail("checksum mismatch (file change by other user?)")
     if not skip:
         check_lock_sync(guest)

@@ -15,7 +15,6 @@ from pvemcp.sim.handlers.common import (
     check_lock_sync,
     check_lock_task,
     check_quorum,
-    digest_of,
     find_snapshot,
     guest_alive,
     load_guest,
@@ -24,7 +23,7 @@ from pvemcp.sim.handlers.common import (
     start_guest_task,
 )
 from pvemcp.sim.routing import Call, route
-from pvemcp.sim.state import Config, Guest, GuestType, Snapshot
+from pvemcp.sim.state import Config, Guest, GuestType, Snapshot, config_digest
 from pvemcp.sim.tasks import Task, TaskContext, Worker
 
 RESERVED = {"qemu": ("current", "pending"), "lxc": ("current", "vzdump")}
@@ -47,7 +46,7 @@ def _list(call: Call, gtype: GuestType) -> list[dict[str, Any]]:
     current: dict[str, Any] = {
         "name": "current",
         "description": "You are here!",
-        "digest": digest_of(guest),
+        "digest": config_digest(guest),
         "running": 1 if guest.status == "running" else 0,
     }
     parent = guest.config.get("parent")
