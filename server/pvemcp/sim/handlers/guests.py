@@ -78,8 +78,9 @@ def qemu_status_current(call: Call) -> dict[str, Any]:
     entry = qemu_index_entry(state, guest)
     entry["qmpstatus"] = guest.qmpstatus if guest.status == "running" else "stopped"
     entry["ha"] = {"managed": 0}
-    entry["diskread"] = running_stats(state, guest)["diskread"]
-    entry["diskwrite"] = running_stats(state, guest)["diskwrite"]
+    stats = running_stats(state, guest)
+    entry["diskread"] = stats["diskread"]
+    entry["diskwrite"] = stats["diskwrite"]
     agent = str(guest.config.get("agent", "0"))
     if agent.split(",")[0] in ("1", "enabled=1"):
         entry["agent"] = 1
