@@ -132,11 +132,6 @@ class Scope:
         """True when no dimension is configured: every check passes without needing facts."""
         return self.nodes is None and self.vmid_ranges is None and self.pools is None and self.tags is None
 
-    @property
-    def restricts_guests(self) -> bool:
-        """True when some guest could be out of scope (so node- or cluster-wide actions need care)."""
-        return not self.unrestricted
-
     def allows_vmid(self, vmid: int) -> bool:
         """Is ``vmid`` inside an allowed range (or are VMIDs unrestricted)?"""
         return self.vmid_ranges is None or any(lo <= vmid <= hi for lo, hi in self.vmid_ranges)
