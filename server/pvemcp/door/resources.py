@@ -50,15 +50,7 @@ class ResourceDoor:
             uri = _field(entry, "uri")
             if uri is None or self._is_template(entry):
                 continue
-            out.append(
-                types.Resource(
-                    uri=str(uri),
-                    name=str(_field(entry, "name") or uri),
-                    title=_field(entry, "title"),
-                    description=_field(entry, "description"),
-                    mime_type=_field(entry, "mime_type", "mimeType") or JSON_MIME,
-                )
-            )
+            out.append(types.Resource(uri=str(uri), **_described(entry, uri)))
         return out
 
     def templates(self) -> list[types.ResourceTemplate]:
@@ -69,15 +61,7 @@ class ResourceDoor:
                 template = _field(entry, "uri")
             if template is None:
                 continue
-            out.append(
-                types.ResourceTemplate(
-                    uri_template=str(template),
-                    name=str(_field(entry, "name") or template),
-                    title=_field(entry, "title"),
-                    description=_field(entry, "description"),
-                    mime_type=_field(entry, "mime_type", "mimeType") or JSON_MIME,
-                )
-            )
+            out.append(types.ResourceTemplate(uri_template=str(template), **_described(entry, template)))
         return out
 
     async def read(self, uri: str) -> types.ReadResourceResult:
@@ -103,3 +87,14 @@ def _is_json(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _described(entry: object, address: object) -> dict[str, Any]:
+    """The fields a resource and a resource template share: name (the address if unnamed), title,
+    description and MIME type (JSON unless the core says otherwise)."""
+    return {
+        "name": str(_field(entry, "name") or address),
+        "title": _field(entry, "title"),
+        "description": _field(entry, "description"),
+        "mime_type": _field(entry, "mime_type", "mimeType") or JSON_MIME,
+    }
