@@ -21,6 +21,7 @@ from pvemcp.sim.fwconfig import (
     object_digest,
     verify_rule,
 )
+from pvemcp.sim.handlers.common import quorate
 from pvemcp.sim.routing import Call, route
 
 _BOOLEAN_OPTIONS = frozenset({"enable", "dhcp", "ipfilter", "macfilter", "ndp", "radv"})
@@ -56,6 +57,13 @@ def _conf(call: Call) -> FirewallConf:
     return call.sim.firewall.guest_conf(call.sim.state, call.vmid)
 
 
+def _locked_conf(call: Call) -> FirewallConf:
+    """``lock_vmfw_conf`` then load: pmxcfs grants no lock without quorum (pve-cluster ``$cfs_lock``)."""
+    if not quorate(call.sim.state):
+        raise fail(f"cfs-lock 'firewall-vm-{call.vmid}' error: no quorum!")
+    return _conf(call)
+
+
 def _save(call: Call, conf: FirewallConf) -> None:
     call.sim.firewall.save_guest_conf(call.vmid, conf)
     call.sim.state.touch()
@@ -67,7 +75,7 @@ def get_options(call: Call) -> dict[str, Any]:
 
 
 def set_options(call: Call) -> None:
-    conf = _conf(call)
+    conf = _locked_conf(call)
     _assert_digest(call, object_digest(conf.options))
     options = dict(conf.options)
     for opt in _split_list(call.text("delete") or ""):
@@ -119,7 +127,7 @@ def get_rule(call: Call) -> dict[str, Any]:
 
 
 def create_rule(call: Call) -> None:
-    conf = _conf(call)
+    conf = _locked_conf(call)
     rule = verify_rule(_copy_rule_data({}, call), _env(call))
     # the .fw file stores only enabled or disabled ('|' prefix): what is read back is 1 or 0
     rule["enable"] = 1 if rule.get("enable") else 0
@@ -128,7 +136,7 @@ def create_rule(call: Call) -> None:
 
 
 def update_rule(call: Call) -> None:
-    conf = _conf(call)
+    conf = _locked_conf(call)
     rules = list(conf.rules)
     _assert_digest(call, list_digest(rules))
     pos = _position(call, rules)
@@ -152,7 +160,7 @@ def update_rule(call: Call) -> None:
 
 
 def delete_rule(call: Call) -> None:
-    conf = _conf(call)
+    conf = _locked_conf(call)
     rules = list(conf.rules)
     _assert_digest(call, list_digest(rules))
     del rules[_position(call, rules)]
