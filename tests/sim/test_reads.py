@@ -303,6 +303,22 @@ async def test_guest_rules_create_move_edit_delete(admin: Api) -> None:
             {"type": "in", "action": "ACCEPT", "proto": "icmp", "sport": "1"},
             {"sport": "protocol 'icmp' does not support ports"},
         ),
+        (
+            {"type": "in", "action": "ACCEPT", "proto": "tcp", "icmp-type": "echo-request"},
+            {"proto": "missing property - 'icmp-type' requires this property"},
+        ),
+        (
+            {"type": "in", "action": "ACCEPT", "proto": "icmp", "icmp-type": "ping"},
+            {"icmp-type": "invalid icmp-type value 'ping'"},
+        ),
+        (
+            {"type": "in", "action": "ACCEPT", "proto": "icmp", "icmp-type": "neighbor-solicitation"},
+            {"icmp-type": "invalid icmp-type 'neighbor-solicitation' for proto 'icmp'"},
+        ),
+        (
+            {"type": "in", "action": "ACCEPT", "proto": "icmp", "dport": "echo-request,22"},
+            {"dport": "ICMP ports not allowed in port range"},
+        ),
         ({"type": "in", "action": "ACCEPT", "source": "office"}, {"source": "no such alias 'office'"}),
         (
             {"type": "in", "action": "ACCEPT", "source": "10.0.0.1,fd00::1"},
@@ -315,6 +331,18 @@ async def test_rule_checks_reject_and_keep_the_rules(admin: Api, data: dict[str,
     r = await admin.post(_RULES, data=data)
     assert (r.status_code, r.json()["errors"]) == (400, errors)
     assert await admin.data("GET", _RULES) == before
+
+
+async def test_icmp_rules_take_type_names(admin: Api) -> None:
+    await admin.data(
+        "POST", _RULES, data={"type": "in", "action": "ACCEPT", "proto": "icmp", "icmp-type": "echo-request"}
+    )
+    await admin.data(
+        "POST", _RULES, data={"type": "in", "action": "ACCEPT", "proto": "ipv6-icmp", "dport": "echo-request"}
+    )
+    v6, v4 = (await admin.data("GET", _RULES))[:2]
+    assert (v4["icmp-type"], v4["ipversion"]) == ("echo-request", 4)
+    assert (v6["dport"], v6["ipversion"]) == ("echo-request", 6)
 
 
 async def test_required_rule_properties_cannot_be_deleted(admin: Api) -> None:

@@ -207,6 +207,74 @@ _SERVICES = frozenset(
         "tftp",
     }
 )
+# $icmp_type_names and $icmpv6_type_names
+ICMP_TYPES = frozenset(
+    {
+        "any",
+        "echo-reply",
+        "destination-unreachable",
+        "network-unreachable",
+        "host-unreachable",
+        "protocol-unreachable",
+        "port-unreachable",
+        "fragmentation-needed",
+        "source-route-failed",
+        "network-unknown",
+        "host-unknown",
+        "network-prohibited",
+        "host-prohibited",
+        "communication-prohibited",
+        "host-precedence-violation",
+        "precedence-cutoff",
+        "source-quench",
+        "redirect",
+        "network-redirect",
+        "host-redirect",
+        "echo-request",
+        "router-advertisement",
+        "router-solicitation",
+        "time-exceeded",
+        "ttl-zero-during-transit",
+        "ttl-zero-during-reassembly",
+        "parameter-problem",
+        "ip-header-bad",
+        "required-option-missing",
+        "timestamp-request",
+        "timestamp-reply",
+        "address-mask-request",
+        "address-mask-reply",
+    }
+)
+ICMPV6_TYPES = frozenset(
+    {
+        "destination-unreachable",
+        "no-route",
+        "communication-prohibited",
+        "beyond-scope",
+        "address-unreachable",
+        "port-unreachable",
+        "failed-policy",
+        "reject-route",
+        "packet-too-big",
+        "time-exceeded",
+        "ttl-zero-during-transit",
+        "ttl-zero-during-reassembly",
+        "parameter-problem",
+        "bad-header",
+        "unknown-header-type",
+        "unknown-option",
+        "echo-request",
+        "echo-reply",
+        "router-solicitation",
+        "router-advertisement",
+        "neighbor-solicitation",
+        "neighbour-solicitation",
+        "neighbor-advertisement",
+        "neighbour-advertisement",
+        "redirect",
+    }
+)
+_ICMP_PROTOCOLS = frozenset({"icmp", "icmpv6", "ipv6-icmp"})
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9\-_]+$")  # $ip_alias_pattern, $ipset_name_pattern, group names
 _DIRECTIONS = {"vm": ("in", "out", "group"), "ct": ("in", "out", "group"), "cluster": ("in", "out", "forward", "group")}
 
@@ -257,12 +325,13 @@ class FirewallStore:
         self.guests[vmid] = conf
 
 
-def _ports(value: str) -> str | None:
-    """``parse_port_name_number_or_range``'s first complaint, or None (ICMP type names are not modelled)."""
+def _ports(value: str, *, icmp: bool = False) -> str | None:
+    """``parse_port_name_number_or_range``'s first complaint, or None; ``icmp``: ICMP type names allowed."""
     items = value.split(",")
     if "" in items:
         return "extraneous commas in list"
     count = 0
+    icmp_port = False
     for item in items:
         m = re.match(r"^(\d+):(\d+)$", item)
         if m:
@@ -277,8 +346,12 @@ def _ports(value: str) -> str | None:
             count += 1
             if int(item) > 65535:
                 return f"invalid port '{item}'"
+        elif icmp and (item in ICMP_TYPES or item in ICMPV6_TYPES):
+            icmp_port = True
         elif item not in _SERVICES:
             return f"invalid port '{item}'"
+    if icmp_port and count > 0:
+        return "ICMP ports not allowed in port range"
     if count > 15:
         return "too many entries in port list (> 15 numbers)"
     return None
@@ -319,6 +392,10 @@ def _address_version(param: str, value: str) -> int | None:
 
 def verify_rule(rule: Rule, env: str) -> Rule:
     """``verify_rule`` for the ``vm``/``ct``/``cluster`` environments; raises the first problem as a 400."""
+    icmp_type = str(rule.get("icmp-type") or "")
+    if icmp_type and icmp_type not in ICMP_TYPES and icmp_type not in ICMPV6_TYPES:
+        # the pve-fw-icmp-type-spec format, checked with the parameters
+        raise param_error({"icmp-type": f"invalid icmp-type value '{icmp_type}'"})
     rtype = rule.get("type")
     action = rule.get("action")
     if not rtype:
@@ -349,18 +426,30 @@ def verify_rule(rule: Rule, env: str) -> Rule:
         if not (proto.isdigit() or proto in _PROTOCOLS):
             raise param_error({"proto": f"unknown protocol '{proto}'"})
         version = {"icmp": 4, "icmpv6": 6, "ipv6-icmp": 6}.get(proto)
-    for key in ("dport", "sport"):
-        if rule.get(key):
-            problem = _ports(str(rule[key]))
-            if problem:
-                raise param_error({key: problem})
-            if not proto:
-                raise param_error({"proto": f"missing property - '{key}' requires this property"})
-            icmp_ok = key == "dport" and proto in ("icmp", "icmpv6")
-            if proto not in _PORT_PROTOCOLS and not icmp_ok:
-                raise param_error({key: f"protocol '{proto}' does not support ports"})
-    if rule.get("icmp-type") and proto not in ("icmp", "icmpv6", "ipv6-icmp"):
-        raise param_error({"proto": "missing property - 'icmp-type' requires this property"})
+    is_icmp = proto in _ICMP_PROTOCOLS
+    if rule.get("dport"):
+        problem = _ports(str(rule["dport"]), icmp=is_icmp)
+        if problem:
+            raise param_error({"dport": problem})
+        if not proto:
+            raise param_error({"proto": "missing property - 'dport' requires this property"})
+        if proto not in _PORT_PROTOCOLS and not is_icmp:
+            raise param_error({"dport": f"protocol '{proto}' does not support ports"})
+    if icmp_type:
+        if not is_icmp:
+            raise param_error({"proto": "missing property - 'icmp-type' requires this property"})
+        if rule.get("dport"):
+            raise param_error({"icmp-type": "'icmp-type' cannot be specified together with 'dport'"})
+        if icmp_type not in (ICMP_TYPES if proto == "icmp" else ICMPV6_TYPES):
+            raise param_error({"icmp-type": f"invalid icmp-type '{icmp_type}' for proto '{proto}'"})
+    if rule.get("sport"):
+        problem = _ports(str(rule["sport"]))
+        if problem:
+            raise param_error({"sport": problem})
+        if not proto:
+            raise param_error({"proto": "missing property - 'sport' requires this property"})
+        if proto not in _PORT_PROTOCOLS:
+            raise param_error({"sport": f"protocol '{proto}' does not support ports"})
     for key in ("source", "dest"):
         if rule.get(key):
             found = _address_version(key, str(rule[key]))
