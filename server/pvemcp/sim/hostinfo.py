@@ -14,6 +14,7 @@ Shapes follow pve-storage ``PVE::Diskmanage::get_disks`` / ``get_smart_data``, `
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
 
 from pvemcp.sim.state import GIB, MIB, ClusterState, Node
@@ -185,6 +186,7 @@ class NodeHost:
     nameservers: tuple[str, ...] = ()
     timezone: str = "UTC"
     updates: tuple[PackageUpdate, ...] = ()
+    installed: str = ""  # creation time of the installer's LVs, as `lvs -o time` prints it
 
     @property
     def boot_disk(self) -> Disk:
@@ -261,12 +263,14 @@ def _host(state: ClusterState, node: Node, seed: int) -> NodeHost:
     if len(state.nodes) == 1:
         services["corosync"] = _STANDALONE_COROSYNC
     gateway = ".".join([*node.ip.split(".")[:3], "1"])
+    installed = time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(node.boot_epoch - rng.randint(90, 400) * 86400))
     return NodeHost(
         node=node.name,
         disks=tuple(disks),
         services=services,
         nameservers=(gateway, "1.1.1.1"),
         updates=_UPDATES,
+        installed=installed,
     )
 
 
