@@ -267,18 +267,21 @@ async def test_guest_rules_create_move_edit_delete(admin: Api) -> None:
     assert await admin.data("GET", f"{_RULES}/0") == new
 
     stale = new["digest"]
+    # moveto puts the rule in front of the one at that position: from 0 to 2 lands it at 1
     await admin.data("PUT", f"{_RULES}/0", data={"moveto": "2", "digest": stale})
     moved = await admin.data("GET", _RULES)
-    assert moved[2]["macro"] == "SMTP" and moved[0]["macro"] == start[0]["macro"]
-    r = await admin.delete(f"{_RULES}/2", digest=stale)
+    assert [r.get("macro") for r in moved] == [start[0]["macro"], "SMTP", *[r["macro"] for r in start[1:]]]
+    r = await admin.delete(f"{_RULES}/1", digest=stale)
     assert _error(r) == (500, _MODIFIED)
 
-    await admin.data("PUT", f"{_RULES}/2", data={"enable": "1", "comment": "relay", "delete": "source"})
-    edited = (await admin.data("GET", _RULES))[2]
+    await admin.data("PUT", f"{_RULES}/1", data={"enable": "1", "comment": "relay", "delete": "source"})
+    edited = (await admin.data("GET", _RULES))[1]
     assert (edited["enable"], edited["comment"]) == (1, "relay")
     assert "source" not in edited and "ipversion" not in edited
 
-    await admin.data("DELETE", f"{_RULES}/2")
+    await admin.data("PUT", f"{_RULES}/1", data={"moveto": "99"})
+    assert (await admin.data("GET", _RULES))[-1]["macro"] == "SMTP", "beyond the end means last"
+    await admin.data("DELETE", f"{_RULES}/{len(start)}")
     assert [r["macro"] for r in await admin.data("GET", _RULES)] == [r["macro"] for r in start]
     r = await admin.get(f"{_RULES}/9")
     assert _error(r) == (500, "no rule at position 9\n")

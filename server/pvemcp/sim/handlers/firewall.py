@@ -142,8 +142,18 @@ def update_rule(call: Call) -> None:
     pos = _position(call, rules)
     moveto = call.integer("moveto")
     if moveto is not None and moveto != pos:
-        rule = rules.pop(pos)
-        rules.insert(min(moveto, len(rules)), rule)
+        # update_rule's loop: the rule goes in front of the one that was at <moveto>, or last
+        moved = rules[pos]
+        reordered: list[Rule] = []
+        for i, rule in enumerate(rules):
+            if i == pos:
+                continue
+            if i == moveto:
+                reordered.append(moved)
+            reordered.append(rule)
+        if moveto >= len(rules):
+            reordered.append(moved)
+        rules = reordered
     else:
         rule = _copy_rule_data(dict(rules[pos]), call)
         for opt in _split_list(call.text("delete") or ""):
