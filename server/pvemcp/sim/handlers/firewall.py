@@ -8,9 +8,9 @@ guest exists: the ``.fw`` file is looked up by VMID only, as ``load_vmfw_conf`` 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from pvemcp.core.spec.formats import split_list
 from pvemcp.sim.errors import fail, param_error
 from pvemcp.sim.fwconfig import (
     RULE_KEYS,
@@ -39,10 +39,6 @@ def _assert_digest(call: Call, current: str) -> None:
     given = call.text("digest")
     if given and given != current:
         raise fail(_MODIFIED)
-
-
-def _split_list(text: str) -> list[str]:
-    return [item for item in re.split(r"[,;\s\0]+", text) if item]
 
 
 @route("GET", "/cluster/firewall/rules")
@@ -78,7 +74,7 @@ def set_options(call: Call) -> None:
     conf = _locked_conf(call)
     _assert_digest(call, object_digest(conf.options))
     options = dict(conf.options)
-    for opt in _split_list(call.text("delete") or ""):
+    for opt in split_list(call.text("delete") or ""):
         if opt not in VM_OPTION_KEYS:
             raise param_error({"delete": f"no such option '{opt}'"})
         options.pop(opt, None)
@@ -156,7 +152,7 @@ def update_rule(call: Call) -> None:
         rules = reordered
     else:
         rule = _copy_rule_data(dict(rules[pos]), call)
-        for opt in _split_list(call.text("delete") or ""):
+        for opt in split_list(call.text("delete") or ""):
             if opt not in RULE_KEYS and opt not in ("pos", "digest"):
                 raise param_error({"delete": f"no such property ('{opt}')"})
             if opt in ("type", "action"):
