@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pvemcp.core.spec.model import load_spec
-from pvemcp.sim import RunningSimulator
+from pvemcp.sim import RunningSimulator, running_simulator
 from pvemcp.sim.hostinfo import build_hosts
 from pvemcp.sim.seed import build_cluster
 
@@ -373,3 +373,12 @@ async def test_firewall_config_is_per_vmid_and_goes_with_the_guest(sim: RunningS
     upid = await admin.data("DELETE", "/nodes/pve3/qemu/105")
     assert (await admin.wait_task(upid))["exitstatus"] == "OK"
     assert await admin.data("GET", "/nodes/pve3/qemu/105/firewall/rules") == []
+
+
+async def test_a_single_node_runs_no_corosync() -> None:
+    async with running_simulator(seed=3, nodes=1, guests=2, task_speed=0.0) as one:
+        async for api in _client(one, token_header(one.token_id, one.token_secret)):
+            corosync = await api.data("GET", "/nodes/pve1/services/corosync/state")
+            assert (corosync["active-state"], corosync["state"]) == ("inactive", "dead")
+            status = await api.data("GET", "/cluster/ha/status/current")
+            assert [(s["node"], s["quorate"]) for s in status] == [("pve1", 1)]
