@@ -14,10 +14,11 @@ from pvemcp.sim.auth import User
 from pvemcp.sim.perms import can
 from pvemcp.sim.routing import Call, route
 
-# user.cfg fields beyond what authentication needs (pve-access-control ``parse_user_config``)
+# user.cfg fields beyond what authentication needs. pve-access-control ``parse_user_config`` keeps names
+# and comments only when non-empty but always sets ``email``: an empty field before the comment reads as "".
 _PROFILES: dict[str, dict[str, str]] = {
     "root@pam": {"email": "admin@pvemcp.lan"},
-    "auditor@pve": {"firstname": "Read", "lastname": "Only", "comment": "Monitoring and reporting"},
+    "auditor@pve": {"firstname": "Read", "lastname": "Only", "email": "", "comment": "Monitoring and reporting"},
 }
 _REALM_TYPES = {"pam": "pam", "pve": "pve"}  # domains.cfg of the simulator (see GET /access/domains)
 _SUPERUSER = "root@pam"
