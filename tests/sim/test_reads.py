@@ -173,6 +173,14 @@ async def test_cluster_log_records_tasks_newest_first(sim: RunningSimulator, adm
     assert await auditor.data("GET", "/cluster/log") == []
 
 
+async def test_cluster_log_marks_failed_tasks_as_errors(sim: RunningSimulator, admin: Api) -> None:
+    now = int(sim.state.clock.now())
+    task = sim.sim.tasks.add_finished("pve2", "qmstart", "105", "root@pam", now - 5, 2, [], "start failed: boom")
+    end, start = await admin.data("GET", "/cluster/log", params={"max": 2})
+    assert (end["msg"], end["pri"]) == (f"end task {task.upid} start failed: boom", 3)
+    assert (start["msg"], start["pri"], start["pid"]) == (f"starting task {task.upid}", 6, end["pid"])
+
+
 async def test_cluster_options_by_privilege(admin: Api, auditor: Api, privsep: Api) -> None:
     full = await admin.data("GET", "/cluster/options")
     assert full["keyboard"] == "en-us" and "prod" in full["allowed-tags"]

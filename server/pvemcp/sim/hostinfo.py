@@ -187,6 +187,7 @@ class NodeHost:
     timezone: str = "UTC"
     updates: tuple[PackageUpdate, ...] = ()
     installed: str = ""  # creation time of the installer's LVs, as `lvs -o time` prints it
+    daemon_pid: int = 0  # the pvedaemon worker that logs task starts and ends to the cluster log
 
     @property
     def boot_disk(self) -> Disk:
@@ -271,6 +272,7 @@ def _host(state: ClusterState, node: Node, seed: int) -> NodeHost:
         nameservers=(gateway, "1.1.1.1"),
         updates=_UPDATES,
         installed=installed,
+        daemon_pid=rng.randint(1100, 1900),
     )
 
 

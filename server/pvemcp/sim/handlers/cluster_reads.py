@@ -17,6 +17,7 @@ from pvemcp.sim.routing import Call, route
 # pmxcfs' default when the API passes max=0 (the C clusterlog and its Rust port both use 50)
 _CLUSTER_LOG_DEFAULT_MAX = 50
 _LOG_INFO = 6
+_LOG_ERR = 3
 
 # datacenter.cfg of the seeded cluster
 DATACENTER_CFG: dict[str, Any] = {"keyboard": "en-us", "console": "html5"}
@@ -25,17 +26,23 @@ DATACENTER_CFG: dict[str, Any] = {"keyboard": "en-us", "console": "html5"}
 def _log_events(call: Call) -> list[dict[str, Any]]:
     """The cluster log as pvedaemon fills it: one line when a task starts, one when it ends.
 
-    ``PVE::RPCEnvironment::fork_worker`` logs ``starting task UPID`` and ``end task UPID STATUS`` through
-    ``PVE::Cluster::log_msg`` (priority info, ident = the task's user). ``uid`` numbers them in order.
+    pve-common ``RESTEnvironment.pm``: ``fork_worker`` logs ``starting task UPID`` and ``$log_task_result``
+    ``end task UPID STATUS`` (priority err when the worker failed) through ``log_cluster_msg`` ->
+    ``PVE::Cluster::log_msg``, from the API daemon's process, with the task's user as ident. ``uid``
+    numbers the entries in order.
     """
     events: list[tuple[int, int, dict[str, Any]]] = []
+    hosts = call.sim.hosts
     for seq, task in enumerate(call.sim.tasks.all()):
         p = task.parts
-        base = {"pri": _LOG_INFO, "tag": "pvedaemon", "pid": p.pid, "node": p.node, "user": p.user}
+        pid = hosts[p.node].daemon_pid if p.node in hosts else p.pid
+        base = {"pri": _LOG_INFO, "tag": "pvedaemon", "pid": pid, "node": p.node, "user": p.user}
         events.append((p.starttime, 2 * seq, {**base, "time": p.starttime, "msg": f"starting task {task.upid}"}))
         if task.endtime is not None and task.exitstatus is not None:
-            msg = f"end task {task.upid} {task.exitstatus}"
-            events.append((task.endtime, 2 * seq + 1, {**base, "time": task.endtime, "msg": msg}))
+            status = task.exitstatus
+            failed = status != "OK" and not status.startswith("WARNINGS")
+            end = {**base, "pri": _LOG_ERR if failed else _LOG_INFO, "time": task.endtime}
+            events.append((task.endtime, 2 * seq + 1, {**end, "msg": f"end task {task.upid} {status}"}))
     events.sort(key=lambda e: (e[0], e[1]))
     out: list[dict[str, Any]] = []
     for uid, (_, _, entry) in enumerate(events, start=1):
