@@ -14,8 +14,10 @@ import pytest
 
 from pvemcp.core.spec.model import load_spec
 from pvemcp.sim import RunningSimulator, running_simulator
+from pvemcp.sim.fwconfig import build_firewall
 from pvemcp.sim.hostinfo import build_hosts
 from pvemcp.sim.seed import build_cluster
+from pvemcp.sim.state import Guest
 
 from .conftest import Api, _client, token_header
 
@@ -390,3 +392,17 @@ async def test_a_single_node_runs_no_corosync() -> None:
             assert (corosync["active-state"], corosync["state"]) == ("inactive", "dead")
             status = await api.data("GET", "/cluster/ha/status/current")
             assert [(s["node"], s["quorate"]) for s in status] == [("pve1", 1)]
+
+
+def test_a_clone_takes_a_copy_of_the_firewall_config() -> None:
+    state = build_cluster(seed=1)
+    store = build_firewall(state)
+    clone = Guest(vmid=500, type="qemu", node="pve1", config={"name": "web-03"})
+    state.guests[500] = clone
+    store.clone_guest_conf(state, 100, clone)
+    copied = store.guest_conf(state, 500)
+    assert (copied.options, copied.rules) == (store.guest_conf(state, 100).options, store.guest_conf(state, 100).rules)
+    copied.rules[0]["comment"] = "only on the clone"
+    assert "comment" not in store.guest_conf(state, 100).rules[0]
+    store.clone_guest_conf(state, 105, Guest(vmid=501, type="qemu", node="pve1", config={}))
+    assert 501 not in store.guests, "a guest without .fw file gives its clone none"

@@ -324,6 +324,14 @@ class FirewallStore:
         """``save_vmfw_conf``."""
         self.guests[vmid] = conf
 
+    def clone_guest_conf(self, state: ClusterState, vmid: int, clone: Guest) -> None:
+        """``clone_vmfw_conf``: qemu-server and pve-container clones start with a copy of the source's
+        ``.fw`` (API2/Qemu.pm and API2/LXC.pm ``clone_vm``); call it once the clone's Guest exists."""
+        source = self.guest_conf(state, vmid)
+        if source.options or source.rules:
+            copy = FirewallConf(dict(source.options), [dict(r) for r in source.rules], clone)
+            self.guests[clone.vmid] = copy
+
 
 def _ports(value: str, *, icmp: bool = False) -> str | None:
     """``parse_port_name_number_or_range``'s first complaint, or None; ``icmp``: ICMP type names allowed."""
