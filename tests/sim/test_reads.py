@@ -71,7 +71,7 @@ async def test_disk_list_filters_and_smart_toggle(shared_admin: Api) -> None:
     assert boot["used"] == "BIOS boot" and boot["gpt"] == 1 and boot["health"] == "PASSED"
     assert isinstance(boot["wearout"], int)
     unused = await shared_admin.data("GET", "/nodes/pve1/disks/list", params={"type": "unused"})
-    assert [d["devpath"] for d in unused] == [d["devpath"] for d in disks if "used" not in d]
+    assert unused and [d["devpath"] for d in unused] == [d["devpath"] for d in disks if "used" not in d]
     assert all(d["type"] == "hdd" and d["wearout"] == "N/A" for d in unused)
     quick = await shared_admin.data("GET", "/nodes/pve1/disks/list", params={"skipsmart": 1})
     assert {(d["health"], d["wearout"]) for d in quick} == {("UNKNOWN", "N/A")}
@@ -85,7 +85,9 @@ async def test_smart_data_per_disk_kind(shared_admin: Api) -> None:
     assert await shared_admin.data(
         "GET", "/nodes/pve1/disks/smart", params={"disk": "/dev/nvme0n1p3", "healthonly": 1}
     ) == {"health": "PASSED"}
-    for disk in (d["devpath"] for d in disks if d["type"] == "hdd"):
+    hdds = [d["devpath"] for d in disks if d["type"] == "hdd"]
+    assert hdds, "the seeded pve1 has spare SATA disks"
+    for disk in hdds:
         ata = await shared_admin.data("GET", "/nodes/pve1/disks/smart", params={"disk": disk})
         assert ata["type"] == "ata" and any(a["name"] == "Power_On_Hours" for a in ata["attributes"])
     r = await shared_admin.get("/nodes/pve1/disks/smart", disk="/dev/sdz")
