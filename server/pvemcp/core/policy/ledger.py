@@ -100,6 +100,7 @@ __all__ = [
     "load_key",
     "load_or_create_key",
     "new_call_id",
+    "open_problem",
     "parse_head",
     "verify",
 ]
@@ -126,8 +127,12 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
-class LedgerError(Exception):
-    """The ledger or its key cannot be used; the message says which file and what to do."""
+class LedgerError(ValueError):
+    """The ledger or its key cannot be used; the message says which file and what to do.
+
+    A ``ValueError`` like the other configuration errors, so that a start with an unusable ledger
+    ends with this message and exit code 2, not a traceback.
+    """
 
 
 def new_call_id() -> str:
@@ -158,11 +163,52 @@ def _ensure_directory(ledger: Path) -> None:
     try:
         parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
-        raise LedgerError(
-            f"cannot create the directory {parent} of the audit log {ledger}: {exc.strerror or exc}; "
-            f"create it (e.g. `install -d -m 700 {parent}` as root, owned by the user running pvemcp) "
-            "or set audit_log / PVEMCP_AUDIT_LOG to a writable path"
-        ) from None
+        raise LedgerError(_no_directory(ledger, str(exc.strerror or exc))) from None
+
+
+def _no_directory(ledger: Path, why: str) -> str:
+    parent = ledger.parent
+    return (
+        f"cannot create the directory {parent} of the audit log {ledger}: {why}; "
+        f"create it (e.g. `install -d -m 700 {parent}` as root, owned by the user running pvemcp) "
+        "or set audit_log / PVEMCP_AUDIT_LOG to a writable path"
+    )
+
+
+def open_problem(ledger: str | os.PathLike[str], key_file: str | os.PathLike[str] | None = None) -> str | None:
+    """Why :class:`AuditLedger` would refuse to open ``ledger``, found without creating or changing anything.
+
+    ``None`` when it would open (a missing directory that can be created is fine). For ``pvemcp check``.
+    """
+    p = Path(ledger)
+    parent = p.parent
+    if not parent.is_dir():
+        ancestor = next((a for a in parent.parents if a.exists()), None)
+        if ancestor is None or not ancestor.is_dir():
+            return _no_directory(p, f"{ancestor or parent} is not a directory")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            return _no_directory(p, f"{ancestor} is not writable")
+        return None
+    if not p.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create the audit log {p}: {parent} is not writable; fix its owner or set PVEMCP_AUDIT_LOG"
+    if p.exists() and (not p.is_file() or not os.access(p, os.W_OK)):
+        return f"the audit log {p} is not a writable file"
+    key_path = Path(key_file) if key_file is not None else default_key_path(p)
+    if not key_path.exists():
+        if p.exists() and p.stat().st_size > 0:
+            return f"key file {key_path} does not exist, but the ledger {p} has records written with a key"
+        return None
+    try:
+        _check_private(key_path)
+        key = load_key(key_path)
+        if p.exists():
+            seq, head, _ = _read_tail(p, key)
+            _reconcile_anchor(p, default_head_path(p), key, seq, head)
+        elif _read_anchor(default_head_path(p), key) not in (None, HeadAnchor(0, GENESIS)):
+            return f"the audit log {p} does not exist but its head anchor records entries: it was removed"
+    except LedgerError as exc:
+        return str(exc)
+    return None
 
 
 # -- key ---------------------------------------------------------------------------------------
