@@ -183,7 +183,7 @@ def open_problem(ledger: str | os.PathLike[str], key_file: str | os.PathLike[str
     p = Path(ledger)
     parent = p.parent
     if not parent.is_dir():
-        ancestor = next((a for a in parent.parents if a.exists()), None)
+        ancestor = next((a for a in (parent, *parent.parents) if a.exists()), None)
         if ancestor is None or not ancestor.is_dir():
             return _no_directory(p, f"{ancestor or parent} is not a directory")
         if not os.access(ancestor, os.W_OK | os.X_OK):
