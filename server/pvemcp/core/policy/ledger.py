@@ -43,8 +43,9 @@ first: secrets are never written.
 
 Writing: the file is opened with ``O_APPEND`` and each record is **one** ``os.write`` of one line,
 so a line is never interleaved with another. :meth:`AuditLedger.append` is synchronous on purpose:
-the write is a few hundred bytes to a local file (microseconds, no network), it never awaits, and
-so it is atomic with respect to the event loop; a ``threading.Lock`` and an ``flock`` serialise it
+the write is a few hundred bytes to a local file plus the anchor's replacement (a few hundred
+microseconds in all, no network, against the milliseconds of the Proxmox request it records), it
+never awaits, and so it is atomic with respect to the event loop; a ``threading.Lock`` and an ``flock`` serialise it
 across threads and processes (another process appending is noticed by the file size and the chain
 continues from the real tail). ``fsync=True`` adds durability against power loss at the price of a
 blocking flush per record.
