@@ -188,11 +188,6 @@ def test_load_policy_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch
     assert load_policy({}).read_only is True
 
 
-def test_unknown_rule_keys() -> None:
-    c = PolicyConfig.from_mapping({"rules": {"guest_stop": "deny", "gust_start": "allow", "write": "allow"}})
-    assert c.unknown_rule_keys({"guest_stop", "guest_start"}) == ["gust_start"]
-
-
 # --- unknown names: the key and the nearest valid one ---------------------------------------
 
 

@@ -126,10 +126,6 @@ class PolicyConfig:
             return None
         return self.audit_log.with_name(self.audit_log.name + ".key")
 
-    def unknown_rule_keys(self, known_tools: set[str] | frozenset[str]) -> list[str]:
-        """Rule keys that are neither a risk class nor a known tool (typos the door should report)."""
-        return sorted(k for k in self.rules if k not in RISK_KEYS and k not in known_tools)
-
     @classmethod
     def from_mapping(
         cls,
