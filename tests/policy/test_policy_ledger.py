@@ -472,6 +472,13 @@ def test_writer_refuses_records_without_an_anchor(ledger_path: Path) -> None:
         assert ledger.last_seq == RECORDS
 
 
+def test_reanchor_refuses_a_removed_ledger(ledger_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ledger_path.unlink()
+    assert cli_main(["audit", "head", "--reanchor", str(ledger_path)]) == 2
+    assert "nothing to re-anchor" in capsys.readouterr().err
+    assert default_head_path(ledger_path).is_file()  # the evidence of the wipe stays
+
+
 def test_reanchor_refuses_a_broken_chain(ledger_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lines = lines_of(ledger_path)
     del lines[3]

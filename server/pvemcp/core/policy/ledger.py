@@ -961,8 +961,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def _reanchor(ledger: Path, key: bytes) -> None:
     """Rewrite the head anchor from the ledger, whose chain must be intact apart from its end."""
-    report = verify(ledger, key, head_file=ledger.with_name(ledger.name + ".no-anchor"))
-    broken = [i for i in report.issues if i.kind not in ("anchor", "deleted", "wiped") or i.seq is not None]
-    if broken:
-        raise LedgerError(f"the chain of {ledger} is broken; not re-anchoring:\n{report.format()}")
-    _write_anchor(default_head_path(ledger), key, HeadAnchor(report.last_seq, report.head))
+    if not ledger.is_file():
+        raise LedgerError(
+            f"ledger {ledger} does not exist: nothing to re-anchor (to start a new ledger, move its "
+            f"anchor {default_head_path(ledger)} aside)"
+        )
+    with open(ledger, "rb") as held:  # hold the writers' lock: a running server cannot append meanwhile
+        if fcntl is not None:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        report = verify(ledger, key, head_file=ledger.with_name(ledger.name + ".no-anchor"))
+        broken = [i for i in report.issues if i.kind not in ("anchor", "deleted", "wiped") or i.seq is not None]
+        if broken:
+            raise LedgerError(f"the chain of {ledger} is broken; not re-anchoring:\n{report.format()}")
+        _write_anchor(default_head_path(ledger), key, HeadAnchor(report.last_seq, report.head))
