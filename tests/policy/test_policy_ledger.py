@@ -370,6 +370,22 @@ def test_delete_the_last_three_lines(ledger_path: Path) -> None:
     assert f"3 record(s) missing at the end (seq {RECORDS - 2}..{RECORDS} deleted)" in report.issues[0].message
 
 
+def test_append_a_forged_record_at_the_end(ledger_path: Path) -> None:
+    lines = lines_of(ledger_path)
+    last = json.loads(lines[-1])
+    forged = {**last, "seq": RECORDS + 1, "prev": last["mac"], "tool": "guest_list", "mac": "e" * 64}
+    write_lines(ledger_path, [*lines, (canonical_json(forged) + "\n").encode()])
+    assert kinds(ledger_path) == [(RECORDS + 1, "modified")]
+
+
+def test_swap_the_last_two_lines(ledger_path: Path) -> None:
+    lines = lines_of(ledger_path)
+    lines[-1], lines[-2] = lines[-2], lines[-1]
+    write_lines(ledger_path, lines)
+    found = kinds(ledger_path)
+    assert {k for _, k in found} == {"reordered"} and {line for line, _ in found} >= {RECORDS - 1, RECORDS}
+
+
 def test_empty_the_file(ledger_path: Path) -> None:
     ledger_path.write_bytes(b"")
     report = verify(ledger_path, key_of(ledger_path))
