@@ -72,9 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("audit", help="audit ledger commands")
     audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    v = audit_sub.add_parser("verify", help="verify the HMAC chain of a ledger")
+    v = audit_sub.add_parser("verify", help="verify the HMAC chain of a ledger and its head anchor")
     v.add_argument("path", nargs="?", help="ledger path (default $PVEMCP_AUDIT_LOG)")
     v.add_argument("--key-file", help="HMAC key file (default: beside the ledger)")
+    v.add_argument("--expect-head", metavar="SEQ:MAC", help="a head printed earlier by `pvemcp audit head`")
+    h = audit_sub.add_parser("head", help="verify, then print the ledger's head (SEQ:MAC) to keep elsewhere")
+    h.add_argument("path", nargs="?", help="ledger path (default $PVEMCP_AUDIT_LOG)")
+    h.add_argument("--key-file", help="HMAC key file (default: beside the ledger)")
+    h.add_argument("--reanchor", action="store_true", help="rewrite the head anchor from the ledger first")
 
     p = sub.add_parser("spec", help="openapi.json commands")
     spec_sub = p.add_subparsers(dest="spec_command", metavar="ACTION", required=True)

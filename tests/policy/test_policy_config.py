@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pvemcp.core.policy.config import Action, PolicyConfig, PolicyConfigError, load_policy, parse_scope
+from pvemcp.core.policy.config import (
+    Action,
+    PolicyConfig,
+    PolicyConfigError,
+    check_rule_names,
+    load_policy,
+    parse_scope,
+)
 from pvemcp.core.policy.scope import Scope
 
 EXAMPLE = """
@@ -180,6 +188,93 @@ def test_load_policy_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch
     assert load_policy({}).read_only is True
 
 
-def test_unknown_rule_keys() -> None:
-    c = PolicyConfig.from_mapping({"rules": {"guest_stop": "deny", "gust_start": "allow", "write": "allow"}})
-    assert c.unknown_rule_keys({"guest_stop", "guest_start"}) == ["gust_start"]
+# --- unknown names: the key and the nearest valid one ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "nearest"),
+    [
+        ({"read_onyl": True}, "policy.read_onyl", "read_only"),
+        ({"toolset": ["guests"]}, "policy.toolset", "toolsets"),
+        ({"audit_logs": "/l"}, "policy.audit_logs", "audit_log"),
+        ({"scope": {"node": ["pve1"]}}, "policy.scope.node", "nodes"),
+        ({"scope": {"tag": ["a"]}}, "policy.scope.tag", "tags"),
+    ],
+)
+def test_unknown_key_proposes_the_nearest(section: dict[str, Any], key: str, nearest: str) -> None:
+    with pytest.raises(PolicyConfigError) as info:
+        PolicyConfig.from_mapping(section)
+    assert info.value.key == key
+    assert f"(did you mean {nearest}?)" in str(info.value)
+
+
+def test_unknown_key_without_a_near_name_lists_the_known_ones() -> None:
+    with pytest.raises(PolicyConfigError) as info:
+        PolicyConfig.from_mapping({"zzz": 1})
+    assert "did you mean" not in str(info.value) and "known: audit_key_file, audit_log" in str(info.value)
+
+
+TOOLS = frozenset({"guest_delete", "guest_stop", "snapshot_rollback"})
+OPERATIONS = frozenset({"DELETE /nodes/{node}/qemu/{vmid}", "POST /nodes/{node}/qemu/{vmid}/status/stop"})
+
+
+def _check(rules: dict[str, str]) -> None:
+    check_rule_names(PolicyConfig.from_mapping({"rules": rules}), TOOLS, lambda: OPERATIONS)
+
+
+def test_rule_names_that_exist_pass() -> None:
+    _check({"destructive": "deny", "guest_delete": "deny", "DELETE /nodes/{node}/qemu/{vmid}": "deny"})
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "says"),
+    [
+        ("guest_delet", "policy.rules.guest_delet", "(did you mean guest_delete?)"),
+        ("destructiv", "policy.rules.destructiv", "(did you mean destructive?)"),
+        ("teleport", "policy.rules.teleport", "no risk class (read, write, destructive) or tool is named teleport"),
+        (
+            "DELETE /nodes/{node}/qemu/{vmids}",
+            "policy.rules.DELETE /nodes/{node}/qemu/{vmids}",
+            "(did you mean DELETE /nodes/{node}/qemu/{vmid}?)",
+        ),
+        ("/nodes/{node}/qemu/{vmid}", "policy.rules./nodes/{node}/qemu/{vmid}", 'is "METHOD /path"'),
+        ("PATCH /nodes", "policy.rules.PATCH /nodes", 'is "METHOD /path"'),
+    ],
+)
+def test_unknown_rule_names_are_refused_with_the_nearest(name: str, key: str, says: str) -> None:
+    with pytest.raises(PolicyConfigError) as info:
+        _check({name: "deny"})
+    assert info.value.key == key
+    assert says in str(info.value)
+
+
+def test_operation_rules_are_normalised() -> None:
+    c = PolicyConfig.from_mapping({"rules": {" delete   /nodes/{node}/qemu/{vmid} ": "deny"}})
+    assert c.rules["DELETE /nodes/{node}/qemu/{vmid}"] is Action.DENY
+    check_rule_names(c, TOOLS, lambda: OPERATIONS)
+
+
+def test_the_api_is_consulted_only_for_operation_rules() -> None:
+    def no_spec() -> frozenset[str]:
+        raise AssertionError("the API description was loaded for a config without operation rules")
+
+    check_rule_names(PolicyConfig.from_mapping({"rules": {"guest_stop": "confirm"}}), TOOLS, no_spec)
+
+
+def test_settings_report_every_key() -> None:
+    c = load_policy(tomllib.loads(EXAMPLE), env={})
+    settings = c.settings()
+    assert set(settings) == {
+        "rules",
+        "read_only",
+        "toolsets",
+        "confirm_fallback",
+        "confirm_ttl_s",
+        "scope",
+        "audit_log",
+        "audit_key_file",
+    }
+    assert settings["rules"]["guest_stop"] == "confirm" and settings["toolsets"] == ["guests", "snapshots"]
+    assert settings["audit_log"] == "/var/log/pvemcp/audit.jsonl"
+    assert settings["scope"] == "nodes pve1, pve2; VMIDs 100-199, 250, 300-399; pools agents; tags agent"
+    json.dumps(settings)  # plain JSON

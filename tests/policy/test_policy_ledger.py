@@ -23,9 +23,11 @@ from pvemcp.core.policy.config import PolicyConfig
 from pvemcp.core.policy.ledger import (
     GENESIS,
     AuditLedger,
+    HeadAnchor,
     LedgerError,
     Outcome,
     cmd_audit,
+    default_head_path,
     default_key_path,
     load_key,
     load_or_create_key,
@@ -81,6 +83,13 @@ def mixed_run(ledger: AuditLedger) -> None:
         error="401 with Authorization: PVEAPIToken=root@pam!ci=deadbeef-cafe",
         details={"requests": [{"method": "PUT", "headers": {"Authorization": "x"}}]},
     )
+    c3 = new_call_id()
+    ledger.append("previewed", tool="guest_delete", caller="bob", risk="destructive", call_id=c3, plan_digest="d1")
+    ledger.append("expired", tool="guest_delete", caller="bob", risk="destructive", call_id=c3, plan_digest="d1")
+    ledger.append("plan_changed", tool="guest_stop", caller="bob", risk="destructive", plan_digest="d2")
+
+
+RECORDS = 12  # what mixed_run writes
 
 
 @pytest.fixture
@@ -115,9 +124,9 @@ def kinds(path: Path, key: bytes | None = None) -> list[tuple[int, str]]:
 def test_mixed_run_verifies(ledger_path: Path) -> None:
     report = verify(ledger_path, key_of(ledger_path))
     assert report.intact, report.format()
-    assert report.records == 9 and report.last_seq == 9
+    assert report.records == RECORDS and report.last_seq == RECORDS
     records = [json.loads(x) for x in lines_of(ledger_path)]
-    assert [r["seq"] for r in records] == list(range(1, 10))
+    assert [r["seq"] for r in records] == list(range(1, RECORDS + 1))
     assert records[0]["prev"] == GENESIS
     for a, b in itertools.pairwise(records):
         assert b["prev"] == a["mac"]
@@ -125,9 +134,15 @@ def test_mixed_run_verifies(ledger_path: Path) -> None:
     assert {r["outcome"] for r in records} == {o.value for o in Outcome}
     assert records[0]["ts"] == "2023-11-14T22:13:20.000Z"
     assert records[0]["target"] == {"vmid": 100, "node": "pve1", "name": "web"}
-    assert records[1]["upid"].startswith("UPID:") and records[0]["call"] == records[1]["call"]
+    assert records[1]["upid"].startswith("UPID:") and records[0]["call_id"] == records[1]["call_id"]
     assert records[3]["via"] == "token"
-    assert "OK:" in report.format() and "9 record(s)" in report.format()
+    # every record carries a call id (a fresh one when the caller gave none); plan digests where given
+    assert all(r["call_id"].startswith("c-") for r in records)
+    assert len({r["call_id"] for r in records[4:9]}) == 5
+    assert records[9]["call_id"] == records[10]["call_id"] and records[10]["plan_digest"] == "d1"
+    assert records[11]["plan_digest"] == "d2" and "plan_digest" not in records[0]
+    assert "OK:" in report.format() and f"{RECORDS} record(s)" in report.format()
+    assert report.anchor is not None and report.anchor.seq == RECORDS and report.anchor.head == report.head
 
 
 def test_records_are_canonical_lines_with_a_correct_mac(ledger_path: Path) -> None:
@@ -165,7 +180,7 @@ def test_secrets_are_redacted_and_never_written(ledger_path: Path) -> None:
 def test_absent_fields_are_omitted(tmp_path: Path) -> None:
     with AuditLedger(tmp_path / "l") as ledger:
         record = ledger.append("denied", tool="t")
-    assert set(record) == {"v", "seq", "ts", "outcome", "tool", "prev", "mac"}
+    assert set(record) == {"v", "seq", "ts", "outcome", "tool", "call_id", "prev", "mac"}  # call_id: always
 
 
 def test_unknown_outcome_is_refused(tmp_path: Path) -> None:
@@ -278,13 +293,14 @@ def test_cut_the_last_line(ledger_path: Path) -> None:
     data = ledger_path.read_bytes()
     ledger_path.write_bytes(data[:-20])
     report = verify(ledger_path, key_of(ledger_path))
-    assert [(i.line, i.kind) for i in report.issues] == [(9, "truncated")]
-    assert report.records == 8
+    # the torn line, and the anchor's record missing after it
+    assert [(i.line, i.kind) for i in report.issues] == [(RECORDS, "truncated"), (RECORDS + 1, "deleted")]
+    assert report.records == RECORDS - 1
 
 
 def test_drop_only_the_trailing_newline(ledger_path: Path) -> None:
     ledger_path.write_bytes(ledger_path.read_bytes()[:-1])
-    assert kinds(ledger_path) == [(9, "truncated")]
+    assert kinds(ledger_path) == [(RECORDS, "truncated"), (RECORDS + 1, "deleted")]
 
 
 def test_reformat_a_line(ledger_path: Path) -> None:
@@ -296,7 +312,7 @@ def test_reformat_a_line(ledger_path: Path) -> None:
 
 def test_change_the_key(ledger_path: Path) -> None:
     report = verify(ledger_path, b"k" * 32)
-    assert [(i.line, i.kind) for i in report.issues] == [(0, "key")]
+    assert [(i.line, i.kind) for i in report.issues] == [(0, "key"), (RECORDS + 1, "anchor")]
     assert "wrong key" in report.issues[0].message
 
 
@@ -306,18 +322,21 @@ def test_replace_the_key_file_and_rewrite_everything(ledger_path: Path) -> None:
     default_key_path(ledger_path).unlink()
     records = [json.loads(x) for x in lines_of(ledger_path)]
     ledger_path.unlink()
+    default_head_path(ledger_path).unlink()
     with AuditLedger(ledger_path) as fresh:
         for r in records:
             fresh.append(r["outcome"], tool="guest_list", caller=r.get("caller"))
     assert verify(ledger_path, key_of(ledger_path)).intact
-    assert kinds(ledger_path, old_key) == [(0, "key")]
+    assert kinds(ledger_path, old_key) == [(0, "key"), (RECORDS + 1, "anchor")]
 
 
 def test_losing_the_tail_leaves_a_shorter_valid_chain(ledger_path: Path) -> None:
-    """Documented limitation: compare last_seq/head with an external anchor to see tail loss."""
+    """The chain alone cannot see tail loss; without its anchor verify says it cannot rule it out."""
     write_lines(ledger_path, lines_of(ledger_path)[:-2])
+    default_head_path(ledger_path).unlink()
     report = verify(ledger_path, key_of(ledger_path))
-    assert report.intact and report.last_seq == 7
+    assert [(i.line, i.kind) for i in report.issues] == [(RECORDS - 1, "anchor")]
+    assert "is missing" in report.issues[0].message and report.last_seq == RECORDS - 2
 
 
 def test_verify_of_a_missing_file(tmp_path: Path) -> None:
@@ -331,14 +350,201 @@ def test_empty_ledger_is_intact(tmp_path: Path) -> None:
     assert report.intact and report.records == 0 and report.head == GENESIS
 
 
+# --- the end of the chain: head anchor and pinned head -----------------------------------------
+
+
+def test_delete_the_last_line(ledger_path: Path) -> None:
+    write_lines(ledger_path, lines_of(ledger_path)[:-1])
+    report = verify(ledger_path, key_of(ledger_path))
+    assert [(i.line, i.seq, i.kind) for i in report.issues] == [(RECORDS, None, "deleted")]
+    message = report.issues[0].message
+    assert f"after line {RECORDS - 1} (seq {RECORDS - 1})" in message
+    assert f"1 record(s) missing at the end (seq {RECORDS} deleted)" in message
+    assert "head anchor audit.jsonl.head records seq 12" in message
+
+
+def test_delete_the_last_three_lines(ledger_path: Path) -> None:
+    write_lines(ledger_path, lines_of(ledger_path)[:-3])
+    report = verify(ledger_path, key_of(ledger_path))
+    assert [i.kind for i in report.issues] == ["deleted"]
+    assert f"3 record(s) missing at the end (seq {RECORDS - 2}..{RECORDS} deleted)" in report.issues[0].message
+
+
+def test_append_a_forged_record_at_the_end(ledger_path: Path) -> None:
+    lines = lines_of(ledger_path)
+    last = json.loads(lines[-1])
+    forged = {**last, "seq": RECORDS + 1, "prev": last["mac"], "tool": "guest_list", "mac": "e" * 64}
+    write_lines(ledger_path, [*lines, (canonical_json(forged) + "\n").encode()])
+    assert kinds(ledger_path) == [(RECORDS + 1, "modified")]
+
+
+def test_swap_the_last_two_lines(ledger_path: Path) -> None:
+    lines = lines_of(ledger_path)
+    lines[-1], lines[-2] = lines[-2], lines[-1]
+    write_lines(ledger_path, lines)
+    found = kinds(ledger_path)
+    assert {k for _, k in found} == {"reordered"} and {line for line, _ in found} >= {RECORDS - 1, RECORDS}
+
+
+def test_empty_the_file(ledger_path: Path) -> None:
+    ledger_path.write_bytes(b"")
+    report = verify(ledger_path, key_of(ledger_path))
+    assert [(i.line, i.kind) for i in report.issues] == [(0, "wiped")]
+    assert f"the ledger is empty but its head anchor audit.jsonl.head records seq {RECORDS}" in report.format()
+
+
+def test_remove_the_file(ledger_path: Path) -> None:
+    ledger_path.unlink()
+    report = verify(ledger_path, key_of(ledger_path))
+    assert [(i.line, i.kind) for i in report.issues] == [(0, "wiped")]
+    assert "the ledger does not exist" in report.issues[0].message
+
+
+def test_replace_by_a_shorter_foreign_ledger(ledger_path: Path, tmp_path: Path) -> None:
+    """Another ledger's records (another key) in place of this one: nothing verifies, the anchor says how much."""
+    other = tmp_path / "other.jsonl"
+    with AuditLedger(other) as ledger:
+        ledger.append("allowed", tool="t")
+    ledger_path.write_bytes(other.read_bytes())
+    found = kinds(ledger_path)
+    assert (0, "key") in found and (0, "wiped") in found
+
+
+def test_remove_the_anchor(ledger_path: Path) -> None:
+    default_head_path(ledger_path).unlink()
+    report = verify(ledger_path, key_of(ledger_path))
+    assert [(i.line, i.kind) for i in report.issues] == [(RECORDS + 1, "anchor")]
+    assert "audit.jsonl.head is missing" in report.issues[0].message
+
+
+def test_edit_the_anchor(ledger_path: Path) -> None:
+    """Lowering the anchor's seq to hide a truncation breaks its MAC."""
+    anchor = default_head_path(ledger_path)
+    doc = json.loads(anchor.read_text())
+    doc["seq"] = RECORDS - 2
+    anchor.write_text(json.dumps(doc))
+    write_lines(ledger_path, lines_of(ledger_path)[:-2])
+    report = verify(ledger_path, key_of(ledger_path))
+    assert [i.kind for i in report.issues] == ["anchor"]
+    assert "does not verify with this key" in report.issues[0].message
+
+
+def test_rollback_of_ledger_and_anchor_is_caught_only_by_a_pinned_head(ledger_path: Path, tmp_path: Path) -> None:
+    anchor = default_head_path(ledger_path)
+    saved_ledger, saved_anchor = ledger_path.read_bytes(), anchor.read_bytes()
+    with AuditLedger(ledger_path) as ledger:
+        ledger.append("allowed", tool="guest_delete")
+        pinned = HeadAnchor(ledger.last_seq, ledger.head)
+    ledger_path.write_bytes(saved_ledger)
+    anchor.write_bytes(saved_anchor)
+    assert verify(ledger_path, key_of(ledger_path)).intact  # consistent, as far as the files alone can tell
+    report = verify(ledger_path, key_of(ledger_path), expect_head=pinned)
+    assert [(i.line, i.kind) for i in report.issues] == [(RECORDS + 1, "deleted")]
+    assert f"the expected head records seq {RECORDS + 1}" in report.issues[0].message
+    shortened = HeadAnchor(pinned.seq, pinned.head[:16])  # a pin may keep a prefix of the MAC
+    assert not verify(ledger_path, key_of(ledger_path), expect_head=shortened).intact
+
+
+def test_pinned_head_names_a_record_that_was_rewritten(ledger_path: Path) -> None:
+    """Someone with the key truncated, re-anchored and wrote new records: the pin sees the rewrite."""
+    key = key_of(ledger_path)
+    pinned = HeadAnchor(RECORDS, verify(ledger_path, key).head)
+    write_lines(ledger_path, lines_of(ledger_path)[:-1])
+    default_head_path(ledger_path).unlink()
+    assert cli_main(["audit", "head", "--reanchor", str(ledger_path)]) == 0
+    with AuditLedger(ledger_path) as ledger:
+        ledger.append("allowed", tool="harmless")
+    assert verify(ledger_path, key).intact
+    report = verify(ledger_path, key, expect_head=pinned)
+    assert [(i.line, i.seq, i.kind) for i in report.issues] == [(RECORDS, RECORDS, "pinned")]
+    assert f"line {RECORDS} (seq {RECORDS}): not the record the expected head names" in report.issues[0].message
+
+
+def test_a_pinned_head_still_in_the_ledger_passes(ledger_path: Path) -> None:
+    key = key_of(ledger_path)
+    pinned = HeadAnchor(RECORDS, verify(ledger_path, key).head)
+    with AuditLedger(ledger_path) as ledger:
+        ledger.append("allowed", tool="t")
+    report = verify(ledger_path, key, expect_head=pinned)
+    assert report.intact and "the expected head (seq 12) matches" in report.format()
+
+
+def test_writer_refuses_a_ledger_behind_its_anchor(ledger_path: Path) -> None:
+    write_lines(ledger_path, lines_of(ledger_path)[:-1])
+    with pytest.raises(LedgerError, match=f"ends at seq {RECORDS - 1} but its head anchor records seq {RECORDS}"):
+        AuditLedger(ledger_path)
+    ledger_path.unlink()
+    with pytest.raises(LedgerError, match="ends at seq 0"):
+        AuditLedger(ledger_path)
+    assert not verify(ledger_path, key_of(ledger_path)).intact  # the refused start did not hide the wipe
+
+
+def test_writer_refuses_records_without_an_anchor(ledger_path: Path) -> None:
+    default_head_path(ledger_path).unlink()
+    with pytest.raises(LedgerError, match=r"head anchor .* is missing"):
+        AuditLedger(ledger_path)
+    assert cli_main(["audit", "head", "--reanchor", str(ledger_path)]) == 0
+    with AuditLedger(ledger_path) as ledger:
+        assert ledger.last_seq == RECORDS
+
+
+def test_reanchor_refuses_a_removed_ledger(ledger_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ledger_path.unlink()
+    assert cli_main(["audit", "head", "--reanchor", str(ledger_path)]) == 2
+    assert "nothing to re-anchor" in capsys.readouterr().err
+    assert default_head_path(ledger_path).is_file()  # the evidence of the wipe stays
+
+
+def test_reanchor_refuses_a_broken_chain(ledger_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = lines_of(ledger_path)
+    del lines[3]
+    write_lines(ledger_path, lines)
+    assert cli_main(["audit", "head", "--reanchor", str(ledger_path)]) == 2
+    assert "not re-anchoring" in capsys.readouterr().err
+
+
+def test_writer_refuses_a_truncation_while_it_runs(ledger_path: Path) -> None:
+    with AuditLedger(ledger_path) as ledger:
+        ledger.append("allowed", tool="t")
+        write_lines(ledger_path, lines_of(ledger_path)[:-3])
+        with pytest.raises(LedgerError, match="records were removed"):
+            ledger.append("allowed", tool="t")
+    assert [i.kind for i in verify(ledger_path, key_of(ledger_path)).issues] == ["deleted"]
+
+
+def test_an_anchor_one_append_behind_is_brought_forward(ledger_path: Path) -> None:
+    """What a crash between the record's write and the anchor's leaves: not tampering."""
+    anchor = default_head_path(ledger_path)
+    behind = anchor.read_bytes()
+    with AuditLedger(ledger_path) as ledger:
+        ledger.append("allowed", tool="t")
+    anchor.write_bytes(behind)
+    report = verify(ledger_path, key_of(ledger_path))
+    assert report.intact and "1 record(s) after its head anchor" in report.format()
+    with AuditLedger(ledger_path) as ledger:
+        assert ledger.last_seq == RECORDS + 1
+    report = verify(ledger_path, key_of(ledger_path))
+    assert report.anchor == HeadAnchor(RECORDS + 1, report.head)
+
+
+def test_anchor_is_private_and_rewritten_atomically(ledger_path: Path) -> None:
+    anchor = default_head_path(ledger_path)
+    assert stat.S_IMODE(anchor.stat().st_mode) == 0o600
+    assert sorted(p.name for p in ledger_path.parent.iterdir()) == [
+        "audit.jsonl",
+        "audit.jsonl.head",
+        "audit.jsonl.key",
+    ]
+
+
 # --- the writer across restarts, writers and tasks ------------------------------------------
 
 
 def test_reopen_continues_the_chain(ledger_path: Path) -> None:
     with AuditLedger(ledger_path) as ledger:
-        assert ledger.last_seq == 9
+        assert ledger.last_seq == RECORDS
         record = ledger.append("allowed", tool="t")
-    assert record["seq"] == 10
+    assert record["seq"] == RECORDS + 1
     assert verify(ledger_path, key_of(ledger_path)).intact
 
 
@@ -427,9 +633,22 @@ def test_fsync_mode(tmp_path: Path) -> None:
     assert verify(tmp_path / "l", key_of(tmp_path / "l")).intact
 
 
-def test_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(LedgerError, match="does not exist"):
-        AuditLedger(tmp_path / "no" / "l")
+def test_missing_directory_is_created_private(tmp_path: Path) -> None:
+    """A fresh host has no /var/log/pvemcp: the first start creates it (mode 0700) instead of failing."""
+    path = tmp_path / "var" / "log" / "pvemcp" / "audit.jsonl"
+    with AuditLedger(path) as ledger:
+        ledger.append("allowed", tool="t")
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert verify(path, key_of(path)).intact
+
+
+def test_uncreatable_directory_says_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(LedgerError) as caught:
+        AuditLedger(tmp_path / "file" / "pvemcp" / "audit.jsonl")
+    message = str(caught.value)
+    assert f"cannot create the directory {tmp_path / 'file' / 'pvemcp'}" in message
+    assert "PVEMCP_AUDIT_LOG" in message and "install -d" in message
 
 
 # --- the key ----------------------------------------------------------------------------------
@@ -485,7 +704,13 @@ def test_configured_key_path_and_from_config(tmp_path: Path) -> None:
 
 
 def ns(**kw: Any) -> argparse.Namespace:
-    base: dict[str, Any] = {"command": "audit", "audit_command": "verify", "path": None, "key_file": None}
+    base: dict[str, Any] = {
+        "command": "audit",
+        "audit_command": "verify",
+        "path": None,
+        "key_file": None,
+        "expect_head": None,
+    }
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -538,6 +763,35 @@ def test_cmd_audit_usage_errors(
 ) -> None:
     assert cmd_audit(make(ledger_path)) == 2
     assert capsys.readouterr().err.strip()
+
+
+@pytest.mark.usefixtures("no_env")
+def test_cmd_audit_head_prints_a_pin_that_verify_takes(ledger_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["audit", "head", str(ledger_path)]) == 0
+    pin = capsys.readouterr().out.strip()
+    assert pin == f"{RECORDS}:{verify(ledger_path, key_of(ledger_path)).head}"
+    assert cli_main(["audit", "verify", str(ledger_path), "--expect-head", pin]) == 0
+    assert "the expected head (seq 12) matches" in capsys.readouterr().out
+    write_lines(ledger_path, lines_of(ledger_path)[:-1])
+    default_head_path(ledger_path).unlink()
+    assert cli_main(["audit", "verify", str(ledger_path), "--expect-head", pin]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("TAMPERED:") and f"(seq {RECORDS} deleted); the expected head" in out
+    assert cli_main(["audit", "head", str(ledger_path)]) == 1  # no pin printed for a ledger that fails
+
+
+@pytest.mark.usefixtures("no_env")
+def test_cmd_audit_wiped_ledger_exits_1(ledger_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ledger_path.unlink()
+    assert cli_main(["audit", "verify", str(ledger_path)]) == 1
+    assert "the ledger does not exist but its head anchor" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("no_env")
+@pytest.mark.parametrize("pin", ["12", "x:abc", "12:" + "z" * 64, "12:abcd"])
+def test_cmd_audit_bad_expected_head(ledger_path: Path, pin: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["audit", "verify", str(ledger_path), "--expect-head", pin]) == 2
+    assert "is not SEQ:MAC" in capsys.readouterr().err
 
 
 @pytest.mark.usefixtures("no_env")

@@ -6,10 +6,16 @@ and a ``[policy]`` table, then the environment names users of other Proxmox tool
 ``PROXMOX_PASSWORD`` / ``_FILE``, ``PROXMOX_VERIFY_TLS``, ``PROXMOX_CA_FILE``, ``PROXMOX_FINGERPRINT``)
 which define the cluster ``default`` when the file defines none. Policy env overrides (``PVEMCP_*``)
 apply on top of the file.
+
+Every name is checked: an unknown key at any level of the file is a :class:`ConfigError` (or a
+``PolicyConfigError`` inside ``[policy]``) naming the key and the nearest valid one; an unknown
+``PVEMCP_*`` or ``PROXMOX_*`` variable is warned about (the environment is shared with other tools,
+so it cannot be an error). Adding a top-level key or a variable is one line in its table below.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -17,10 +23,56 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pvemcp.core.policy.config import PolicyConfig
+from pvemcp.core.policy.config import ENV_OVERRIDES, PolicyConfig, did_you_mean
 from pvemcp.core.pve.config import ClientConfig, ConfigError
 
+log = logging.getLogger("pvemcp")
+
 ENV_PREFIX = "PROXMOX_"
+#: Top-level keys of the config file.
+TOP_LEVEL_KEYS = ("clusters", "policy", "tools_file")
+#: ``PROXMOX_*`` variables read by :meth:`ClientConfig.from_env` (after the prefix).
+PROXMOX_ENV = (
+    "URL",
+    "TOKEN_ID",
+    "TOKEN_SECRET",
+    "TOKEN_SECRET_FILE",
+    "USER",
+    "PASSWORD",
+    "PASSWORD_FILE",
+    "FINGERPRINT",
+    "CA_FILE",
+    "INSECURE",
+    "VERIFY_TLS",
+    "MAX_CONCURRENCY",
+    "READ_TIMEOUT",
+    "MUTATE_TIMEOUT",
+    "CONNECT_TIMEOUT",
+)
+#: ``PVEMCP_*`` variables read outside the policy (the policy's own are ``ENV_OVERRIDES``).
+PVEMCP_ENV = (
+    "PVEMCP_CONFIG",
+    "PVEMCP_LOG_LEVEL",
+    "PVEMCP_HTTP_TOKEN",
+    "PVEMCP_HTTP_TOKEN_FILE",
+    "PVEMCP_HTTP_ALLOWED_HOSTS",
+    "PVEMCP_CACHE_DIR",
+    "PVEMCP_SPEC",
+    "PVEMCP_TOOLS",
+    # read by the project's test suite only
+    "PVEMCP_INSPECTOR_DIR",
+    "PVEMCP_INSPECTOR_HOME",
+    "PVEMCP_CONFORMANCE_DIR",
+    "PVEMCP_CONFORMANCE_OUT",
+)
+#: Names other Proxmox tools read, and the variable of pvemcp that does their job.
+OTHER_TOOLS_ENV = {
+    "PROXMOX_HOST": "PROXMOX_URL",
+    "PROXMOX_PORT": "PROXMOX_URL",
+    "PROXMOX_VERIFY_SSL": "PROXMOX_VERIFY_TLS",
+    "PROXMOX_TOKEN_NAME": "PROXMOX_TOKEN_ID",
+    "PROXMOX_TOKEN_VALUE": "PROXMOX_TOKEN_SECRET",
+}
 _CLUSTER_KEYS = {
     "url",
     "token_id",
@@ -53,10 +105,39 @@ class AppConfig:
         return tuple(self.clusters)
 
 
+def known_env() -> frozenset[str]:
+    """Every ``PVEMCP_*`` and ``PROXMOX_*`` variable pvemcp reads."""
+    return frozenset([*PVEMCP_ENV, *ENV_OVERRIDES, *(ENV_PREFIX + n for n in PROXMOX_ENV)])
+
+
+def unknown_env(env: Mapping[str, str]) -> list[str]:
+    """One warning per ``PVEMCP_*``/``PROXMOX_*`` variable pvemcp does not read, with the nearest known name."""
+    known = known_env()
+    return [
+        f"environment variable {name} is not used by pvemcp"
+        + (f" (use {OTHER_TOOLS_ENV[name]})" if name in OTHER_TOOLS_ENV else did_you_mean(name, known))
+        + "; it has no effect"
+        for name in sorted(env)
+        if name.startswith(("PVEMCP_", ENV_PREFIX)) and name not in known
+    ]
+
+
+def _check_top_level(document: Mapping[str, Any], path: str | Path) -> None:
+    for key in document:
+        if key not in TOP_LEVEL_KEYS:
+            raise ConfigError(
+                f"config file {path}: unknown key or table [{key}]{did_you_mean(str(key), TOP_LEVEL_KEYS)}; "
+                f"known: {', '.join(TOP_LEVEL_KEYS)}"
+            )
+
+
 def _cluster_from_table(name: str, table: Mapping[str, Any]) -> ClientConfig:
     unknown = sorted(set(table) - _CLUSTER_KEYS)
     if unknown:
-        raise ConfigError(f"[clusters.{name}]: unknown key(s) {', '.join(unknown)}")
+        raise ConfigError(
+            f"[clusters.{name}]: unknown key {unknown[0]}{did_you_mean(unknown[0], _CLUSTER_KEYS)}; "
+            f"known: {', '.join(sorted(_CLUSTER_KEYS))}"
+        )
     if "url" not in table:
         raise ConfigError(f"[clusters.{name}]: url is required")
     return ClientConfig(**dict(table))
@@ -74,8 +155,14 @@ def load_app_config(config_path: str | Path | None = None, env: Mapping[str, str
             raise ConfigError(f"config file {path} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        _check_top_level(document, path)
+    for warning in unknown_env(env):
+        log.warning("%s", warning)
     clusters: dict[str, ClientConfig] = {}
-    for name, table in (document.get("clusters") or {}).items():
+    tables = document.get("clusters") or {}
+    if not isinstance(tables, Mapping):
+        raise ConfigError("[clusters] must be a table of [clusters.NAME] tables")
+    for name, table in tables.items():
         if not isinstance(table, Mapping):
             raise ConfigError(f"[clusters.{name}] must be a table")
         clusters[str(name)] = _cluster_from_table(str(name), table)

@@ -41,6 +41,7 @@ def _out(line: str) -> None:
 
 async def run_check(config: AppConfig, app: App) -> int:
     """Check every configured cluster; exit 0 only when all of them pass."""
+    policy_ok = report_policy(app)  # the effective policy first; an unusable audit log fails the check
     failed = 0
     tools = app.tools()
     for name, cluster in config.clusters.items():
@@ -52,7 +53,7 @@ async def run_check(config: AppConfig, app: App) -> int:
             failed += 1
     if failed:
         print(f"pvemcp check: {failed} cluster(s) failed", file=sys.stderr)
-    return 1 if failed else 0
+    return 1 if failed or not policy_ok else 0
 
 
 async def check_cluster(cluster: ClientConfig, tools: Sequence[ToolDef]) -> list[Step]:
@@ -183,3 +184,27 @@ def _perm_level(template: str, needed: Sequence[str], any_of: bool, privs: Mappi
 
 def level_name(level: int) -> str:
     return _LEVEL_NAME[level]
+
+
+def report_policy(app: App) -> bool:
+    """Print the effective policy (the same description as the ``pve://policy`` resource); False if the
+    audit log could not be opened."""
+    from pvemcp.core.policy.effective import describe_policy
+
+    policy = describe_policy(app)
+    tools, confirm, audit = policy["tools"], policy["confirmation"], policy["audit"]
+    by_reason: dict[str, list[str]] = {}
+    for name, why in tools["hidden"].items():
+        by_reason.setdefault(why, []).append(name)
+    hidden = "; ".join(f"{', '.join(names)} ({why})" for why, names in by_reason.items())
+    _out("policy (also readable by the model as pve://policy):")
+    _out(f"       {'read-only':<11} {'yes: every call that is not a read is refused' if policy['read_only'] else 'no'}")
+    _out(f"       {'toolsets':<11} {', '.join(policy['toolsets']['enabled'])}")
+    _out(f"       {'tools':<11} {len(tools['listed'])} listed" + (f"; hidden: {hidden}" if hidden else ""))
+    _out(f"       {'rules':<11} {', '.join(f'{k} = {v}' for k, v in policy['rules'].items())}")
+    _out(f"       {'scope':<11} {policy['scope'].get('summary', 'unrestricted')}")
+    _out(f"       {'confirm':<11} {', '.join(confirm['required_for']) or 'nothing'}: {confirm['method']}")
+    _out(f"  {'ok  ' if audit['ok'] else 'FAIL'} {'audit log':<11} {audit['log'] or ''} {audit['detail']}".rstrip())
+    if not audit["ok"]:
+        print("pvemcp check: the audit log cannot be opened; serve and call would refuse to start", file=sys.stderr)
+    return bool(audit["ok"])

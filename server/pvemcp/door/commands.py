@@ -19,6 +19,7 @@ from typing import Any
 
 import anyio
 
+from pvemcp.core.policy.effective import check_names, preflight
 from pvemcp.door._core import App, AppConfig, CallContext, ConfirmationNeeded, ToolDef, ToolResult, load_app_config
 
 logger = logging.getLogger("pvemcp")
@@ -64,7 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings: HttpSettings | None = None
     try:
         app = App(_load_config(args))
-        app.tools()  # a broken catalog or policy fails here, at startup, not at the first tools/list
+        preflight(app)  # a broken catalog, policy or audit log fails here, at startup, not at the first call
         if args.http:
             host, port = parse_hostport(args.http)
             settings = HttpSettings.from_env(host, port, load_bearer_tokens())
@@ -170,6 +171,7 @@ def cmd_call(args: argparse.Namespace) -> int:
         return _fail("arguments must be a JSON object, e.g. '{\"vmid\": 100}'")
     try:
         app = App(_load_config(args))
+        preflight(app)
     except ValueError as exc:
         return _fail(str(exc))
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
@@ -232,6 +234,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         config = _load_config(args)
         app = App(config)
+        check_names(app)  # the audit log is reported by the check itself
     except ValueError as exc:
         return _fail(str(exc))
     return anyio.run(run_check, config, app)

@@ -10,9 +10,10 @@ Example (TOML)::
     audit_log = "/var/log/pvemcp/audit.jsonl"
     audit_key_file = "/etc/pvemcp/audit.key" # default: <audit_log>.key
 
-    [policy.rules]                           # risk class or tool name -> allow | confirm | deny
+    [policy.rules]                           # risk class, tool or operation -> allow | confirm | deny
     destructive = "confirm"
     guest_delete = "deny"                    # a tool rule wins over its risk class
+    "DELETE /nodes/{node}/qemu/{vmid}" = "deny"   # an operation of openapi.json, "METHOD /path"
 
     [policy.scope]                           # omit a key for "unrestricted"
     nodes = ["pve1", "pve2"]
@@ -27,14 +28,19 @@ Environment (wins over the file): ``PVEMCP_READ_ONLY=1``, ``PVEMCP_AUDIT_LOG=pat
 Validation is strict on purpose: this is security configuration, and a typo (``read_onyl``) that
 silently did nothing would leave an operator believing a guard is on. Every error is a
 :class:`PolicyConfigError` whose message starts with the exact key (``policy.rules.destructive``,
-``PVEMCP_READ_ONLY``).
+``PVEMCP_READ_ONLY``) and, for an unknown name, proposes the nearest valid one. Rule names are
+checked against the catalog and the API by :func:`check_rule_names` once those are loaded.
+
+Adding a key: one line in :data:`_TABLE_KEYS` (its parser) beside the :class:`PolicyConfig` field of the
+same name; an environment override is one more line in :data:`ENV_OVERRIDES`.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -44,10 +50,13 @@ from pvemcp.core.policy.scope import Scope
 
 __all__ = [
     "DEFAULT_RULES",
+    "ENV_OVERRIDES",
     "Action",
     "ConfirmFallback",
     "PolicyConfig",
     "PolicyConfigError",
+    "check_rule_names",
+    "did_you_mean",
     "load_policy",
     "parse_scope",
 ]
@@ -77,6 +86,22 @@ class PolicyConfigError(ValueError):
         super().__init__(f"{key}: {message}")
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean X?)`` for the nearest of ``known`` to ``name``, or an empty string."""
+    choices = list(known)
+    nearest = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    if not nearest:  # a case or separator slip (READ-ONLY) still deserves a proposal
+        folded = {re.sub(r"[^a-z0-9]", "", c.lower()): c for c in choices}
+        hit = folded.get(re.sub(r"[^a-z0-9]", "", name.lower()))
+        nearest = [hit] if hit else []
+    return f" (did you mean {nearest[0]}?)" if nearest else ""
+
+
+def unknown_key(key: str, name: str, known: Collection[str]) -> PolicyConfigError:
+    """The error for an unknown ``name`` at ``key``: the nearest valid name, then every valid one."""
+    return PolicyConfigError(key, f"unknown key{did_you_mean(name, known)}; known: {', '.join(sorted(known))}")
+
+
 @dataclass(frozen=True)
 class PolicyConfig:
     """The operator's policy. Construct with :meth:`from_mapping` / :func:`load_policy`."""
@@ -100,10 +125,6 @@ class PolicyConfig:
         if self.audit_log is None:
             return None
         return self.audit_log.with_name(self.audit_log.name + ".key")
-
-    def unknown_rule_keys(self, known_tools: set[str] | frozenset[str]) -> list[str]:
-        """Rule keys that are neither a risk class nor a known tool (typos the door should report)."""
-        return sorted(k for k in self.rules if k not in RISK_KEYS and k not in known_tools)
 
     @classmethod
     def from_mapping(
@@ -129,32 +150,36 @@ class PolicyConfig:
             raise PolicyConfigError(prefix, f"must be a table, got {type(section).__name__}")
         for key in section:
             if key not in _TABLE_KEYS:
-                raise PolicyConfigError(f"{prefix}.{key}", f"unknown key (known: {', '.join(sorted(_TABLE_KEYS))})")
+                raise unknown_key(f"{prefix}.{key}", str(key), _TABLE_KEYS)
         values: dict[str, Any] = {
             key: parse(section[key], f"{prefix}.{key}") for key, parse in _TABLE_KEYS.items() if key in section
         }
         return cls(**values)
 
     def with_env(self, env: Mapping[str, str]) -> PolicyConfig:
-        """Apply ``PVEMCP_*`` overrides (see module docstring); empty variables are ignored."""
+        """Apply ``PVEMCP_*`` overrides (:data:`ENV_OVERRIDES`); empty variables are ignored."""
         changes: dict[str, Any] = {}
-        raw = env.get("PVEMCP_READ_ONLY", "").strip()
-        if raw:
-            changes["read_only"] = _parse_bool_text(raw, "PVEMCP_READ_ONLY")
-        raw = env.get("PVEMCP_AUDIT_LOG", "").strip()
-        if raw:
-            changes["audit_log"] = Path(raw).expanduser()
-        raw = env.get("PVEMCP_AUDIT_KEY_FILE", "").strip()
-        if raw:
-            changes["audit_key_file"] = Path(raw).expanduser()
-        raw = env.get("PVEMCP_TOOLSETS", "").strip()
-        if raw:
-            names = [n.strip() for n in raw.split(",") if n.strip()]
-            changes["toolsets"] = None if names in (["all"], ["*"]) else _parse_toolsets(names, "PVEMCP_TOOLSETS")
-        raw = env.get("PVEMCP_CONFIRM_FALLBACK", "").strip()
-        if raw:
-            changes["confirm_fallback"] = _parse_fallback(raw, "PVEMCP_CONFIRM_FALLBACK")
+        for variable, (name, parse) in ENV_OVERRIDES.items():
+            raw = env.get(variable, "").strip()
+            if raw:
+                changes[name] = parse(raw, variable)
         return replace(self, **changes) if changes else self
+
+    def settings(self) -> dict[str, Any]:
+        """Every ``[policy]`` key with its value in force, as plain JSON values (for the effective-policy report)."""
+        out: dict[str, Any] = {}
+        for key in _TABLE_KEYS:
+            value = getattr(self, key, None)
+            if key == "scope":
+                value = self.scope.describe()
+            elif isinstance(value, Mapping):
+                value = {str(k): str(v) for k, v in value.items()}
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[key] = value
+        return out
 
 
 def load_policy(document: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> PolicyConfig:
@@ -197,6 +222,15 @@ def _parse_action(value: Any, key: str) -> Action:
     raise PolicyConfigError(key, f"must be one of allow, confirm, deny; got {value!r}")
 
 
+_OPERATION = re.compile(r"^\s*(GET|POST|PUT|DELETE)\s+(/\S*)\s*$", re.IGNORECASE)
+
+
+def rule_name(name: str) -> str:
+    """The canonical form of a rule name: stripped; an operation as ``"METHOD /path"`` (upper-case method)."""
+    m = _OPERATION.match(name)
+    return f"{m.group(1).upper()} {m.group(2)}" if m else name.strip()
+
+
 def _parse_rules(value: Any, key: str) -> dict[str, Action]:
     if not isinstance(value, Mapping):
         raise PolicyConfigError(key, f'must be a table of name = "allow|confirm|deny", got {value!r}')
@@ -204,8 +238,38 @@ def _parse_rules(value: Any, key: str) -> dict[str, Action]:
     for name, action in value.items():
         if not isinstance(name, str) or not name.strip():
             raise PolicyConfigError(key, f"rule names must be non-empty strings, got {name!r}")
-        rules[name.strip()] = _parse_action(action, f"{key}.{name}")
+        rules[rule_name(name)] = _parse_action(action, f"{key}.{name}")
     return rules
+
+
+def check_rule_names(config: PolicyConfig, tools: Collection[str], operations: Callable[[], Collection[str]]) -> None:
+    """Refuse a rule naming no risk class, no tool of the catalog and no operation of the API.
+
+    ``tools`` are all the catalog's tools, listed or not (a rule for a tool of a toolset that is not
+    enabled is legitimate); ``operations`` gives the API's ``"METHOD /path"`` keys and is called only
+    when a rule names an operation (loading the API description costs time at startup).
+    """
+    known_ops: Collection[str] | None = None
+    for name in config.rules:
+        if name in RISK_KEYS or name in tools:
+            continue
+        key = f"policy.rules.{name}"
+        m = _OPERATION.match(name)
+        if m is None:
+            if "/" in name or " " in name:
+                raise PolicyConfigError(
+                    key, 'an operation rule is "METHOD /path", e.g. "DELETE /nodes/{node}/qemu/{vmid}"'
+                )
+            hint = did_you_mean(name, [*RISK_KEYS, *tools])
+            raise PolicyConfigError(key, f"no risk class (read, write, destructive) or tool is named {name}{hint}")
+        if known_ops is None:
+            known_ops = operations()
+        if name not in known_ops:
+            method = m.group(1).upper()
+            same_method = [op.split(" ", 1)[1] for op in known_ops if op.startswith(method + " ")]
+            hint = did_you_mean(m.group(2), same_method)
+            hint = hint.replace("did you mean ", f"did you mean {method} ") if hint else ""
+            raise PolicyConfigError(key, f"the Proxmox VE API has no operation {name}{hint}")
 
 
 def _parse_toolsets(value: Any, key: str) -> tuple[str, ...]:
@@ -264,10 +328,10 @@ def parse_scope(value: Any, key: str = "policy.scope") -> Scope:
     """Build a :class:`Scope` from its table: ``nodes``, ``vmids`` (alias ``vmid_ranges``), ``pools``, ``tags``."""
     if not isinstance(value, Mapping):
         raise PolicyConfigError(key, f"must be a table, got {value!r}")
-    known = {"nodes", "vmids", "vmid_ranges", "pools", "tags"}
+    known = ("nodes", "pools", "tags", "vmids")
     for k in value:
-        if k not in known:
-            raise PolicyConfigError(f"{key}.{k}", "unknown key (known: nodes, pools, tags, vmids)")
+        if k not in known and k != "vmid_ranges":  # vmid_ranges: accepted alias of vmids
+            raise unknown_key(f"{key}.{k}", str(k), known)
     if "vmids" in value and "vmid_ranges" in value:
         raise PolicyConfigError(f"{key}.vmid_ranges", "give either vmids or vmid_ranges, not both")
     vkey = "vmids" if "vmids" in value else "vmid_ranges"
@@ -299,4 +363,23 @@ _TABLE_KEYS: Mapping[str, Callable[[Any, str], Any]] = {
     "scope": parse_scope,
     "audit_log": _parse_path,
     "audit_key_file": _parse_path,
+}
+
+
+def _parse_toolsets_text(raw: str, key: str) -> tuple[str, ...] | None:
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    return None if names in (["all"], ["*"]) else _parse_toolsets(names, key)
+
+
+def _parse_path_text(raw: str, key: str) -> Path:
+    return Path(raw).expanduser()
+
+
+#: The ``PVEMCP_*`` variables that override a ``[policy]`` key: variable -> (key, parser of the text).
+ENV_OVERRIDES: Mapping[str, tuple[str, Callable[[str, str], Any]]] = {
+    "PVEMCP_READ_ONLY": ("read_only", _parse_bool_text),
+    "PVEMCP_AUDIT_LOG": ("audit_log", _parse_path_text),
+    "PVEMCP_AUDIT_KEY_FILE": ("audit_key_file", _parse_path_text),
+    "PVEMCP_TOOLSETS": ("toolsets", _parse_toolsets_text),
+    "PVEMCP_CONFIRM_FALLBACK": ("confirm_fallback", _parse_fallback),
 }

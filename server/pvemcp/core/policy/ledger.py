@@ -3,35 +3,49 @@
 Each line is one record, the canonical JSON (sorted keys, no spaces) of::
 
     {"v": 1, "seq": 7, "ts": "2025-01-01T12:00:00.000Z", "outcome": "succeeded",
-     "call": "c-1a2b...", "caller": "alice", "tool": "guest_stop", "risk": "destructive",
-     "target": {...}, "args": {...redacted...}, "upid": "UPID:...", "error": "...", "reason": "...",
-     "via": "elicitation", "details": {...}, "prev": "<mac of record 6>", "mac": "<hex>"}
+     "call_id": "c-1a2b...", "plan_digest": "<hex>", "caller": "alice", "tool": "guest_stop",
+     "risk": "destructive", "target": {...}, "args": {...redacted...}, "upid": "UPID:...",
+     "error": "...", "reason": "...", "via": "elicitation", "details": {...},
+     "prev": "<mac of record 6>", "mac": "<hex>"}
 
-(absent values are omitted). ``mac = HMAC-SHA256(key, canonical JSON of the record without "mac")``
-and ``prev`` is the previous record's ``mac`` (64 zeros for the first record, ``seq`` 1). Editing a
-record breaks its MAC; deleting, inserting or reordering records breaks ``prev``/``seq`` links;
-without the key none of it can be repaired. :func:`verify` reports each problem with its line and
-``seq``. What a chain cannot show by itself is the loss of its *last* records (a shorter chain is
-still a valid chain): compare ``last_seq``/``head`` of the report with an external copy if that
-matters.
+(absent values are omitted; ``call_id`` never is: a caller that gives none gets a fresh one).
+``mac = HMAC-SHA256(key, canonical JSON of the record without "mac")`` and ``prev`` is the previous
+record's ``mac`` (64 zeros for the first record, ``seq`` 1). Editing a record breaks its MAC;
+deleting, inserting or reordering records breaks ``prev``/``seq`` links; without the key none of it
+can be repaired. :func:`verify` reports each problem with its line and ``seq``.
+
+A chain cannot show by itself the loss of its *last* records (a shorter chain is still a valid
+chain), so the ledger keeps a **head anchor** outside the JSONL file: ``<ledger>.head`` holds the
+last record's ``seq`` and ``mac`` under its own HMAC, rewritten atomically (temporary file, then
+rename) after every append while the append lock is held. :func:`verify` checks the ledger against
+it: records dropped from the end, or a ledger emptied or removed while the anchor remains, are
+reported. Rolling back the ledger *and* the anchor together to an earlier consistent state is only
+caught against a head the operator pinned elsewhere (``pvemcp audit head`` prints it,
+``pvemcp audit verify --expect-head SEQ:MAC`` checks it). The writer refuses to start on a ledger
+that is behind its anchor, so a truncation is never papered over by new appends.
 
 Outcomes (one vocabulary for the door, the CLI and the reader):
 
 * decision records — ``allowed`` (policy allows, no confirmation needed), ``confirmed`` (needed
   confirmation and got it; ``via`` says ``elicitation`` or ``token``), ``pending`` (confirmation
-  required: a preview/token was returned, nothing sent), ``declined`` (the user declined or
-  cancelled, nothing sent), ``denied`` (policy, read-only, scope or a refused token; nothing sent),
-  ``dry_run`` (the exact requests were returned, nothing sent);
+  required, the question is being asked, nothing sent), ``previewed`` (a preview and a confirmation
+  token were returned, nothing sent), ``declined`` (the user declined or cancelled, nothing sent),
+  ``denied`` (policy, read-only, scope or a refused token; nothing sent), ``dry_run`` (the exact
+  requests were returned, nothing sent), ``expired`` (the confirmation was not answered in time,
+  nothing sent), ``plan_changed`` (the plan differed from the confirmed one just before sending,
+  nothing sent);
 * result records — ``succeeded`` / ``failed`` (with ``upid`` and ``error``), written after a call
-  that was allowed or confirmed. Decision and result share the ``call`` id.
+  that was allowed or confirmed. Every record of one call shares its ``call_id``; records about a
+  plan carry its ``plan_digest``, so the confirmed plan and the plan sent can be matched.
 
 Arguments, targets, details, errors and reasons go through :func:`~pvemcp.core.policy.redact.redact`
 first: secrets are never written.
 
 Writing: the file is opened with ``O_APPEND`` and each record is **one** ``os.write`` of one line,
 so a line is never interleaved with another. :meth:`AuditLedger.append` is synchronous on purpose:
-the write is a few hundred bytes to a local file (microseconds, no network), it never awaits, and
-so it is atomic with respect to the event loop; a ``threading.Lock`` and an ``flock`` serialise it
+the write is a few hundred bytes to a local file plus the anchor's replacement (a few hundred
+microseconds in all, no network, against the milliseconds of the Proxmox request it records), it
+never awaits, and so it is atomic with respect to the event loop; a ``threading.Lock`` and an ``flock`` serialise it
 across threads and processes (another process appending is noticed by the file size and the chain
 continues from the real tail). ``fsync=True`` adds durability against power loss at the price of a
 blocking flush per record.
@@ -54,7 +68,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -76,15 +90,19 @@ __all__ = [
     "FORMAT_VERSION",
     "GENESIS",
     "AuditLedger",
+    "HeadAnchor",
     "LedgerError",
     "LedgerIssue",
     "Outcome",
     "VerifyReport",
     "cmd_audit",
+    "default_head_path",
     "default_key_path",
     "load_key",
     "load_or_create_key",
     "new_call_id",
+    "open_problem",
+    "parse_head",
     "verify",
 ]
 
@@ -103,12 +121,19 @@ class Outcome(StrEnum):
     DECLINED = "declined"
     DENIED = "denied"
     DRY_RUN = "dry_run"
+    PREVIEWED = "previewed"
+    EXPIRED = "expired"
+    PLAN_CHANGED = "plan_changed"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
 
-class LedgerError(Exception):
-    """The ledger or its key cannot be used; the message says which file and what to do."""
+class LedgerError(ValueError):
+    """The ledger or its key cannot be used; the message says which file and what to do.
+
+    A ``ValueError`` like the other configuration errors, so that a start with an unusable ledger
+    ends with this message and exit code 2, not a traceback.
+    """
 
 
 def new_call_id() -> str:
@@ -120,6 +145,71 @@ def default_key_path(ledger: str | os.PathLike[str]) -> Path:
     """``<ledger>.key``, beside the ledger."""
     p = Path(ledger)
     return p.with_name(p.name + ".key")
+
+
+def default_head_path(ledger: str | os.PathLike[str]) -> Path:
+    """``<ledger>.head``, beside the ledger: the head anchor (see module docstring)."""
+    p = Path(ledger)
+    return p.with_name(p.name + ".head")
+
+
+def _ensure_directory(ledger: Path) -> None:
+    """Create the ledger's directory (mode 0700) if missing; a :class:`LedgerError` says what to do if not.
+
+    A fresh host has no ``/var/log/pvemcp``: the first start creates it rather than failing.
+    """
+    parent = ledger.parent
+    if parent.is_dir():
+        return
+    try:
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LedgerError(_no_directory(ledger, str(exc.strerror or exc))) from None
+
+
+def _no_directory(ledger: Path, why: str) -> str:
+    parent = ledger.parent
+    return (
+        f"cannot create the directory {parent} of the audit log {ledger}: {why}; "
+        f"create it (e.g. `install -d -m 700 {parent}` as root, owned by the user running pvemcp) "
+        "or set audit_log / PVEMCP_AUDIT_LOG to a writable path"
+    )
+
+
+def open_problem(ledger: str | os.PathLike[str], key_file: str | os.PathLike[str] | None = None) -> str | None:
+    """Why :class:`AuditLedger` would refuse to open ``ledger``, found without creating or changing anything.
+
+    ``None`` when it would open (a missing directory that can be created is fine). For ``pvemcp check``.
+    """
+    p = Path(ledger)
+    parent = p.parent
+    if not parent.is_dir():
+        ancestor = next((a for a in (parent, *parent.parents) if a.exists()), None)
+        if ancestor is None or not ancestor.is_dir():
+            return _no_directory(p, f"{ancestor or parent} is not a directory")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            return _no_directory(p, f"{ancestor} is not writable")
+        return None
+    if not p.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create the audit log {p}: {parent} is not writable; fix its owner or set PVEMCP_AUDIT_LOG"
+    if p.exists() and (not p.is_file() or not os.access(p, os.W_OK)):
+        return f"the audit log {p} is not a writable file"
+    key_path = Path(key_file) if key_file is not None else default_key_path(p)
+    if not key_path.exists():
+        if p.exists() and p.stat().st_size > 0:
+            return f"key file {key_path} does not exist, but the ledger {p} has records written with a key"
+        return None
+    try:
+        _check_private(key_path)
+        key = load_key(key_path)
+        if p.exists():
+            seq, head, _ = _read_tail(p, key)
+            _reconcile_anchor(p, default_head_path(p), key, seq, head)
+        elif _read_anchor(default_head_path(p), key) not in (None, HeadAnchor(0, GENESIS)):
+            return f"the audit log {p} does not exist but its head anchor records entries: it was removed"
+    except LedgerError as exc:
+        return str(exc)
+    return None
 
 
 # -- key ---------------------------------------------------------------------------------------
@@ -186,6 +276,111 @@ def _utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# -- head anchor -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeadAnchor:
+    """The last record's ``seq`` and ``mac`` as the writer last saw them (``seq`` 0: empty ledger)."""
+
+    seq: int
+    head: str
+
+    def text(self) -> str:
+        """``SEQ:MAC``, the form ``pvemcp audit head`` prints and ``--expect-head`` takes."""
+        return f"{self.seq}:{self.head}"
+
+
+def parse_head(text: str) -> HeadAnchor:
+    """Parse ``SEQ:MAC`` (the MAC may be shortened to a prefix of at least 16 hex digits)."""
+    seq_text, sep, mac = text.strip().partition(":")
+    mac = mac.strip().lower()
+    if (
+        not sep
+        or not seq_text.strip().isdigit()
+        or not 16 <= len(mac) <= 64
+        or any(c not in "0123456789abcdef" for c in mac)
+    ):
+        raise LedgerError(f"expected head {text!r} is not SEQ:MAC (e.g. 42:3f9a…, at least 16 hex digits)")
+    return HeadAnchor(int(seq_text), mac)
+
+
+def _anchor_mac(key: bytes, seq: int, head: str) -> str:
+    # "anchor" is a key no record has, so an anchor's MAC can never pass for a record's.
+    return hmac.new(key, canonical_bytes({"anchor": "head", "seq": seq, "head": head}), hashlib.sha256).hexdigest()
+
+
+def _read_anchor(path: Path, key: bytes) -> HeadAnchor | None:
+    """The anchor in ``path``, ``None`` if the file does not exist; :class:`LedgerError` if it is not valid."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise LedgerError(f"head anchor {path} cannot be read: {exc.strerror or exc}") from None
+    try:
+        doc = json.loads(raw)
+        seq, head, mac = doc["seq"], doc["head"], doc["mac"]
+        if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(head, str) or not isinstance(mac, str):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise LedgerError(f"head anchor {path} is not an anchor file (edited or replaced)") from None
+    if not hmac.compare_digest(mac, _anchor_mac(key, seq, head)):
+        raise LedgerError(f"head anchor {path} does not verify with this key (edited, or written with another key)")
+    return HeadAnchor(seq, head)
+
+
+def _write_anchor(path: Path, key: bytes, anchor: HeadAnchor, *, fsync: bool = False) -> None:
+    """Replace the anchor atomically: readers see the old or the new one, never a partial file."""
+    doc = {
+        "v": FORMAT_VERSION,
+        "seq": anchor.seq,
+        "head": anchor.head,
+        "mac": _anchor_mac(key, anchor.seq, anchor.head),
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)  # created 0600
+    try:
+        os.write(fd, (canonical_json(doc) + "\n").encode("ascii"))
+        if fsync:
+            os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise LedgerError(f"cannot write head anchor {path}: {exc.strerror or exc}") from None
+    finally:
+        if fd != -1:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _reconcile_anchor(ledger: Path, anchor_path: Path, key: bytes, seq: int, head: str) -> HeadAnchor | None:
+    """Check the ledger's tail against its anchor when a writer opens it; the anchor to (re)write, if any.
+
+    Refuses (:class:`LedgerError`) a ledger that is behind its anchor or disagrees with it: appending
+    would hide the loss. An anchor behind the ledger is what an append interrupted between its two
+    writes leaves; the records after it carry valid MACs, so the anchor is brought forward.
+    """
+    see = f"run `pvemcp audit verify {ledger}`"
+    anchor = _read_anchor(anchor_path, key)
+    if anchor is None:
+        if seq == 0:
+            return HeadAnchor(0, GENESIS)
+        raise LedgerError(
+            f"ledger {ledger} has records up to seq {seq} but its head anchor {anchor_path} is missing (deleted, "
+            f"or written by an older pvemcp); {see}, then `pvemcp audit head --reanchor {ledger}` if it is intact"
+        )
+    if anchor.seq > seq:
+        raise LedgerError(
+            f"ledger {ledger} ends at seq {seq} but its head anchor records seq {anchor.seq}: records were removed; "
+            f"{see} and move the ledger aside before writing again"
+        )
+    if anchor.seq == seq and anchor.head != head:
+        raise LedgerError(f"ledger {ledger}: the last record (seq {seq}) is not the one its head anchor records; {see}")
+    return HeadAnchor(seq, head) if anchor.seq < seq else None
+
+
 # -- writer ------------------------------------------------------------------------------------
 
 
@@ -238,20 +433,38 @@ class AuditLedger:
         fsync: bool = False,
     ) -> None:
         self.path = Path(path)
-        if not self.path.parent.is_dir():
-            raise LedgerError(f"cannot open ledger {self.path}: directory {self.path.parent} does not exist")
+        _ensure_directory(self.path)
+        self.head_file = default_head_path(self.path)
         self.key_file = Path(key_file) if key_file is not None else default_key_path(self.path)
         self._key = key if key is not None else load_or_create_key(self.key_file)
         self._clock = clock
         self._fsync = fsync
         self._lock = threading.Lock()
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        self._fd = os.open(self.path, flags, 0o600)
         try:
-            self._seq, self._head, self._size = _read_tail(self.path, self._key)
+            self._fd = os.open(self.path, flags, 0o600)
+        except OSError as exc:
+            raise LedgerError(f"cannot open ledger {self.path}: {exc.strerror or exc}") from None
+        try:
+            with self._locked():
+                self._seq, self._head, self._size = _read_tail(self.path, self._key)
+                anchor = _reconcile_anchor(self.path, self.head_file, self._key, self._seq, self._head)
+                if anchor is not None:
+                    _write_anchor(self.head_file, self._key, anchor, fsync=fsync)
         except BaseException:
             os.close(self._fd)
             raise
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Exclusive across processes (``flock``) for one read-modify-write of the ledger and its anchor."""
+        if fcntl is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     @classmethod
     def from_config(cls, config: PolicyConfig) -> AuditLedger | None:
@@ -282,13 +495,17 @@ class AuditLedger:
         upid: str | None = None,
         error: str | None = None,
         reason: str | None = None,
-        call: str | None = None,
+        call_id: str | None = None,
+        plan_digest: str | None = None,
         via: str | None = None,
         details: Mapping[str, Any] | None = None,
+        call: str | None = None,
     ) -> dict[str, Any]:
         """Write one record and return it as written. Raises :class:`LedgerError` if it could not be.
 
-        The door should treat a failure to write as a reason not to send the request (fail closed).
+        ``call_id`` ties the records of one call together (a fresh id when none is given; ``call`` is
+        its older name); ``plan_digest`` names the plan the record is about. The door should treat a
+        failure to write as a reason not to send the request (fail closed).
         """
         kind = Outcome(outcome)
         fields: dict[str, Any] = {
@@ -297,7 +514,8 @@ class AuditLedger:
             "tool": tool,
             "caller": caller,
             "risk": str(risk) if risk is not None else None,
-            "call": call,
+            "call_id": call_id or call or new_call_id(),
+            "plan_digest": plan_digest,
             "via": via,
             "upid": upid,
             "target": redact(target, max_chars=MAX_VALUE_CHARS) if target is not None else None,
@@ -310,12 +528,11 @@ class AuditLedger:
         with self._lock:
             if self._fd < 0:
                 raise LedgerError(f"ledger {self.path} is closed")
-            if fcntl is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
+            with self._locked():
                 size = os.fstat(self._fd).st_size
-                if size != self._size:  # another writer appended since our last write
+                if size != self._size:  # another writer appended since our last write (or the file was cut)
                     self._seq, self._head, self._size = _read_tail(self.path, self._key)
+                    _reconcile_anchor(self.path, self.head_file, self._key, self._seq, self._head)
                     size = self._size
                 record["seq"] = self._seq + 1
                 record["ts"] = _utc(self._clock())
@@ -328,9 +545,7 @@ class AuditLedger:
                 if self._fsync:
                     os.fsync(self._fd)
                 self._seq, self._head, self._size = record["seq"], record["mac"], size + written
-            finally:
-                if fcntl is not None:
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                _write_anchor(self.head_file, self._key, HeadAnchor(self._seq, self._head), fsync=self._fsync)
         return record
 
     def close(self) -> None:
@@ -368,23 +583,28 @@ class VerifyReport:
     last_seq: int = 0
     head: str = GENESIS
     issues: list[LedgerIssue] = field(default_factory=list)
+    anchor: HeadAnchor | None = None
+    """The head anchor read beside the ledger (``None`` when there is none or it is unusable)."""
+    notes: list[str] = field(default_factory=list)
+    """What was checked besides the chain, and harmless findings (an anchor one append behind)."""
 
     @property
     def intact(self) -> bool:
         return not self.issues
 
     def format(self, max_issues: int = 50) -> str:
-        """A report for people: one summary line, then one line per problem."""
+        """A report for people: one summary line, then one line per problem, then the notes."""
         if self.intact:
-            return (
+            lines = [
                 f"OK: {self.path}: {self.records} record(s), chain intact; last seq {self.last_seq}, "
                 f"head {self.head[:16]}"
-            )
-        lines = [f"TAMPERED: {self.path}: {len(self.issues)} problem(s) in {self.records} record(s)"]
-        for issue in self.issues[:max_issues]:
-            lines.append(f"  {issue.message}")
-        if len(self.issues) > max_issues:
-            lines.append(f"  ... and {len(self.issues) - max_issues} more")
+            ]
+        else:
+            lines = [f"TAMPERED: {self.path}: {len(self.issues)} problem(s) in {self.records} record(s)"]
+            lines.extend(f"  {issue.message}" for issue in self.issues[:max_issues])
+            if len(self.issues) > max_issues:
+                lines.append(f"  ... and {len(self.issues) - max_issues} more")
+        lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
 
 
@@ -411,17 +631,35 @@ def _out_of_order(r: _Rec, origin: _Rec) -> LedgerIssue:
     )
 
 
-def verify(path: str | os.PathLike[str], key: bytes) -> VerifyReport:
-    """Check every record's MAC and the chain; report every edit, deletion, insertion or reordering.
+def verify(
+    path: str | os.PathLike[str],
+    key: bytes,
+    *,
+    head_file: str | os.PathLike[str] | None = None,
+    expect_head: HeadAnchor | None = None,
+) -> VerifyReport:
+    """Check every record's MAC, the chain, and the chain's end against the head anchor and a pinned head.
 
-    Raises :class:`LedgerError` only when the file cannot be read at all.
+    Reports every edit, deletion, insertion or reordering, and — through the anchor
+    (``head_file``, default ``<ledger>.head``) — records dropped from the end and a ledger emptied or
+    removed. ``expect_head`` is a head the operator kept elsewhere (``pvemcp audit head``): the
+    ledger must still hold that record. Raises :class:`LedgerError` only when neither the ledger nor
+    its anchor can be read.
     """
     p = Path(path)
+    anchor_path = Path(head_file) if head_file is not None else default_head_path(p)
     try:
         data = p.read_bytes()
+    except FileNotFoundError:
+        if not anchor_path.exists():
+            raise LedgerError(f"cannot read ledger {p}: it does not exist (and neither does {anchor_path})") from None
+        data = None
     except OSError as exc:
         raise LedgerError(f"cannot read ledger {p}: {exc.strerror or exc}") from None
     report = VerifyReport(path=p)
+    if data is None:
+        report.issues = _check_ends([], 0, key, anchor_path, expect_head, report, missing=True)
+        return report
     issues: list[LedgerIssue] = []
     lines = data.split(b"\n")
     complete = data.endswith(b"\n") or not data
@@ -489,6 +727,7 @@ def verify(path: str | os.PathLike[str], key: bytes) -> VerifyReport:
                 )
             )
     issues.extend(chain_issues)
+    issues.extend(_check_ends(recs, len(lines), key, anchor_path, expect_head, report, missing=False))
     issues.sort(key=lambda x: (x.line, x.kind))
 
     report.issues = issues
@@ -496,6 +735,98 @@ def verify(path: str | os.PathLike[str], key: bytes) -> VerifyReport:
     if recs:
         report.last_seq, report.head = recs[-1].seq, recs[-1].mac
     return report
+
+
+def _check_ends(
+    recs: list[_Rec],
+    lines: int,
+    key: bytes,
+    anchor_path: Path,
+    expect_head: HeadAnchor | None,
+    report: VerifyReport,
+    *,
+    missing: bool,
+) -> list[LedgerIssue]:
+    """Where the chain ends, against the head anchor and the pinned head (see :func:`verify`)."""
+    issues: list[LedgerIssue] = []
+    try:
+        anchor = _read_anchor(anchor_path, key)
+    except LedgerError as exc:
+        issues.append(LedgerIssue(lines + 1, None, "anchor", f"{exc}: cannot tell whether the last records are intact"))
+        anchor = None
+    else:
+        if anchor is None and recs:
+            issues.append(
+                LedgerIssue(
+                    lines + 1,
+                    None,
+                    "anchor",
+                    f"head anchor {anchor_path} is missing (deleted, or the ledger was written by an older pvemcp): "
+                    "records dropped from the end cannot be ruled out",
+                )
+            )
+    report.anchor = anchor
+    if anchor is not None:
+        issues.extend(
+            _check_head(recs, lines, anchor, f"its head anchor {anchor_path.name}", "anchor", report, missing)
+        )
+    if expect_head is not None:
+        issues.extend(_check_head(recs, lines, expect_head, "the expected head", "pinned", report, missing))
+    return issues
+
+
+def _check_head(
+    recs: list[_Rec],
+    lines: int,
+    head: HeadAnchor,
+    source: str,
+    kind: str,
+    report: VerifyReport,
+    missing: bool,
+) -> list[LedgerIssue]:
+    """The record ``head`` names must be in the ledger; say how it is not (removed tail, wiped, rewritten)."""
+    if head.seq == 0:
+        report.notes.append(f"{source} records an empty ledger")
+        return []
+    valid = [r for r in recs if r.mac_ok]
+    if any(r.seq == head.seq and r.mac.startswith(head.head) for r in valid):
+        after = sum(1 for r in valid if r.seq > head.seq)
+        if after and kind == "anchor":
+            report.notes.append(
+                f"{after} record(s) after {source} (seq {head.seq}): an append was interrupted before the anchor "
+                "was updated; the next start brings it forward"
+            )
+        else:
+            report.notes.append(f"{source} (seq {head.seq}) matches")
+        return []
+    says = f"{source} records seq {head.seq}"
+    if not valid:
+        state = "does not exist" if missing else "is empty" if not recs else "has no valid record"
+        return [LedgerIssue(0, None, "wiped", f"the ledger {state} but {says}: all {head.seq} record(s) were removed")]
+    last = max(valid, key=lambda r: r.seq)
+    if last.seq < head.seq:
+        gap = head.seq - last.seq
+        span = f"seq {last.seq + 1}" + ("" if gap == 1 else f"..{head.seq}")
+        return [
+            LedgerIssue(
+                lines + 1,
+                None,
+                "deleted",
+                f"after {_where(last)}, the last line: {gap} record(s) missing at the end ({span} deleted); {says}",
+            )
+        ]
+    same = next((r for r in valid if r.seq == head.seq), None)
+    if same is not None:
+        return [
+            LedgerIssue(
+                same.line,
+                same.seq,
+                kind,
+                f"{_where(same)}: not the record {source} names (MAC {head.head[:16]}…): the ledger was rewritten "
+                "or replaced from here or earlier",
+            )
+        ]
+    return [LedgerIssue(lines + 1, head.seq, kind, f"{says}, which is not in the ledger (see the deletions above)")]
 
 
 def _check_chain(recs: list[_Rec]) -> tuple[list[LedgerIssue], set[int]]:
@@ -590,25 +921,56 @@ def _check_chain(recs: list[_Rec]) -> tuple[list[LedgerIssue], set[int]]:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    """``pvemcp audit verify [PATH] [--key-file F]``: 0 intact, 1 tampered, 2 usage or I/O error."""
-    if getattr(args, "audit_command", None) != "verify":
-        print("usage: pvemcp audit verify [PATH] [--key-file FILE]", file=sys.stderr)
+    """``pvemcp audit verify|head [PATH]``: 0 intact, 1 tampered, 2 usage or I/O error.
+
+    ``verify [--key-file F] [--expect-head SEQ:MAC]`` checks the chain, the head anchor and the
+    pinned head; ``head [--reanchor]`` verifies, then prints ``SEQ:MAC`` for the operator to keep
+    elsewhere — with ``--reanchor`` it first rewrites the anchor from the ledger (after an upgrade from
+    a pvemcp without anchors, or after the operator accepted a loss that verify reported).
+    """
+    action = getattr(args, "audit_command", None)
+    if action not in ("verify", "head"):
+        print("usage: pvemcp audit verify|head [PATH] [--key-file FILE]", file=sys.stderr)
         return 2
     path = getattr(args, "path", None) or os.environ.get("PVEMCP_AUDIT_LOG", "").strip()
     if not path:
-        print("pvemcp audit verify: no ledger given; pass PATH or set PVEMCP_AUDIT_LOG", file=sys.stderr)
+        print(f"pvemcp audit {action}: no ledger given; pass PATH or set PVEMCP_AUDIT_LOG", file=sys.stderr)
         return 2
     ledger = Path(path).expanduser()
-    if not ledger.is_file():
-        print(f"pvemcp audit verify: ledger {ledger} does not exist", file=sys.stderr)
+    if not ledger.is_file() and not (ledger.parent.is_dir() and default_head_path(ledger).is_file()):
+        print(f"pvemcp audit {action}: ledger {ledger} does not exist", file=sys.stderr)
         return 2
     key_arg = getattr(args, "key_file", None) or os.environ.get("PVEMCP_AUDIT_KEY_FILE", "").strip()
     key_path = Path(key_arg).expanduser() if key_arg else default_key_path(ledger)
     try:
         key = load_key(key_path)
-        report = verify(ledger, key)
+        expect = getattr(args, "expect_head", None)
+        pinned = parse_head(expect) if expect else None
+        if action == "head" and getattr(args, "reanchor", False):
+            _reanchor(ledger, key)
+        report = verify(ledger, key, expect_head=pinned)
     except LedgerError as exc:
-        print(f"pvemcp audit verify: {exc}", file=sys.stderr)
+        print(f"pvemcp audit {action}: {exc}", file=sys.stderr)
         return 2
+    if action == "head" and report.intact:
+        print(HeadAnchor(report.last_seq, report.head).text())
+        return 0
     print(report.format())
     return 0 if report.intact else 1
+
+
+def _reanchor(ledger: Path, key: bytes) -> None:
+    """Rewrite the head anchor from the ledger, whose chain must be intact apart from its end."""
+    if not ledger.is_file():
+        raise LedgerError(
+            f"ledger {ledger} does not exist: nothing to re-anchor (to start a new ledger, move its "
+            f"anchor {default_head_path(ledger)} aside)"
+        )
+    with open(ledger, "rb") as held:  # hold the writers' lock: a running server cannot append meanwhile
+        if fcntl is not None:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        report = verify(ledger, key, head_file=ledger.with_name(ledger.name + ".no-anchor"))
+        broken = [i for i in report.issues if i.kind not in ("anchor", "deleted", "wiped") or i.seq is not None]
+        if broken:
+            raise LedgerError(f"the chain of {ledger} is broken; not re-anchoring:\n{report.format()}")
+        _write_anchor(default_head_path(ledger), key, HeadAnchor(report.last_seq, report.head))

@@ -1,6 +1,8 @@
 """MCP resources, door-neutral: what an assistant may read without a tool call.
 
 Reads go through the App's tools, so scope and policy apply to resources exactly as to tool calls.
+``pve://policy`` is the effective policy (:mod:`pvemcp.core.policy.effective`): what is listed, what
+is hidden and by what, what needs confirmation, the scope, the Proxmox VE version.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pvemcp.core.policy.effective import POLICY_URI, describe_policy, pve_versions
 from pvemcp.core.tools.base import CallContext, ToolResult
 
 if TYPE_CHECKING:
@@ -31,6 +34,12 @@ class ResourceView:
 def list_resources() -> list[ResourceView]:
     return [
         ResourceView("pve://cluster/overview", "cluster-overview", "Nodes, quorum and guest counts by state."),
+        ResourceView(
+            POLICY_URI,
+            "policy",
+            "The operator's policy in force: read-only, toolsets, tools hidden and why, rules, scope, "
+            "confirmation, audit log, Proxmox VE version.",
+        ),
         ResourceView(
             "pve://guests/{vmid}/config", "guest-config", "A guest's configuration (with digest).", template=True
         ),
@@ -54,6 +63,8 @@ async def read_resource(app: App, uri: str) -> str:
             key = f"{guest.get('type')}:{guest.get('status')}"
             counts[key] = counts.get(key, 0) + 1
         return json.dumps({"cluster": status, "guests": counts}, sort_keys=True)
+    if uri == POLICY_URI:
+        return json.dumps(describe_policy(app, await pve_versions(app)), sort_keys=True)
     match = _GUEST_CONFIG.match(uri)
     if match:
         return json.dumps(await _tool_data(app, "guest_config", {"vmid": int(match.group(1))}), sort_keys=True)
