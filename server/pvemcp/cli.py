@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http", metavar="HOST:PORT", default="127.0.0.1:8765")
     p.add_argument("--tour", action="store_true", help="run a scripted client session and exit")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--env-file", metavar="PATH", help="also write the simulated cluster's PROXMOX_* environment to PATH"
+    )
 
     p = sub.add_parser("sim", help="serve the simulated Proxmox VE cluster over HTTPS")
     _add_sim_arguments(p)

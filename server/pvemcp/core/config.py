@@ -3,7 +3,8 @@
 Sources, in order: a TOML file (``--config`` or ``PVEMCP_CONFIG``) with ``[clusters.NAME]`` tables
 and a ``[policy]`` table, then the environment names users of other Proxmox tools already know
 (``PROXMOX_URL``, ``PROXMOX_TOKEN_ID``, ``PROXMOX_TOKEN_SECRET`` / ``_FILE``, ``PROXMOX_USER``,
-``PROXMOX_PASSWORD`` / ``_FILE``, ``PROXMOX_VERIFY_TLS``, ``PROXMOX_CA_FILE``, ``PROXMOX_FINGERPRINT``)
+``PROXMOX_PASSWORD`` / ``_FILE``, ``PROXMOX_VERIFY_TLS=0`` or ``PROXMOX_INSECURE=1``, ``PROXMOX_CA_FILE``,
+``PROXMOX_FINGERPRINT``)
 which define the cluster ``default`` when the file defines none. Policy env overrides (``PVEMCP_*``)
 apply on top of the file.
 """

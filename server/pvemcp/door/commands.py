@@ -77,6 +77,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             anyio.run(serve_http, app, settings)
     except KeyboardInterrupt:
         pass
+    except HttpConfigError as exc:  # the port is busy or not ours to bind
+        return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot serve on {args.http}: {exc.strerror or exc}")
     return 0
@@ -87,11 +89,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The simulator plus the server on streamable HTTP; ``--tour`` runs a scripted session instead."""
+    from pathlib import Path
+
     from pvemcp.door.demo import run_demo
 
     setup_logging("WARNING")
+    env_file = Path(args.env_file) if getattr(args, "env_file", None) else None
     try:
-        return anyio.run(run_demo, args.http, args.seed, args.tour)
+        return anyio.run(run_demo, args.http, args.seed, args.tour, env_file)
     except KeyboardInterrupt:
         return 0
     except ValueError as exc:

@@ -165,18 +165,34 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+class PortUnavailable(HttpConfigError):
+    """The address cannot be bound (busy, privileged, not local); a start-up error for a person, not a bug."""
+
+
 def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket, or ``PortUnavailable`` saying what is wrong and what to do (no traceback)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        where = f"{_url_host(host)}:{port}"
+        reason = (exc.strerror or str(exc)).lower()
+        raise PortUnavailable(
+            f"cannot listen on {where}: {reason}.\n"
+            f"Stop the program using it (`ss -ltnp 'sport = :{port}'` shows which) or pick another port, "
+            f"e.g. --http {_url_host(host)}:{port + 1 if 0 < port < 65535 else 8766}"
+        ) from None
     sock.listen(128)
     sock.setblocking(False)
     return sock
+
+
+def ensure_bindable(host: str, port: int) -> None:
+    """Fail now, before anything else starts, if ``host:port`` cannot be listened on."""
+    _bind(host, port).close()
 
 
 @asynccontextmanager
