@@ -1,4 +1,4 @@
-"""Command line of pvemcp: ``pvemcp serve | demo | sim | check | tools | call | audit | spec``.
+"""Command line of pvemcp: ``pvemcp serve | demo | sim | check | token-recipe | tools | call | audit | spec``.
 
 Each subcommand's implementation is imported only when that subcommand runs, so that
 ``pvemcp --help`` and a stdio ``serve`` do not pay for the simulator, the generator or HTTP.
@@ -20,6 +20,7 @@ _HANDLERS: dict[str, str] = {
     "tools": "pvemcp.door.commands:cmd_tools",
     "call": "pvemcp.door.commands:cmd_call",
     "check": "pvemcp.door.commands:cmd_check",
+    "token-recipe": "pvemcp.door.commands:cmd_token_recipe",
     "sim": "pvemcp.sim.serve:cmd_sim",
     "audit": "pvemcp.core.policy.ledger:cmd_audit",
     "spec": "pvemcp.core.spec.generator:cmd_spec",
@@ -72,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check reachability, TLS, auth, version and privileges")
     p.add_argument("--config", help="config file (TOML)")
+
+    p = sub.add_parser("token-recipe", help="print the pveum commands for a least-privilege API token")
+    p.add_argument("--config", help="config file (TOML): its toolsets and read_only decide the tools")
+    p.add_argument("--read-only", action="store_true", help="only the read tools (like PVEMCP_READ_ONLY=1)")
+    p.add_argument("--role", default="PVEMCP", help="name of the role to create (default PVEMCP)")
+    p.add_argument("--user", default="pvemcp@pve", help="user that owns the token (default pvemcp@pve)")
+    p.add_argument("--token", default="mcp", help="token name (default mcp)")
 
     p = sub.add_parser("audit", help="audit ledger commands")
     audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)

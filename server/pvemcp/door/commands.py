@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import replace
@@ -106,17 +107,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- tools ----------------------------------------------------------------------------------------
 
 
-def _app_for_listing(args: argparse.Namespace) -> App:
+def _app_for_listing(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> App:
     """The App whose tool list is printed; without any cluster configured, a placeholder one.
 
     Listing needs no network, and ``pvemcp tools --size`` must work on a fresh checkout (CI, README).
     """
+    source = os.environ if environ is None else environ
     try:
-        return App(_load_config(args))
+        return App(_load_config(args, source))
     except ValueError as exc:
         if "no Proxmox cluster configured" not in str(exc):
             raise
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PROXMOX_")}
+        env = {k: v for k, v in source.items() if not k.startswith("PROXMOX_")}
         return App(_load_config(args, {**env, **_PLACEHOLDER_CLUSTER}))
 
 
@@ -240,3 +242,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     return anyio.run(run_check, config, app)
+
+
+# -- token-recipe ---------------------------------------------------------------------------------
+
+
+def cmd_token_recipe(args: argparse.Namespace) -> int:
+    """Print the ``pveum`` commands creating a token with exactly the privileges the listed tools need."""
+    from pvemcp.core.pve.config import ConfigError
+    from pvemcp.door.token_recipe import compute_recipe, render
+
+    setup_logging()
+    env = {**os.environ, "PVEMCP_READ_ONLY": "1"} if args.read_only else os.environ
+    if not re.fullmatch(r"[^\s@!:=/]+@[A-Za-z][A-Za-z0-9.\-_]+", args.user) or not re.fullmatch(
+        r"[A-Za-z][A-Za-z0-9.\-_]+", args.token
+    ):
+        return _fail("--user must look like name@realm (e.g. pvemcp@pve) and --token like mcp")
+    try:
+        app = _app_for_listing(args, env)
+        tools = app.tools()
+    except (ConfigError, ValueError) as exc:
+        return _fail(str(exc))
+    toolsets = list(dict.fromkeys(t.toolset for t in tools))
+    recipe = compute_recipe(tools, app.spec)
+    print(render(recipe, role=args.role, user=args.user, token=args.token, toolsets=toolsets))
+    return 0
