@@ -23,7 +23,7 @@ _HANDLERS: dict[str, str] = {
     "token-recipe": "pvemcp.door.commands:cmd_token_recipe",
     "sim": "pvemcp.sim.serve:cmd_sim",
     "audit": "pvemcp.core.policy.ledger:cmd_audit",
-    "spec": "pvemcp.core.spec.generator:cmd_spec",
+    "spec": "pvemcp.core.spec.pull:cmd_spec",
 }
 
 
@@ -87,11 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("path", nargs="?", help="ledger path (default $PVEMCP_AUDIT_LOG)")
     v.add_argument("--key-file", help="HMAC key file (default: beside the ledger)")
 
-    p = sub.add_parser("spec", help="openapi.json commands")
+    p = sub.add_parser("spec", help="API schema commands: build openapi.json, pull the cluster's own")
     spec_sub = p.add_subparsers(dest="spec_command", metavar="ACTION", required=True)
     b = spec_sub.add_parser("build", help="generate openapi.json from the official apidoc.json")
     b.add_argument("--from", dest="source", required=True, help="path of apidoc.json")
     b.add_argument("--out", default="openapi.json", help="output path")
+    pl = spec_sub.add_parser("pull", help="fetch the cluster's own API schema (apidoc.js) and use it from now on")
+    pl.add_argument("--config", help="config file (TOML)")
+    pl.add_argument("--cluster", help="only this configured cluster")
+    pl.add_argument("--refresh", action="store_true", help="fetch again even if this PVE version is cached")
     return parser
 
 

@@ -146,9 +146,14 @@ def _privilege_step(granted: Mapping[str, Any], tools: Sequence[ToolDef], identi
 
 def schema_step(cluster_version: str, schema_version: str) -> Step:
     """Does the schema pvemcp derives its tools from describe the cluster's PVE release?"""
+    import os
+
+    from pvemcp.core.spec.pull import SPEC_ENV
+
     release = ".".join(cluster_version.split(".")[:2])
-    if release == schema_version:
-        return Step("schema", True, f"pvemcp's API schema is for PVE {schema_version}, as the cluster")
+    if schema_version in (cluster_version, release):
+        pulled = " (pulled from the cluster)" if os.environ.get(SPEC_ENV) else ""
+        return Step("schema", True, f"pvemcp's API schema is for PVE {schema_version}{pulled}, as the cluster")
     return Step(
         "schema",
         True,  # a difference is a warning: most operations are the same across releases

@@ -50,7 +50,12 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def _load_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> AppConfig:
-    return load_app_config(config_path=getattr(args, "config", None), env=os.environ if env is None else env)
+    """The configuration; a schema pulled from the configured cluster (``pvemcp spec pull``) is used from here on."""
+    from pvemcp.core.spec.pull import use_pulled_spec
+
+    config = load_app_config(config_path=getattr(args, "config", None), env=os.environ if env is None else env)
+    use_pulled_spec(config.clusters)
+    return config
 
 
 # -- serve ----------------------------------------------------------------------------------------
