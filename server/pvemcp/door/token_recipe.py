@@ -75,7 +75,8 @@ def render(recipe: Recipe, *, role: str, user: str, token: str, toolsets: Sequen
     token_id = f"{user}!{token}"
     lines = [
         "# Least-privilege API token for pvemcp, derived from the permissions of the Proxmox API",
-        f"# operations its tools drive (toolsets: {', '.join(toolsets)}). Run on a PVE node as root.",
+        "# operations its tools drive. Run on a PVE node as root.",
+        f"# Toolsets: {', '.join(toolsets)}",
         "# Privilege: the tools that need it",
     ]
     lines += [f"#   {p}: {', '.join(tools)}" for p, tools in recipe.privileges.items()]
