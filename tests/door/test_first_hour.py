@@ -132,6 +132,42 @@ def test_busy_port_is_two_lines_and_exit_2(command: str) -> None:
     assert "--http 127.0.0.1:" in lines[1]
 
 
+_CLUSTER = {
+    "PROXMOX_URL": "https://pve.invalid:8006",
+    "PROXMOX_TOKEN_ID": "root@pam!placeholder",
+    "PROXMOX_TOKEN_SECRET": "placeholder-never-sent",
+}
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "says"),
+    [
+        ({"PVEMCP_CONFIG": "/"}, ["serve"], "cannot be read"),
+        ({**_CLUSTER, "PVEMCP_SPEC": "/nonexistent/openapi.json"}, ["serve"], "PVEMCP_SPEC"),
+        ({**_CLUSTER, "PVEMCP_TOOLS": "/nonexistent/tools.yaml"}, ["call", "guest_list"], "PVEMCP_TOOLS"),
+        ({**_CLUSTER, "PVEMCP_SPEC": str(REPO / "tools.yaml")}, ["check"], "not valid JSON"),
+        ({**_CLUSTER, "PVEMCP_HTTP_TOKEN": "x" * 32}, ["serve", "--http", "192.0.2.1:8765"], "not one of this machine"),
+        ({**_CLUSTER, "PROXMOX_VERIFY_TLS": "maybe"}, ["serve"], "PROXMOX_VERIFY_TLS"),
+        ({**_CLUSTER}, ["serve", "--http", "127.0.0.1:99999"], "port out of range"),
+    ],
+)
+def test_start_up_errors_are_short(env: dict[str, str], args: list[str], says: str) -> None:
+    """What is wrong and what to do, in one or two lines, exit 2: never a traceback."""
+    done = subprocess.run(
+        [python(), "-m", "pvemcp", *args],
+        env={**_clean_env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+    )
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and 1 <= len(lines) <= 2, done.stderr
+    assert says in done.stderr
+
+
 def test_env_file_in_a_missing_directory_is_one_line(tmp_path: Path) -> None:
     done = subprocess.run(
         [python(), "-m", "pvemcp", "demo", "--http", "127.0.0.1:0", "--env-file", str(tmp_path / "no" / "demo.env")],

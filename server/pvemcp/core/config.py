@@ -73,6 +73,8 @@ def load_app_config(config_path: str | Path | None = None, env: Mapping[str, str
             document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
+        except OSError as exc:  # a directory, no permission, ...: a start-up error for a person
+            raise ConfigError(f"config file {path} cannot be read ({exc.strerror})") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     clusters: dict[str, ClientConfig] = {}

@@ -58,6 +58,36 @@ def _load_config(args: argparse.Namespace, env: Mapping[str, str] | None = None)
     return config
 
 
+class StartupError(Exception):
+    """The server cannot start with this configuration; the message is for a person, one or two lines."""
+
+
+def _started_app(config: AppConfig) -> App:
+    """The App with its catalog built, so a broken schema, catalog or policy fails here, before serving.
+
+    The data files can be replaced by the operator (``PVEMCP_SPEC``, ``PVEMCP_TOOLS``, a pulled schema),
+    so a missing or corrupt one is a start-up error, not a traceback.
+    """
+    import json
+
+    from pvemcp.core.resources import data_file
+
+    app = App(config)
+    try:
+        app.tools()
+    except json.JSONDecodeError as exc:
+        raise StartupError(
+            f"the API schema {data_file('openapi.json')} is not valid JSON ({exc.msg}, line {exc.lineno}).\n"
+            "Unset PVEMCP_SPEC, or fetch it again with `pvemcp spec pull --refresh`"
+        ) from None
+    except OSError as exc:
+        raise StartupError(
+            f"cannot read {exc.filename}: {exc.strerror}.\n"
+            "Check PVEMCP_SPEC and PVEMCP_TOOLS (or tools_file in the config file), or unset them"
+        ) from None
+    return app
+
+
 # -- serve ----------------------------------------------------------------------------------------
 
 
@@ -69,12 +99,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging("INFO" if args.http else "WARNING")
     settings: HttpSettings | None = None
     try:
-        app = App(_load_config(args))
-        app.tools()  # a broken catalog or policy fails here, at startup, not at the first tools/list
+        app = _started_app(_load_config(args))  # a broken catalog or policy fails here, not at tools/list
         if args.http:
             host, port = parse_hostport(args.http)
             settings = HttpSettings.from_env(host, port, load_bearer_tokens())
-    except (AuthConfigError, HttpConfigError, ValueError) as exc:
+    except (AuthConfigError, HttpConfigError, ValueError, StartupError) as exc:
         return _fail(str(exc))
     try:
         if settings is None:
@@ -133,8 +162,9 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
     setup_logging()
     try:
-        defs = _app_for_listing(args).tools()
-    except ValueError as exc:
+        app = _app_for_listing(args)
+        defs = _started_app(app.config).tools()
+    except (ValueError, StartupError) as exc:
         return _fail(str(exc))
     wire = [tool_to_wire(t) for t in defs]
     try:
@@ -181,8 +211,8 @@ def cmd_call(args: argparse.Namespace) -> int:
     if not isinstance(arguments, dict):
         return _fail("arguments must be a JSON object, e.g. '{\"vmid\": 100}'")
     try:
-        app = App(_load_config(args))
-    except ValueError as exc:
+        app = _started_app(_load_config(args))
+    except (ValueError, StartupError) as exc:
         return _fail(str(exc))
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
     return anyio.run(_call, app, args.tool, arguments, interactive, bool(getattr(args, "yes", False)))
@@ -243,8 +273,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     setup_logging()
     try:
         config = _load_config(args)
-        app = App(config)
-    except ValueError as exc:
+        app = _started_app(config)
+    except (ValueError, StartupError) as exc:
         return _fail(str(exc))
     return anyio.run(run_check, config, app)
 
