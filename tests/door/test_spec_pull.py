@@ -120,3 +120,41 @@ async def test_pull_refuses_a_schema_the_tools_cannot_be_built_on(
     assert code == 1
     assert "guest_start" in err and "Nothing was changed" in err
     assert not list(cache.glob("spec/cluster-*.json"))
+
+
+@pytest.mark.shared
+@pytest.mark.anyio
+async def test_check_says_what_differs_on_another_release(
+    sim: RunningSimulator, cache: Path, shared_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster on PVE 9.2 whose start operation takes a new parameter: check names the tool it touches."""
+    from pvemcp.sim.handlers import cluster
+
+    monkeypatch.setattr(cluster, "PVE_VERSION", "9.2.0")
+    monkeypatch.setattr(cluster, "PVE_RELEASE", "9.2")
+    monkeypatch.setenv(SOURCE_ENV, str(_apidoc_variant(shared_dir, tmp_path / "apidoc.json", add_param=True)))
+    code, out, err = await _pvemcp(sim, cache, "check")
+    assert code == 0, out + err
+    schema = next(line for line in out.splitlines() if "schema" in line)
+    assert "the cluster runs PVE 9.2.0, pvemcp's API schema is for 9.1" in schema
+    assert "0 operation(s) pvemcp's lacks, lacks 0, and 1 take other parameters" in schema
+    assert "tools affected: guest_start" in schema
+
+    code, out, _ = await _pvemcp(sim, cache, "spec", "pull")
+    assert code == 0 and "PVE 9.2.0: pulled" in out
+    code, out, _ = await _pvemcp(sim, cache, "check")
+    assert "pvemcp's API schema is for PVE 9.2.0 (pulled from the cluster), as the cluster" in out
+
+
+@pytest.mark.anyio
+async def test_check_on_another_release_without_api_viewer_still_passes(
+    sim: RunningSimulator, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pvemcp.sim.handlers import cluster
+
+    monkeypatch.setattr(cluster, "PVE_VERSION", "8.4.1")
+    monkeypatch.delenv(SOURCE_ENV, raising=False)
+    code, out, err = await _pvemcp(sim, cache, "check")
+    assert code == 0, out + err  # a release difference is a warning: most operations are unchanged
+    schema = next(line for line in out.splitlines() if "schema" in line)
+    assert "runs PVE 8.4.1" in schema and "spec pull" in schema and "404" in schema

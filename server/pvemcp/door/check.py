@@ -89,7 +89,10 @@ async def check_cluster(cluster: ClientConfig, tools: Sequence[ToolDef], spec_ve
             text = f"unexpected /version answer: {str(version)[:80]}"
         steps.append(Step("version", isinstance(version, Mapping), text))
         if isinstance(version, Mapping) and spec_version is not None:
-            steps.append(schema_step(str(version.get("version", "?")), spec_version))
+            step = schema_step(str(version.get("version", "?")), spec_version)
+            if "may differ" in step.detail:
+                step.detail += await _schema_difference(cluster, tools)
+            steps.append(step)
         try:
             granted = await pve.get("/access/permissions")
         except PveError as exc:
@@ -142,6 +145,26 @@ def _privilege_step(granted: Mapping[str, Any], tools: Sequence[ToolDef], identi
     if denied:
         detail += f"; not allowed: {', '.join(denied)} (`pvemcp token-recipe` prints the privileges they need)"
     return Step("privileges", bool(allowed), detail)
+
+
+async def _schema_difference(cluster: ClientConfig, tools: Sequence[ToolDef]) -> str:
+    """What the node's own schema (its api-viewer apidoc.js) changes for the listed tools, as a sentence."""
+    from pvemcp.core.spec.model import Spec, load_spec
+    from pvemcp.core.spec.pull import PullError, build_spec_document, compare, fetch_apidoc_js, parse_apidoc_js
+
+    try:
+        tree = parse_apidoc_js(await fetch_apidoc_js(cluster))
+        theirs = Spec(build_spec_document(tree, "cluster"))
+    except PullError as exc:
+        return f" (its schema could not be read: {exc})"
+    diff = compare(theirs, load_spec())
+    used = {key: tool.name for tool in tools for key in tool.operations.values() if key}
+    touched = sorted({used[k] for k in [*diff.only_bundled, *diff.changed_parameters] if k in used})
+    text = (
+        f"; its schema has {len(diff.only_cluster)} operation(s) pvemcp's lacks, lacks {len(diff.only_bundled)}, "
+        f"and {len(diff.changed_parameters)} take other parameters"
+    )
+    return text + (f"; tools affected: {', '.join(touched)}" if touched else "; no tool is affected")
 
 
 def schema_step(cluster_version: str, schema_version: str) -> Step:
