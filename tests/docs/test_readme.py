@@ -144,6 +144,9 @@ def _check_command(words: list[str]) -> None:
             _check_command(["pvemcp", "demo", *words[2:]])
     elif words[0] in ("python", "python3") and len(words) > 1 and words[1].endswith(".py"):
         assert (REPO / words[1]).is_file(), words[1]
+    elif words[:2] == ["docker", "run"]:  # the image's ENTRYPOINT is `pvemcp serve`; the rest are its options
+        image = words.index("pvemcp")
+        _check_command(["pvemcp", "serve", *words[image + 1 :]])
 
 
 def test_bench_and_script_references_exist() -> None:
