@@ -121,3 +121,25 @@ def test_cli_refuses_a_malformed_user() -> None:
         cwd=REPO,
     )
     assert done.returncode == 2 and done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "needed", "left_out"),
+    [
+        # "... on any used storage.If you use a bridge/vlan, you need 'SDN.Use'": no space after the dot
+        ("POST /nodes/{node}/qemu", {"VM.Allocate", "Datastore.AllocateSpace", "SDN.Use"}, {"VM.Backup"}),
+        # "For privileged containers, 'Sys.Modify' ... are required": a mode, not every call
+        ("POST /nodes/{node}/lxc", {"VM.Allocate", "Datastore.AllocateSpace"}, {"VM.Backup", "Sys.Modify"}),
+        # optional parameters ('prune-backups', 'bwlimit') and root-only ones are left out
+        ("POST /nodes/{node}/vzdump", {"VM.Backup", "Datastore.AllocateSpace"}, {"Datastore.Allocate", "Sys.Modify"}),
+        # a structured check plus "You also need ..." sentences
+        ("POST /nodes/{node}/qemu/{vmid}/clone", {"VM.Clone", "VM.Allocate", "Datastore.AllocateSpace"}, set()),
+        # 'todisk' is an optional parameter: its privileges are not needed for every suspend
+        ("POST /nodes/{node}/qemu/{vmid}/status/suspend", {"VM.PowerMgmt"}, {"VM.Config.Disk"}),
+    ],
+)
+def test_recipe_requirements_read_the_real_descriptions(key: str, needed: set[str], left_out: set[str]) -> None:
+    rule = load_spec().operation(key).permissions
+    found = {p for req in recipe_requirements(rule) for p in req.privileges}
+    assert needed <= found, (key, found)
+    assert not (left_out & found), (key, found)
