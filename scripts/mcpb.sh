@@ -16,25 +16,13 @@ VERSION="2.1.2"
 PACKAGE="@anthropic-ai/mcpb@${VERSION}"
 
 cd "$(dirname "$0")/.."
-command -v npm >/dev/null 2>&1 || { echo "mcpb.sh: npm is not on PATH (install Node.js 20+)" >&2; exit 127; }
-
 cache_root="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/pvemcp"
 dir="${PVEMCP_MCPB_DIR:-${cache_root}/mcpb-${VERSION}}"
 bin="${dir}/node_modules/.bin/mcpb"
 
-if [[ ! -x "${bin}" ]]; then
-  mkdir -p "${dir}"
-  lock="${dir}/.install.lock"
-  until mkdir "${lock}" 2>/dev/null; do sleep 0.5; done  # two test workers may race to install
-  trap 'rmdir "${lock}" 2>/dev/null || true' EXIT
-  if [[ ! -x "${bin}" ]]; then
-    echo "mcpb.sh: installing ${PACKAGE} into ${dir}" >&2
-    [[ -f "${dir}/package.json" ]] || printf '{"name":"pvemcp-mcpb","private":true}\n' >"${dir}/package.json"
-    npm install --prefix "${dir}" --no-audit --no-fund --loglevel=error --save-exact "${PACKAGE}" >&2
-  fi
-  rmdir "${lock}" 2>/dev/null || true
-  trap - EXIT
-fi
+# shellcheck source=scripts/npm-tool.sh
+source scripts/npm-tool.sh
+npm_tool_install "${dir}" "${PACKAGE}" "${bin}"
 
 case "${1:-}" in
   --print-bin)

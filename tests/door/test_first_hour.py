@@ -57,18 +57,26 @@ def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
             proc.wait()
 
 
-def _with_env_file(env_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``pvemcp ARGS`` in a bash that loaded the file exactly as the demo tells a person to."""
-    script = 'set -a; . "$1"; set +a; shift; exec "$@"'
+def _run(command: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["bash", "-c", script, "bash", str(env_file), python(), "-m", "pvemcp", *args],
-        env=_clean_env(),
+        command,
+        env=_clean_env() if env is None else env,
         capture_output=True,
         text=True,
         timeout=120,
         cwd=REPO,
         stdin=subprocess.DEVNULL,
     )
+
+
+def _pvemcp(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return _run([python(), "-m", "pvemcp", *args], env)
+
+
+def _with_env_file(env_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``pvemcp ARGS`` in a bash that loaded the file exactly as the demo tells a person to."""
+    script = 'set -a; . "$1"; set +a; shift; exec "$@"'
+    return _run(["bash", "-c", script, "bash", str(env_file), python(), "-m", "pvemcp", *args])
 
 
 def test_demo_hands_its_cluster_over_to_check_and_call(demo: tuple[subprocess.Popen[str], Path]) -> None:
@@ -115,15 +123,7 @@ def test_busy_port_is_two_lines_and_exit_2(command: str) -> None:
         "PROXMOX_TOKEN_SECRET": "placeholder-never-sent",
     }
     with holder:
-        done = subprocess.run(
-            [python(), "-m", "pvemcp", command, "--http", f"127.0.0.1:{port}"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=REPO,
-            stdin=subprocess.DEVNULL,
-        )
+        done = _pvemcp(command, "--http", f"127.0.0.1:{port}", env=env)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
@@ -153,15 +153,7 @@ _CLUSTER = {
 )
 def test_start_up_errors_are_short(env: dict[str, str], args: list[str], says: str) -> None:
     """What is wrong and what to do, in one or two lines, exit 2: never a traceback."""
-    done = subprocess.run(
-        [python(), "-m", "pvemcp", *args],
-        env={**_clean_env(), **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-    )
+    done = _pvemcp(*args, env={**_clean_env(), **env})
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and 1 <= len(lines) <= 2, done.stderr
@@ -169,14 +161,6 @@ def test_start_up_errors_are_short(env: dict[str, str], args: list[str], says: s
 
 
 def test_env_file_in_a_missing_directory_is_one_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [python(), "-m", "pvemcp", "demo", "--http", "127.0.0.1:0", "--env-file", str(tmp_path / "no" / "demo.env")],
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-    )
+    done = _pvemcp("demo", "--http", "127.0.0.1:0", "--env-file", str(tmp_path / "no" / "demo.env"))
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "does not exist" in done.stderr
