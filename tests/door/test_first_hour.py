@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -84,6 +85,7 @@ def test_demo_hands_its_cluster_over_to_check_and_call(demo: tuple[subprocess.Po
     assert env_file.stat().st_mode & 0o077 == 0, "the env file holds a token secret: owner-only"
     keys = [line.split("=", 1)[0] for line in env_file.read_text().splitlines() if not line.startswith("#")]
     assert keys == ["PROXMOX_URL", "PROXMOX_TOKEN_ID", "PROXMOX_TOKEN_SECRET", "PROXMOX_FINGERPRINT"]
+    assert re.search(r"^PROXMOX_URL=https://127\.0\.0\.1:\d+$", env_file.read_text(), re.M), "host:port, no API path"
 
     check = _with_env_file(env_file, "check")
     assert check.returncode == 0, check.stdout + check.stderr

@@ -37,7 +37,8 @@ def demo_env(sim_url: str, token_id: str, token_secret: str, fingerprint: str, a
     env.setdefault("PVEMCP_AUDIT_LOG", str(audit_log))
     env.update(
         {
-            "PROXMOX_URL": sim_url,
+            # as a user writes it (and other Proxmox tools expect it): the node's address, no API path
+            "PROXMOX_URL": sim_url.removesuffix("/api2/json"),
             "PROXMOX_TOKEN_ID": token_id,
             "PROXMOX_TOKEN_SECRET": token_secret,
             "PROXMOX_FINGERPRINT": fingerprint,
