@@ -143,3 +143,21 @@ def test_recipe_requirements_read_the_real_descriptions(key: str, needed: set[st
     found = {p for req in recipe_requirements(rule) for p in req.privileges}
     assert needed <= found, (key, found)
     assert not (left_out & found), (key, found)
+
+
+def test_recipe_follows_the_configured_toolsets() -> None:
+    done = subprocess.run(
+        [python(), "-m", "pvemcp", "token-recipe"],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PROXMOX_", "PVEMCP_"))},
+            "PVEMCP_TOOLSETS": "snapshots",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    role = next(shlex.split(line) for line in done.stdout.splitlines() if line.startswith("pveum role add"))
+    # rollback accepts VM.Snapshot or VM.Snapshot.Rollback: the one the other snapshot tools need suffices
+    assert set(role[role.index("--privs") + 1].split(",")) == {"VM.Audit", "VM.Snapshot"}
