@@ -89,8 +89,9 @@ async def check_cluster(cluster: ClientConfig, tools: Sequence[ToolDef], spec_ve
             text = f"unexpected /version answer: {str(version)[:80]}"
         steps.append(Step("version", isinstance(version, Mapping), text))
         if isinstance(version, Mapping) and spec_version is not None:
-            step = schema_step(str(version.get("version", "?")), spec_version)
-            if "may differ" in step.detail:
+            cluster_version = str(version.get("version", "?"))
+            step = schema_step(cluster_version, spec_version)
+            if not release_matches(cluster_version, spec_version):
                 step.detail += await _schema_difference(cluster, tools)
             steps.append(step)
         try:
@@ -167,14 +168,18 @@ async def _schema_difference(cluster: ClientConfig, tools: Sequence[ToolDef]) ->
     return text + (f"; tools affected: {', '.join(touched)}" if touched else "; no tool is affected")
 
 
+def release_matches(cluster_version: str, schema_version: str) -> bool:
+    """A schema for "9.1" describes every 9.1.x; a pulled one names the exact version."""
+    return schema_version in (cluster_version, ".".join(cluster_version.split(".")[:2]))
+
+
 def schema_step(cluster_version: str, schema_version: str) -> Step:
     """Does the schema pvemcp derives its tools from describe the cluster's PVE release?"""
     import os
 
     from pvemcp.core.spec.pull import SPEC_ENV
 
-    release = ".".join(cluster_version.split(".")[:2])
-    if schema_version in (cluster_version, release):
+    if release_matches(cluster_version, schema_version):
         pulled = " (pulled from the cluster)" if os.environ.get(SPEC_ENV) else ""
         return Step("schema", True, f"pvemcp's API schema is for PVE {schema_version}{pulled}, as the cluster")
     return Step(
