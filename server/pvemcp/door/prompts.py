@@ -61,7 +61,8 @@ def _health(a: Mapping[str, str]) -> str:
         f"2. `node_status` for {scope}: CPU, memory, root disk, load, uptime; flag anything above 85 %.\n"
         "3. `storage_list`: storages that are inactive or more than 85 % full.\n"
         "4. `task_list` with errors=true: failed tasks of the last day, grouped by type.\n"
-        "5. `guest_list`: guests that are locked, or stopped although they have onboot set.\n"
+        "5. `guest_list` with full=true: guests holding a lock (backup, migrate, snapshot, ...) and guests "
+        "that are stopped although their tags or pool suggest production.\n"
         "Only read; change nothing. End with the three most important things to fix and how."
     )
 
