@@ -190,5 +190,8 @@ def schema_step(cluster_version: str, schema_version: str) -> Step:
     )
 
 
+_LEVEL_NAME = LEVEL_NAMES
+
+
 def level_name(level: int) -> str:
-    return LEVEL_NAMES[level]
+    return _LEVEL_NAME[level]
