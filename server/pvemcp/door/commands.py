@@ -58,8 +58,11 @@ def _load_config(args: argparse.Namespace, env: Mapping[str, str] | None = None)
     return config
 
 
-class StartupError(Exception):
-    """The server cannot start with this configuration; the message is for a person, one or two lines."""
+class StartupError(ValueError):
+    """The server cannot start with this configuration; the message is for a person, one or two lines.
+
+    A ``ValueError``, like every configuration error, so each command's existing handler reports it.
+    """
 
 
 def _started_app(config: AppConfig) -> App:
@@ -103,7 +106,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if args.http:
             host, port = parse_hostport(args.http)
             settings = HttpSettings.from_env(host, port, load_bearer_tokens())
-    except (AuthConfigError, HttpConfigError, ValueError, StartupError) as exc:
+    except (AuthConfigError, HttpConfigError, ValueError) as exc:
         return _fail(str(exc))
     try:
         if settings is None:
@@ -164,7 +167,7 @@ def cmd_tools(args: argparse.Namespace) -> int:
     try:
         app = _app_for_listing(args)
         defs = _started_app(app.config).tools()
-    except (ValueError, StartupError) as exc:
+    except ValueError as exc:
         return _fail(str(exc))
     wire = [tool_to_wire(t) for t in defs]
     try:
@@ -212,7 +215,7 @@ def cmd_call(args: argparse.Namespace) -> int:
         return _fail("arguments must be a JSON object, e.g. '{\"vmid\": 100}'")
     try:
         app = _started_app(_load_config(args))
-    except (ValueError, StartupError) as exc:
+    except ValueError as exc:
         return _fail(str(exc))
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
     return anyio.run(_call, app, args.tool, arguments, interactive, bool(getattr(args, "yes", False)))
@@ -274,7 +277,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         config = _load_config(args)
         app = _started_app(config)
-    except (ValueError, StartupError) as exc:
+    except ValueError as exc:
         return _fail(str(exc))
     return anyio.run(run_check, config, app)
 
