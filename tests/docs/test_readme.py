@@ -115,6 +115,8 @@ def test_shell_snippets_are_valid_and_safe_to_paste(body: str) -> None:
         assert not _unsafe_bang(line), f"unquoted ! (history expansion in an interactive bash): {line}"
     for command in _commands(body):
         _check_command(command)
+        if command[:3] == ["claude", "mcp", "add"] and any(w.startswith("PROXMOX_URL=") for w in command):
+            assert any(w.startswith("PROXMOX_FINGERPRINT=") for w in command), "PVE's certificate is self-signed"
 
 
 def _commands(body: str) -> list[list[str]]:
