@@ -1,9 +1,9 @@
-"""Write the README's figures from the code, so they cannot drift: ``python scripts/readme_figures.py``.
+"""README figures and the bundle manifest's tool list, written from the code: ``python scripts/readme_figures.py``.
 
 Every figure the code can compute sits between markers, ``<!-- figure:NAME -->VALUE<!-- /figure -->``
 (invisible when rendered), and generated blocks between ``<!-- generated:NAME -->`` and
-``<!-- /generated -->``. ``--check`` changes nothing and exits 1 naming what is stale; the README test
-runs the same check.
+``<!-- /generated -->``. The MCP Bundle's ``mcpb/manifest.json`` gets the tool names, descriptions and
+the version. ``--check`` changes nothing and exits 1 naming what is stale; the tests run the same check.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+MANIFEST = REPO / "mcpb" / "manifest.json"
 PLACEHOLDER = {
     "PROXMOX_URL": "https://pve.invalid:8006",
     "PROXMOX_TOKEN_ID": "root@pam!placeholder",
@@ -91,18 +92,32 @@ def stale(text: str) -> list[str]:
     return sorted(name for name in new if old.get(name) != new[name])
 
 
+def render_manifest(text: str) -> str:
+    """The manifest with the tools the server lists and pvemcp's version; everything else as written."""
+    import json
+
+    from pvemcp import __version__
+
+    manifest = json.loads(text)
+    manifest["version"] = __version__
+    manifest["tools"] = [{"name": t.name, "description": t.description} for t in _tools()]
+    return json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a figure is stale; change nothing")
     args = parser.parse_args()
     text = README.read_text(encoding="utf-8")
+    manifest = MANIFEST.read_text(encoding="utf-8")
     if args.check:
-        names = stale(text)
+        names = stale(text) + (["mcpb/manifest.json"] if render_manifest(manifest) != manifest else [])
         if names:
-            print(f"README.md is stale: {', '.join(names)}; run: python scripts/readme_figures.py", file=sys.stderr)
+            print(f"stale: {', '.join(names)}; run: python scripts/readme_figures.py", file=sys.stderr)
             return 1
         return 0
     README.write_text(render(text), encoding="utf-8")
+    MANIFEST.write_text(render_manifest(manifest), encoding="utf-8")
     return 0
 
 

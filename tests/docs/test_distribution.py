@@ -64,7 +64,7 @@ def test_manifest_matches_the_code() -> None:
     assert manifest["version"] == _project_version() == pvemcp.__version__
     tools = App(load_app_config(config_path=None, env=PLACEHOLDER)).tools()
     listed = [{"name": t.name, "description": t.description} for t in tools]
-    assert manifest["tools"] == listed, "regenerate the tools list of mcpb/manifest.json from `pvemcp tools --json`"
+    assert manifest["tools"] == listed, "stale tool list: run python scripts/readme_figures.py"
     config = manifest["server"]["mcp_config"]
     assert config["args"][-2:] == ["pvemcp", "serve"]
     for name in config["env"]:
