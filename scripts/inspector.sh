@@ -13,26 +13,13 @@ set -euo pipefail
 VERSION="2.12.0"
 PACKAGE="@modelcontextprotocol/inspector@${VERSION}"
 
-command -v npm >/dev/null 2>&1 || { echo "inspector.sh: npm is not on PATH (install Node.js 20+)" >&2; exit 127; }
-
 cache_root="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/pvemcp"
 dir="${PVEMCP_INSPECTOR_DIR:-${cache_root}/inspector-${VERSION}}"
 bin="${dir}/node_modules/.bin/mcp-inspector"
 
-if [[ ! -x "${bin}" ]]; then
-  mkdir -p "${dir}"
-  lock="${dir}/.install.lock"
-  # Two test workers may race to install: serialise on a lock directory (mkdir is atomic).
-  until mkdir "${lock}" 2>/dev/null; do sleep 0.5; done
-  trap 'rmdir "${lock}" 2>/dev/null || true' EXIT
-  if [[ ! -x "${bin}" ]]; then
-    echo "inspector.sh: installing ${PACKAGE} into ${dir}" >&2
-    [[ -f "${dir}/package.json" ]] || printf '{"name":"pvemcp-inspector","private":true}\n' >"${dir}/package.json"
-    npm install --prefix "${dir}" --no-audit --no-fund --loglevel=error --save-exact "${PACKAGE}" >&2
-  fi
-  rmdir "${lock}" 2>/dev/null || true
-  trap - EXIT
-fi
+# shellcheck source=scripts/npm-tool.sh
+source "$(dirname "$0")/npm-tool.sh"
+npm_tool_install "${dir}" "${PACKAGE}" "${bin}"
 
 if [[ "${1:-}" == "--print-bin" ]]; then
   echo "${bin}"

@@ -1,4 +1,4 @@
-"""Command line of pvemcp: ``pvemcp serve | demo | sim | check | tools | call | audit | spec``.
+"""Command line of pvemcp: ``pvemcp serve | demo | sim | check | token-recipe | tools | call | audit | spec``.
 
 Each subcommand's implementation is imported only when that subcommand runs, so that
 ``pvemcp --help`` and a stdio ``serve`` do not pay for the simulator, the generator or HTTP.
@@ -20,9 +20,10 @@ _HANDLERS: dict[str, str] = {
     "tools": "pvemcp.door.commands:cmd_tools",
     "call": "pvemcp.door.commands:cmd_call",
     "check": "pvemcp.door.commands:cmd_check",
+    "token-recipe": "pvemcp.door.commands:cmd_token_recipe",
     "sim": "pvemcp.sim.serve:cmd_sim",
     "audit": "pvemcp.core.policy.ledger:cmd_audit",
-    "spec": "pvemcp.core.spec.generator:cmd_spec",
+    "spec": "pvemcp.core.spec.pull:cmd_spec",
 }
 
 
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http", metavar="HOST:PORT", default="127.0.0.1:8765")
     p.add_argument("--tour", action="store_true", help="run a scripted client session and exit")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--env-file", metavar="PATH", help="also write the simulated cluster's PROXMOX_* environment to PATH"
+    )
 
     p = sub.add_parser("sim", help="serve the simulated Proxmox VE cluster over HTTPS")
     _add_sim_arguments(p)
@@ -70,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="check reachability, TLS, auth, version and privileges")
     p.add_argument("--config", help="config file (TOML)")
 
+    p = sub.add_parser("token-recipe", help="print the pveum commands for a least-privilege API token")
+    p.add_argument("--config", help="config file (TOML): its toolsets and read_only decide the tools")
+    p.add_argument("--read-only", action="store_true", help="only the read tools (like PVEMCP_READ_ONLY=1)")
+    p.add_argument("--role", default="PVEMCP", help="name of the role to create (default PVEMCP)")
+    p.add_argument("--user", default="pvemcp@pve", help="user that owns the token (default pvemcp@pve)")
+    p.add_argument("--token", default="mcp", help="token name (default mcp)")
+
     p = sub.add_parser("audit", help="audit ledger commands")
     audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     v = audit_sub.add_parser("verify", help="verify the HMAC chain of a ledger and its head anchor")
@@ -81,11 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--key-file", help="HMAC key file (default: beside the ledger)")
     h.add_argument("--reanchor", action="store_true", help="rewrite the head anchor from the ledger first")
 
-    p = sub.add_parser("spec", help="openapi.json commands")
+    p = sub.add_parser("spec", help="API schema commands: build openapi.json, pull the cluster's own")
     spec_sub = p.add_subparsers(dest="spec_command", metavar="ACTION", required=True)
     b = spec_sub.add_parser("build", help="generate openapi.json from the official apidoc.json")
     b.add_argument("--from", dest="source", required=True, help="path of apidoc.json")
     b.add_argument("--out", default="openapi.json", help="output path")
+    pl = spec_sub.add_parser("pull", help="fetch the cluster's own API schema (apidoc.js) and use it from now on")
+    pl.add_argument("--config", help="config file (TOML)")
+    pl.add_argument("--cluster", help="only this configured cluster")
+    pl.add_argument("--refresh", action="store_true", help="fetch again even if this PVE version is cached")
     return parser
 
 

@@ -138,3 +138,16 @@ def test_retry_statuses_from_a_list() -> None:
         ClientConfig(url="h", token_id="root@pam!mcp", token_secret=SECRET, retry_statuses=frozenset({404}))
     with pytest.raises(ConfigError, match="max_concurrency"):
         ClientConfig(url="h", token_id="root@pam!mcp", token_secret=SECRET, max_concurrency=True)
+
+
+def test_env_verify_tls_0_is_the_explicit_opt_out() -> None:
+    """The README documents both names; each alone turns verification off, together they must agree."""
+    env = {"PVE_URL": "https://pve:8006", "PVE_TOKEN_ID": "root@pam!mcp", "PVE_TOKEN_SECRET": SECRET}
+    for extra in ({"PVE_VERIFY_TLS": "0"}, {"PVE_INSECURE": "1"}, {"PVE_VERIFY_TLS": "0", "PVE_INSECURE": "1"}):
+        cfg = ClientConfig.from_env({**env, **extra})
+        assert cfg.insecure is True and cfg.verify_tls is False, extra
+    assert ClientConfig.from_env({**env, "PVE_VERIFY_TLS": "1"}).insecure is False
+    with pytest.raises(ConfigError, match="contradict"):
+        ClientConfig.from_env({**env, "PVE_VERIFY_TLS": "1", "PVE_INSECURE": "1"})
+    with pytest.raises(ConfigError, match="contradict"):  # no verification *and* a pin: keep the pin
+        ClientConfig.from_env({**env, "PVE_VERIFY_TLS": "0", "PVE_FINGERPRINT": FP})

@@ -137,7 +137,14 @@ async def test_check_reports_each_step(sim: RunningSimulator) -> None:
         sim, "check", PROXMOX_TOKEN_ID=sim.readonly_token_id, PROXMOX_TOKEN_SECRET=sim.readonly_token_secret
     )
     assert auditor.returncode == 0
-    assert "not allowed:" in auditor.stdout.decode() and "guest_stop" in auditor.stdout.decode()
+    privileges = next(line for line in auditor.stdout.decode().splitlines() if "privileges" in line)
+    allowed, _, refused = privileges.partition("not allowed:")
+    # vm_create and ct_create have no schema check (the handler checks VM.Allocate itself): the gate
+    # comes from their permission description, so a read-only token is not told it may create guests.
+    for tool in ("guest_stop", "vm_create", "ct_create", "guest_delete", "backup_now", "task_stop"):
+        assert tool in refused and tool not in allowed, privileges
+    for tool in ("guest_list", "guest_status", "storage_list", "task_log", "cluster_status"):
+        assert tool in allowed, privileges
 
     wrong_secret = await _arun(sim, "check", PROXMOX_TOKEN_SECRET="00000000-0000-0000-0000-000000000000")
     assert wrong_secret.returncode == 1

@@ -3,7 +3,8 @@
 Sources, in order: a TOML file (``--config`` or ``PVEMCP_CONFIG``) with ``[clusters.NAME]`` tables
 and a ``[policy]`` table, then the environment names users of other Proxmox tools already know
 (``PROXMOX_URL``, ``PROXMOX_TOKEN_ID``, ``PROXMOX_TOKEN_SECRET`` / ``_FILE``, ``PROXMOX_USER``,
-``PROXMOX_PASSWORD`` / ``_FILE``, ``PROXMOX_VERIFY_TLS``, ``PROXMOX_CA_FILE``, ``PROXMOX_FINGERPRINT``)
+``PROXMOX_PASSWORD`` / ``_FILE``, ``PROXMOX_VERIFY_TLS=0`` or ``PROXMOX_INSECURE=1``, ``PROXMOX_CA_FILE``,
+``PROXMOX_FINGERPRINT``)
 which define the cluster ``default`` when the file defines none. Policy env overrides (``PVEMCP_*``)
 apply on top of the file.
 
@@ -24,31 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from pvemcp.core.policy.config import ENV_OVERRIDES, PolicyConfig, did_you_mean
-from pvemcp.core.pve.config import ClientConfig, ConfigError
+from pvemcp.core.pve.config import ENV_SUFFIXES, ClientConfig, ConfigError
 
 log = logging.getLogger("pvemcp")
 
 ENV_PREFIX = "PROXMOX_"
 #: Top-level keys of the config file.
 TOP_LEVEL_KEYS = ("clusters", "policy", "tools_file")
-#: ``PROXMOX_*`` variables read by :meth:`ClientConfig.from_env` (after the prefix).
-PROXMOX_ENV = (
-    "URL",
-    "TOKEN_ID",
-    "TOKEN_SECRET",
-    "TOKEN_SECRET_FILE",
-    "USER",
-    "PASSWORD",
-    "PASSWORD_FILE",
-    "FINGERPRINT",
-    "CA_FILE",
-    "INSECURE",
-    "VERIFY_TLS",
-    "MAX_CONCURRENCY",
-    "READ_TIMEOUT",
-    "MUTATE_TIMEOUT",
-    "CONNECT_TIMEOUT",
-)
+#: ``PROXMOX_*`` variables read by :meth:`ClientConfig.from_env` (after the prefix): its own list.
+PROXMOX_ENV = ENV_SUFFIXES
 #: ``PVEMCP_*`` variables read outside the policy (the policy's own are ``ENV_OVERRIDES``).
 PVEMCP_ENV = (
     "PVEMCP_CONFIG",
@@ -59,7 +44,9 @@ PVEMCP_ENV = (
     "PVEMCP_CACHE_DIR",
     "PVEMCP_SPEC",
     "PVEMCP_TOOLS",
+    "PVEMCP_SIM_APIDOC",
     # read by the project's test suite only
+    "PVEMCP_MCPB_DIR",
     "PVEMCP_INSPECTOR_DIR",
     "PVEMCP_INSPECTOR_HOME",
     "PVEMCP_CONFORMANCE_DIR",
@@ -153,6 +140,8 @@ def load_app_config(config_path: str | Path | None = None, env: Mapping[str, str
             document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
+        except OSError as exc:  # a directory, no permission, ...: a start-up error for a person
+            raise ConfigError(f"config file {path} cannot be read ({exc.strerror})") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         _check_top_level(document, path)

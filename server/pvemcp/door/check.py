@@ -21,11 +21,10 @@ import anyio
 from pvemcp.core.pve.client import PveClient
 from pvemcp.core.pve.config import DEFAULT_PORT, ClientConfig
 from pvemcp.core.pve.errors import PveError
+from pvemcp.core.pve.privileges import LEVEL_NAMES, NO, PARTLY, YES, permission_level
 from pvemcp.door._core import App, AppConfig, ToolDef
 
-# Levels of a permission estimate, comparable: and = min, or = max.
-NO, PARTLY, YES = 0, 1, 2
-_LEVEL_NAME = {NO: "no", PARTLY: "partly", YES: "yes"}
+__all__ = ["NO", "PARTLY", "YES", "Step", "check_cluster", "level_name", "permission_level", "run_check"]
 
 
 @dataclass
@@ -46,7 +45,7 @@ async def run_check(config: AppConfig, app: App) -> int:
     tools = app.tools()
     for name, cluster in config.clusters.items():
         _out(f"cluster {name}: {cluster.url} as {cluster.identity}")
-        steps = await check_cluster(cluster, tools)
+        steps = await check_cluster(cluster, tools, app.spec.version)
         for step in steps:
             _out(f"  {'ok  ' if step.ok else 'FAIL'} {step.name:<11} {step.detail}")
         if not all(s.ok for s in steps):
@@ -56,7 +55,7 @@ async def run_check(config: AppConfig, app: App) -> int:
     return 1 if failed or not policy_ok else 0
 
 
-async def check_cluster(cluster: ClientConfig, tools: Sequence[ToolDef]) -> list[Step]:
+async def check_cluster(cluster: ClientConfig, tools: Sequence[ToolDef], spec_version: str | None = None) -> list[Step]:
     parts = urlsplit(cluster.url)
     host, port = parts.hostname or "", parts.port or DEFAULT_PORT
     steps: list[Step] = []
@@ -90,6 +89,12 @@ async def check_cluster(cluster: ClientConfig, tools: Sequence[ToolDef]) -> list
         else:
             text = f"unexpected /version answer: {str(version)[:80]}"
         steps.append(Step("version", isinstance(version, Mapping), text))
+        if isinstance(version, Mapping) and spec_version is not None:
+            cluster_version = str(version.get("version", "?"))
+            step = schema_step(cluster_version, spec_version)
+            if not release_matches(cluster_version, spec_version):
+                step.detail += await _schema_difference(cluster, tools)
+            steps.append(step)
         try:
             granted = await pve.get("/access/permissions")
         except PveError as exc:
@@ -110,6 +115,7 @@ def _tls_detail(cluster: ClientConfig) -> str:
 
 
 def _privilege_step(granted: Mapping[str, Any], tools: Sequence[ToolDef], identity: str) -> Step:
+    """Which tools this token may run, from each operation's gate (see ``pvemcp.core.pve.privileges``)."""
     from pvemcp.core.spec.model import load_spec
 
     spec = load_spec()
@@ -134,52 +140,58 @@ def _privilege_step(granted: Mapping[str, Any], tools: Sequence[ToolDef], identi
         level = max(levels) if levels else YES
         {YES: allowed, PARTLY: partly, NO: denied}[level].append(tool.name)
     detail = f"{len(allowed)} of {len(tools)} tools allowed"
+    if partly or denied:
+        detail += f": {', '.join(allowed)}"
     if partly:
         detail += f"; only on some paths: {', '.join(partly)}"
     if denied:
-        detail += f"; not allowed: {', '.join(denied)}"
+        detail += f"; not allowed: {', '.join(denied)} (`pvemcp token-recipe` prints the privileges they need)"
     return Step("privileges", bool(allowed), detail)
 
 
-def permission_level(rule: Mapping[str, Any] | None, privs: Mapping[str, set[str]], identity: str) -> int:
-    """Estimate whether the privileges in ``privs`` satisfy one operation's PVE permission rule."""
-    if rule is None:
-        return YES if identity.startswith("root@pam") and "!" not in identity else NO
-    check = rule.get("check")
-    if check is None:
-        return YES if rule.get("user") in ("all", "world") else NO
-    return _check_level(check, privs)
+async def _schema_difference(cluster: ClientConfig, tools: Sequence[ToolDef]) -> str:
+    """What the node's own schema (its api-viewer apidoc.js) changes for the listed tools, as a sentence."""
+    from pvemcp.core.spec.model import Spec, load_spec
+    from pvemcp.core.spec.pull import PullError, build_spec_document, compare, fetch_apidoc_js, parse_apidoc_js
+
+    try:
+        tree = parse_apidoc_js(await fetch_apidoc_js(cluster))
+        theirs = Spec(build_spec_document(tree, "cluster"))
+    except PullError as exc:
+        return f" (its schema could not be read: {exc})"
+    diff = compare(theirs, load_spec())
+    used = {key: tool.name for tool in tools for key in tool.operations.values() if key}
+    touched = sorted({used[k] for k in [*diff.only_bundled, *diff.changed_parameters] if k in used})
+    text = (
+        f"; its schema has {len(diff.only_cluster)} operation(s) pvemcp's lacks, lacks {len(diff.only_bundled)}, "
+        f"and {len(diff.changed_parameters)} take other parameters"
+    )
+    return text + (f"; tools affected: {', '.join(touched)}" if touched else "; no tool is affected")
 
 
-def _check_level(check: Sequence[Any], privs: Mapping[str, set[str]]) -> int:
-    kind = check[0] if check else ""
-    if kind == "and":
-        return min((_check_level(c, privs) for c in check[1:]), default=YES)
-    if kind == "or":
-        return max((_check_level(c, privs) for c in check[1:]), default=NO)
-    if kind == "perm" and len(check) >= 3:
-        options = check[3:]
-        any_of = "any" in options[::2] and bool(dict(zip(options[::2], options[1::2], strict=False)).get("any"))
-        return _perm_level(str(check[1]), [str(p) for p in check[2]], any_of, privs)
-    return YES  # userid-param, userid-group, ...: about the user itself, not a privilege
+def release_matches(cluster_version: str, schema_version: str) -> bool:
+    """A schema for "9.1" describes every 9.1.x; a pulled one names the exact version."""
+    return schema_version in (cluster_version, ".".join(cluster_version.split(".")[:2]))
 
 
-def _perm_level(template: str, needed: Sequence[str], any_of: bool, privs: Mapping[str, set[str]]) -> int:
-    prefix = template.split("{", 1)[0].rstrip("/") or "/"
+def schema_step(cluster_version: str, schema_version: str) -> Step:
+    """Does the schema pvemcp derives its tools from describe the cluster's PVE release?"""
+    import os
 
-    def satisfied(have: set[str]) -> bool:
-        return any(p in have for p in needed) if any_of else all(p in have for p in needed)
+    from pvemcp.core.spec.pull import SPEC_ENV
 
-    inherited: set[str] = set()
-    for path, have in privs.items():
-        if path == "/" or prefix == path or prefix.startswith(path.rstrip("/") + "/"):
-            inherited |= have
-    if satisfied(inherited):
-        return YES
-    for path, have in privs.items():
-        if path.startswith(prefix + "/") and satisfied(inherited | have):
-            return PARTLY
-    return NO
+    if release_matches(cluster_version, schema_version):
+        pulled = " (pulled from the cluster)" if os.environ.get(SPEC_ENV) else ""
+        return Step("schema", True, f"pvemcp's API schema is for PVE {schema_version}{pulled}, as the cluster")
+    return Step(
+        "schema",
+        True,  # a difference is a warning: most operations are the same across releases
+        f"the cluster runs PVE {cluster_version}, pvemcp's API schema is for {schema_version}: parameters may "
+        "differ — `pvemcp spec pull` fetches the cluster's own schema and lists the differences",
+    )
+
+
+_LEVEL_NAME = LEVEL_NAMES
 
 
 def level_name(level: int) -> str:

@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import replace
@@ -50,7 +51,45 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def _load_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> AppConfig:
-    return load_app_config(config_path=getattr(args, "config", None), env=os.environ if env is None else env)
+    """The configuration; a schema pulled from the configured cluster (``pvemcp spec pull``) is used from here on."""
+    from pvemcp.core.spec.pull import use_pulled_spec
+
+    config = load_app_config(config_path=getattr(args, "config", None), env=os.environ if env is None else env)
+    use_pulled_spec(config.clusters)
+    return config
+
+
+class StartupError(ValueError):
+    """The server cannot start with this configuration; the message is for a person, one or two lines.
+
+    A ``ValueError``, like every configuration error, so each command's existing handler reports it.
+    """
+
+
+def _started_app(config: AppConfig) -> App:
+    """The App with its catalog built, so a broken schema, catalog or policy fails here, before serving.
+
+    The data files can be replaced by the operator (``PVEMCP_SPEC``, ``PVEMCP_TOOLS``, a pulled schema),
+    so a missing or corrupt one is a start-up error, not a traceback.
+    """
+    import json
+
+    from pvemcp.core.resources import data_file
+
+    app = App(config)
+    try:
+        app.tools()
+    except json.JSONDecodeError as exc:
+        raise StartupError(
+            f"the API schema {data_file('openapi.json')} is not valid JSON ({exc.msg}, line {exc.lineno}).\n"
+            "Unset PVEMCP_SPEC, or fetch it again with `pvemcp spec pull --refresh`"
+        ) from None
+    except OSError as exc:
+        raise StartupError(
+            f"cannot read {exc.filename}: {exc.strerror}.\n"
+            "Check PVEMCP_SPEC and PVEMCP_TOOLS (or tools_file in the config file), or unset them"
+        ) from None
+    return app
 
 
 # -- serve ----------------------------------------------------------------------------------------
@@ -64,8 +103,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging("INFO" if args.http else "WARNING")
     settings: HttpSettings | None = None
     try:
-        app = App(_load_config(args))
-        preflight(app)  # a broken catalog, policy or audit log fails here, at startup, not at the first call
+        app = _started_app(_load_config(args))  # a broken schema or catalog fails here, not at tools/list
+        preflight(app)  # a broken policy or audit log fails here, at startup, not at the first call
         if args.http:
             host, port = parse_hostport(args.http)
             settings = HttpSettings.from_env(host, port, load_bearer_tokens())
@@ -78,6 +117,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             anyio.run(serve_http, app, settings)
     except KeyboardInterrupt:
         pass
+    except HttpConfigError as exc:  # the port is busy or not ours to bind
+        return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot serve on {args.http}: {exc.strerror or exc}")
     return 0
@@ -88,11 +129,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The simulator plus the server on streamable HTTP; ``--tour`` runs a scripted session instead."""
+    from pathlib import Path
+
     from pvemcp.door.demo import run_demo
 
     setup_logging("WARNING")
+    env_file = Path(args.env_file) if getattr(args, "env_file", None) else None
     try:
-        return anyio.run(run_demo, args.http, args.seed, args.tour)
+        return anyio.run(run_demo, args.http, args.seed, args.tour, env_file)
     except KeyboardInterrupt:
         return 0
     except ValueError as exc:
@@ -102,17 +146,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- tools ----------------------------------------------------------------------------------------
 
 
-def _app_for_listing(args: argparse.Namespace) -> App:
+def _app_for_listing(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> App:
     """The App whose tool list is printed; without any cluster configured, a placeholder one.
 
     Listing needs no network, and ``pvemcp tools --size`` must work on a fresh checkout (CI, README).
     """
+    source = os.environ if environ is None else environ
     try:
-        return App(_load_config(args))
+        return App(_load_config(args, source))
     except ValueError as exc:
         if "no Proxmox cluster configured" not in str(exc):
             raise
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PROXMOX_")}
+        env = {k: v for k, v in source.items() if not k.startswith("PROXMOX_")}
         return App(_load_config(args, {**env, **_PLACEHOLDER_CLUSTER}))
 
 
@@ -122,7 +167,8 @@ def cmd_tools(args: argparse.Namespace) -> int:
 
     setup_logging()
     try:
-        defs = _app_for_listing(args).tools()
+        app = _app_for_listing(args)
+        defs = _started_app(app.config).tools()
     except ValueError as exc:
         return _fail(str(exc))
     wire = [tool_to_wire(t) for t in defs]
@@ -170,7 +216,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     if not isinstance(arguments, dict):
         return _fail("arguments must be a JSON object, e.g. '{\"vmid\": 100}'")
     try:
-        app = App(_load_config(args))
+        app = _started_app(_load_config(args))
         preflight(app)
     except ValueError as exc:
         return _fail(str(exc))
@@ -233,8 +279,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     setup_logging()
     try:
         config = _load_config(args)
-        app = App(config)
+        app = _started_app(config)
         check_names(app)  # the audit log is reported by the check itself
     except ValueError as exc:
         return _fail(str(exc))
     return anyio.run(run_check, config, app)
+
+
+# -- token-recipe ---------------------------------------------------------------------------------
+
+
+def cmd_token_recipe(args: argparse.Namespace) -> int:
+    """Print the ``pveum`` commands creating a token with exactly the privileges the listed tools need."""
+    from pvemcp.core.pve.config import ConfigError
+    from pvemcp.door.token_recipe import compute_recipe, render
+
+    setup_logging()
+    env = {**os.environ, "PVEMCP_READ_ONLY": "1"} if args.read_only else os.environ
+    if not re.fullmatch(r"[^\s@!:=/]+@[A-Za-z][A-Za-z0-9.\-_]+", args.user) or not re.fullmatch(
+        r"[A-Za-z][A-Za-z0-9.\-_]+", args.token
+    ):
+        return _fail("--user must look like name@realm (e.g. pvemcp@pve) and --token like mcp")
+    try:
+        app = _app_for_listing(args, env)
+        tools = app.tools()
+    except (ConfigError, ValueError) as exc:
+        return _fail(str(exc))
+    toolsets = list(dict.fromkeys(t.toolset for t in tools))
+    recipe = compute_recipe(tools, app.spec)
+    print(render(recipe, role=args.role, user=args.user, token=args.token, toolsets=toolsets))
+    return 0

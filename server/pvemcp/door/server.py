@@ -10,6 +10,7 @@ byte for byte (``MCPServer`` would rebuild them from Python signatures).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -27,6 +28,7 @@ from pvemcp import __version__
 from pvemcp.core import app as core_app
 from pvemcp.door import confirm
 from pvemcp.door._core import App, CallContext, ConfirmationNeeded, ToolDef, ToolResult, UnknownTool
+from pvemcp.door.prompts import PromptDoor
 from pvemcp.door.resources import ResourceDoor
 
 logger = logging.getLogger(__name__)
@@ -114,6 +116,7 @@ class Door:
         self.default_caller = caller
         self.pending = confirm.PendingQuestions()
         self.resources = ResourceDoor(app)
+        self.prompts = PromptDoor(app)
         self._tools: list[types.Tool] | None = None
         self._schemas: dict[str, dict[str, Any]] = {}
         self._output_validators: dict[str, Any] = {}
@@ -280,6 +283,18 @@ class Door:
         return await self.resources.read(params.uri)
 
 
+async def _on_list_prompts(
+    door: Door, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+) -> types.ListPromptsResult:
+    return types.ListPromptsResult(prompts=door.prompts.listing())
+
+
+async def _on_get_prompt(
+    door: Door, ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
+) -> types.GetPromptResult:
+    return door.prompts.get(params.name, params.arguments)
+
+
 def build_server(app: App, *, caller: str = "local") -> Server[Any]:
     """The configured low-level ``Server`` for ``app``; ``caller`` names unauthenticated callers.
 
@@ -299,6 +314,8 @@ def build_server(app: App, *, caller: str = "local") -> Server[Any]:
         on_list_resources=door.on_list_resources,
         on_list_resource_templates=door.on_list_resource_templates,
         on_read_resource=door.on_read_resource,
+        on_list_prompts=functools.partial(_on_list_prompts, door),
+        on_get_prompt=functools.partial(_on_get_prompt, door),
     )
     server.middleware.append(RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience=server.name))
     return server

@@ -9,6 +9,7 @@ context, read by ``Door.caller``.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -165,18 +166,42 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+class PortUnavailable(HttpConfigError):
+    """The address cannot be bound (busy, privileged, not local); a start-up error for a person, not a bug."""
+
+
 def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket, or ``PortUnavailable`` saying what is wrong and what to do (no traceback)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        where = f"{_url_host(host)}:{port}"
+        reason = (exc.strerror or str(exc)).lower()
+        raise PortUnavailable(f"cannot listen on {where}: {reason}.\n{_bind_hint(exc.errno, host, port)}") from None
     sock.listen(128)
     sock.setblocking(False)
     return sock
+
+
+def _bind_hint(errno_: int | None, host: str, port: int) -> str:
+    """What to do about a failed bind, by its cause."""
+    other = f"--http {_url_host(host)}:{port + 1 if 0 < port < 65535 else 8766}"
+    if errno_ == errno.EADDRINUSE:
+        return f"Stop the program using it (`ss -ltnp 'sport = :{port}'` shows it) or pick another port, e.g. {other}"
+    if errno_ == errno.EACCES:
+        return "Ports below 1024 need privileges: pick a port from 1024 up, e.g. --http 127.0.0.1:8765"
+    if errno_ == errno.EADDRNOTAVAIL:
+        return "That address is not one of this machine's: use 127.0.0.1, 0.0.0.0, or one `ip -brief addr` lists"
+    return f"Pick another address or port, e.g. {other}"
+
+
+def ensure_bindable(host: str, port: int) -> None:
+    """Fail now, before anything else starts, if ``host:port`` cannot be listened on."""
+    _bind(host, port).close()
 
 
 @asynccontextmanager

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 import anyio
 
 from pvemcp.sim.dispatch import ApiRequest, ApiResult, dispatch, split_path
+from pvemcp.sim.handlers.apidoc import APIDOC_PATH, apidoc_js
 from pvemcp.sim.protocol import REASON_HEADER, RESET_HEADER
 from pvemcp.sim.routing import PreEncoded
 from pvemcp.sim.simulator import SECRET_PARAMS, RequestRecord, Simulator
@@ -140,6 +141,11 @@ class SimApp:
             msg = (error_fault.message or "simulated fault").rstrip("\n") + "\n"
             result.status = error_fault.status
             result.message = msg
+        elif api_path is None and method == "GET" and path_text == APIDOC_PATH:
+            document = apidoc_js()
+            self._record(method, log_path, query, 200 if document else 404, result)
+            await self._static(send, document, "gzip" in headers.get("accept-encoding", ""))
+            return
         elif api_path is None:
             result.status = 501
             result.message = "no such uri"
@@ -186,6 +192,18 @@ class SimApp:
                 dispatch(sim, req, result)
         self._record(method, log_path, query, result.status, result)
         await self._respond(send, result, "gzip" in headers.get("accept-encoding", ""))
+
+    async def _static(self, send: Send, body: bytes | None, accept_gzip: bool) -> None:
+        """A static file outside /api2 (the API viewer's schema), or pveproxy's plain 404."""
+        status, ctype = (200, b"application/javascript") if body is not None else (404, b"text/plain")
+        content = body if body is not None else b"File not found\n"
+        hdrs: list[tuple[bytes, bytes]] = [(b"server", b"pve-api-daemon/3.0"), (b"content-type", ctype)]
+        if accept_gzip and len(content) > GZIP_MIN:
+            content = gzip.compress(content, compresslevel=1, mtime=0)
+            hdrs.append((b"content-encoding", b"gzip"))
+        hdrs.append((b"content-length", str(len(content)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": hdrs})
+        await send({"type": "http.response.body", "body": content})
 
     def _record(self, method: str, path: str, query: dict[str, Any], status: int, result: ApiResult) -> None:
         safe = {k: ("***" if k in SECRET_PARAMS else str(v)) for k, v in query.items()}

@@ -23,6 +23,25 @@ API_PREFIX = "/api2/json"
 _TOKEN_ID_RE = re.compile(r"^[^\s@!:=/]+@[A-Za-z][A-Za-z0-9.\-_]+![A-Za-z][A-Za-z0-9.\-_]+$")
 _USER_RE = re.compile(r"^[^\s@!:=/]+@[A-Za-z][A-Za-z0-9.\-_]+$")
 _SECRET_OK_RE = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no whitespace: safe in a header
+# The variables ``ClientConfig.from_env`` reads, after its prefix (``PROXMOX_`` for pvemcp's own config).
+# One list, so the README's table can be checked against what the code really reads.
+ENV_SUFFIXES = (
+    "URL",
+    "TOKEN_ID",
+    "TOKEN_SECRET",
+    "TOKEN_SECRET_FILE",
+    "USER",
+    "PASSWORD",
+    "PASSWORD_FILE",
+    "FINGERPRINT",
+    "CA_FILE",
+    "INSECURE",
+    "VERIFY_TLS",
+    "MAX_CONCURRENCY",
+    "READ_TIMEOUT",
+    "MUTATE_TIMEOUT",
+    "CONNECT_TIMEOUT",
+)
 
 
 class ConfigError(ValueError):
@@ -195,10 +214,16 @@ class ClientConfig:
         Recognised (after ``prefix``): URL, TOKEN_ID, TOKEN_SECRET, TOKEN_SECRET_FILE, USER, PASSWORD,
         PASSWORD_FILE, FINGERPRINT, CA_FILE, INSECURE (1/true/yes), VERIFY_TLS (0/false/no),
         MAX_CONCURRENCY, READ_TIMEOUT, MUTATE_TIMEOUT, CONNECT_TIMEOUT.
+
+        ``VERIFY_TLS=0`` and ``INSECURE=1`` mean the same: in a configuration file the two fields must
+        agree (the dataclass guards against a half-edited file), but an environment variable that says
+        "do not verify" *is* the explicit opt-out, and it is the name other Proxmox tools use. The
+        client still logs the warning at every start, and ``pvemcp check`` shows "NOT VERIFIED".
         """
         src = os.environ if env is None else env
 
         def get(name: str) -> str | None:
+            assert name in ENV_SUFFIXES, name
             value = src.get(prefix + name)
             return value if value not in (None, "") else None
 
@@ -222,6 +247,10 @@ class ClientConfig:
             except ValueError:
                 raise ConfigError(f"{prefix}{name} must be a number") from None
 
+        insecure = flag("INSECURE", False)
+        verify_tls = flag("VERIFY_TLS", True)
+        if get("INSECURE") is not None and get("VERIFY_TLS") is not None and insecure == verify_tls:
+            raise ConfigError(f"{prefix}INSECURE and {prefix}VERIFY_TLS contradict each other; set only one")
         url = get("URL")
         if url is None:
             raise ConfigError(f"{prefix}URL is not set (e.g. https://pve.example:8006)")
@@ -235,8 +264,8 @@ class ClientConfig:
             password_file=get("PASSWORD_FILE"),
             fingerprint=get("FINGERPRINT"),
             ca_file=get("CA_FILE"),
-            insecure=flag("INSECURE", False),
-            verify_tls=flag("VERIFY_TLS", True),
+            insecure=insecure or not verify_tls,
+            verify_tls=verify_tls and not insecure,
             max_concurrency=int(number("MAX_CONCURRENCY", 8)),
             connect_timeout_s=number("CONNECT_TIMEOUT", 10.0),
             read_timeout_s=number("READ_TIMEOUT", 30.0),

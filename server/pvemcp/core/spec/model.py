@@ -110,6 +110,11 @@ class Spec:
     def from_file(cls, path: Path) -> Spec:
         return cls(json.loads(path.read_text(encoding="utf-8")))
 
+    @property
+    def version(self) -> str:
+        """The PVE release the document describes (``info.version``, e.g. ``"9.1"``)."""
+        return str(self._doc.get("info", {}).get("version", "?"))
+
     # ------------------------------------------------------------------ lookup
     def keys(self) -> Iterator[str]:
         """Every operation as ``"METHOD /template"``."""
