@@ -216,7 +216,52 @@ def test_extract_create_restore() -> None:
             {"node": "a", "target_node": "b"},
             {"nodes": {"a", "b"}},
         ),
-        ("PUT", "/access/acl", {"path": "/", "roles": "Administrator"}, {}),
+        ("PUT", "/access/acl", {"path": "/", "roles": "Administrator"}, {"cluster_wide": True}),
+        ("GET", "/access/acl", {}, {}),
+        ("PUT", "/nodes/{node}/disks/wipedisk", {"node": "a", "disk": "/dev/sdb"}, {"node_wide": {"a"}}),
+        ("POST", "/nodes/{node}/services/{service}/restart", {"node": "a", "service": "x"}, {"node_wide": {"a"}}),
+        ("PUT", "/nodes/{node}/network", {"node": "a"}, {"node_wide": {"a"}}),
+        ("POST", "/nodes/{node}/apt/update", {"node": "a"}, {"node_wide": {"a"}}),
+        ("POST", "/nodes/{node}/certificates/custom", {"node": "a"}, {"node_wide": {"a"}}),
+        ("POST", "/nodes/{node}/ceph/osd", {"node": "a"}, {"cluster_wide": True}),
+        ("DELETE", "/cluster/backup/{id}", {"id": "j"}, {"backup_jobs": {"j"}}),
+        ("PUT", "/cluster/backup/{id}", {"id": "j", "enabled": 0}, {"backup_jobs": {"j"}}),
+        (
+            "DELETE",
+            "/nodes/{node}/storage/{storage}/content/{volume}",
+            {"node": "a", "storage": "s", "volume": "s:vm-600-disk-0"},
+            {"guests": {600}},
+        ),
+        (
+            "GET",
+            "/nodes/{node}/storage/{storage}/content/{volume}",
+            {"node": "a", "storage": "s", "volume": "nfs:backup/vzdump-lxc-601-2026_01_01-00_00_00.tar.zst"},
+            {"guests": {601}},
+        ),
+        (
+            "DELETE",
+            "/nodes/{node}/storage/{storage}/prunebackups",
+            {"node": "a", "storage": "s"},
+            {"cluster_wide": True},
+        ),
+        (
+            "DELETE",
+            "/nodes/{node}/storage/{storage}/prunebackups",
+            {"node": "a", "storage": "s", "vmid": 7},
+            {"guests": {7}},
+        ),
+        (
+            "DELETE",
+            "/nodes/{node}/tasks/{upid}",
+            {"node": "a", "upid": "UPID:a:00001234:00005678:65000000:qmstart:106:root@pam:"},
+            {"guests": {106}},
+        ),
+        (
+            "DELETE",
+            "/nodes/{node}/tasks/{upid}",
+            {"node": "a", "upid": "UPID:a:00001234:00005678:65000000:srvreload:networking:root@pam:"},
+            {"node_wide": {"a"}, "guests": set()},
+        ),
     ],
 )
 def test_extract_targets(method: str, template: str, params: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -381,6 +426,6 @@ def test_needs_inventory() -> None:
     t = extract_targets("POST", STOP, {"node": "pve1", "vmid": 100})
     assert not needs_inventory(Scope(), t)
     assert needs_inventory(Scope(tags=frozenset({"a"})), t)
-    node_only = extract_targets("PUT", "/nodes/{node}/dns", {"node": "pve1", "search": "x"})
+    node_only = extract_targets("PUT", "/nodes/{node}/config", {"node": "pve1", "description": "x"})
     assert not needs_inventory(Scope(tags=frozenset({"a"})), node_only)
     assert check_call(Scope(), t, None) == []

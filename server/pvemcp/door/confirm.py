@@ -118,12 +118,24 @@ class Pending:
     confirm_tool: str  # what ConfirmationNeeded asked us to re-run on accept
     confirm_arguments: dict[str, Any]
     expires: float
+    plan_digest: str = ""  # the plan the question is about: the only one an accept may run
+    call_id: str | None = None
+
+
+class QuestionExpired(Exception):
+    """The answer came after the question's deadline; ``pending`` is the question, now consumed."""
+
+    def __init__(self, pending: Pending) -> None:
+        super().__init__("the confirmation question expired")
+        self.pending = pending
 
 
 class PendingQuestions:
     """Single-use nonces for 2026-era questions, with expiry and a size bound."""
 
     def __init__(self, ttl_s: float = STATE_TTL_S, max_pending: int = MAX_PENDING) -> None:
+        """``ttl_s`` is the question's deadline (policy ``elicitation_timeout_s``). An expired question
+        is kept a further ``ttl_s`` (bounded by ``max_pending``) so that a late answer is told *expired*."""
         self._ttl = ttl_s
         self._max = max_pending
         self._items: OrderedDict[str, Pending] = OrderedDict()
@@ -137,6 +149,8 @@ class PendingQuestions:
         question: str,
         confirm_tool: str,
         confirm_arguments: dict[str, Any],
+        plan_digest: str = "",
+        call_id: str | None = None,
     ) -> str:
         """Register a question and return the plaintext ``request_state`` naming it."""
         now = time.monotonic()
@@ -152,6 +166,8 @@ class PendingQuestions:
             confirm_tool=confirm_tool,
             confirm_arguments=confirm_arguments,
             expires=now + self._ttl,
+            plan_digest=plan_digest,
+            call_id=call_id,
         )
         return STATE_PREFIX + nonce
 
@@ -170,10 +186,13 @@ class PendingQuestions:
             _invalid("confirmation bound to another tool or caller")
         if pending.wire_digest != arguments_digest(wire_arguments):
             _invalid("confirmation bound to other arguments")
+        if pending.expires <= now:
+            raise QuestionExpired(pending)
         return pending
 
     def _expire(self, now: float) -> None:
-        for nonce in [n for n, p in self._items.items() if p.expires <= now]:
+        """Forget questions expired for longer than one more deadline (a late answer still reads *expired*)."""
+        for nonce in [n for n, p in self._items.items() if p.expires + self._ttl <= now]:
             del self._items[nonce]
 
     def __len__(self) -> int:

@@ -103,6 +103,9 @@ class Outcome(StrEnum):
     DECLINED = "declined"
     DENIED = "denied"
     DRY_RUN = "dry_run"
+    PREVIEWED = "previewed"
+    EXPIRED = "expired"
+    PLAN_CHANGED = "plan_changed"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
@@ -285,6 +288,8 @@ class AuditLedger:
         call: str | None = None,
         via: str | None = None,
         details: Mapping[str, Any] | None = None,
+        call_id: str | None = None,
+        plan_digest: str | None = None,
     ) -> dict[str, Any]:
         """Write one record and return it as written. Raises :class:`LedgerError` if it could not be.
 
@@ -298,6 +303,8 @@ class AuditLedger:
             "caller": caller,
             "risk": str(risk) if risk is not None else None,
             "call": call,
+            "call_id": call_id,
+            "plan_digest": plan_digest,
             "via": via,
             "upid": upid,
             "target": redact(target, max_chars=MAX_VALUE_CHARS) if target is not None else None,
