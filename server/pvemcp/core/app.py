@@ -232,7 +232,7 @@ class App:
                 return await self._read_generic(rc, plan)
             return await self._govern(rc, plan, control, original)
         except ScopeRefused as exc:
-            return refusal("scope", f"{name}: {exc}. Nothing was sent.", exc.subjects)
+            return refusal("scope", f"{name}: {str(exc).rstrip('.')}. Nothing was sent.", exc.subjects)
         except ToolError as exc:
             return _error(f"{name}: {str(exc).rstrip('.')}. Nothing was sent.")
         except PveError as exc:

@@ -135,7 +135,8 @@ class PendingQuestions:
 
     def __init__(self, ttl_s: float = STATE_TTL_S, max_pending: int = MAX_PENDING) -> None:
         """``ttl_s`` is the question's deadline (policy ``elicitation_timeout_s``). An expired question
-        is kept a further ``ttl_s`` (bounded by ``max_pending``) so that a late answer is told *expired*."""
+        is kept until its seal would have expired too (``STATE_TTL_S`` more, bounded by ``max_pending``)
+        so that a late answer is told *expired* rather than *invalid*."""
         self._ttl = ttl_s
         self._max = max_pending
         self._items: OrderedDict[str, Pending] = OrderedDict()
@@ -191,8 +192,8 @@ class PendingQuestions:
         return pending
 
     def _expire(self, now: float) -> None:
-        """Forget questions expired for longer than one more deadline (a late answer still reads *expired*)."""
-        for nonce in [n for n, p in self._items.items() if p.expires + self._ttl <= now]:
+        """Forget questions whose seal has expired too (until then a late answer reads *expired*)."""
+        for nonce in [n for n, p in self._items.items() if p.expires + STATE_TTL_S <= now]:
             del self._items[nonce]
 
     def __len__(self) -> int:
