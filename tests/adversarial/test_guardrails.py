@@ -271,3 +271,15 @@ async def test_read_scope_filters_task_lists(sim: Any) -> None:
         assert str(inside.vmid) in ids and str(outside.vmid) not in ids, ids
         on_node = await result(app, "task_list", {"node": outside.node, "limit": 500})
         assert str(outside.vmid) not in {str(t.get("id")) for t in on_node.structured["items"]}
+
+
+async def test_curated_reads_of_out_of_scope_nodes_and_guests_are_refused(sim: Any) -> None:
+    nodes = sorted({g.node for g in sim.state.guests.values()})
+    outside = next(g for _, g in sorted(sim.state.guests.items()) if g.node == nodes[0] and not g.template)
+    async with App(config(sim, {"scope": {"nodes": nodes[1:]}})) as app:
+        status = await result(app, "node_status", {"node": nodes[0]})
+        assert status.structured["refused"]["reason"] == "scope"
+        content = await result(app, "storage_content", {"node": nodes[1], "storage": "local", "vmid": outside.vmid})
+        assert content.structured["refused"]["reason"] == "scope"
+        allowed = await result(app, "node_status", {"node": nodes[1]})
+        assert not allowed.is_error, allowed.text

@@ -321,6 +321,13 @@ class App:
                 (guest,) = await guests.resolve_targets(rc)
                 template = rc.tool.operations[guest.type].split(" ", 1)[1]
                 probe = PlannedCall("GET", template, {"node": guest.node, "vmid": guest.vmid}, {}, False)
+            elif rc.tool.handler == "api_read":  # a curated GET: its node (and guest, volume) must be in scope
+                from pvemcp.core.tools.args import path_arguments
+
+                op = rc.spec.operation(next(iter(rc.tool.operations.values())))
+                path = path_arguments(op, rc.args)
+                query = {k: v for k, v in rc.args.items() if k in rc.tool.api_params and k not in path}
+                probe = PlannedCall("GET", op.path, path, query, False)
             elif "upid" in rc.args:  # task_log, task_status: the task's guest must be in scope
                 from pvemcp.core.tools.args import task_node
 
