@@ -28,7 +28,6 @@ from door.helpers import MODES, cluster_env, ledger, python, subprocess_env, tex
 from pvemcp.core.policy.risk import Risk, classify_operation
 from pvemcp.door._core import App, load_app_config
 from pvemcp.door.transports import HttpSettings, http_endpoint
-from pvemcp.sim import running_simulator
 from pvemcp.sim.runner import RunningSimulator
 
 pytestmark = pytest.mark.anyio
@@ -50,17 +49,6 @@ INSIDE = 106  # ci;dev, running, on pve1
 FOREIGN_UPID = "UPID:pve1:00001234:00005678:6A000000:qmstart:100:root@pam:"
 
 Answer = Callable[[str], Awaitable[types.ElicitResult]]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[RunningSimulator]:
-    async with running_simulator(seed=1, task_speed=50.0) as running:
-        yield running
 
 
 TRANSPORTS = [(t, m) for t in ("stdio", "http") for m in sorted(MODES)]
@@ -217,6 +205,8 @@ async def test_attacks_on_elicitation(sim: RunningSimulator, tmp_path: Path, tra
             sim.state.touch()
         elif behaviour[0] == "slow":
             await anyio.sleep(TIMEOUT_S * 3)
+        elif behaviour[0] == "decline":
+            return types.ElicitResult(action="decline")
         return types.ElicitResult(action="accept", content={"confirm": True})
 
     async with session(sim, tmp_path, transport, mode, answer) as s:
@@ -228,6 +218,9 @@ async def test_attacks_on_elicitation(sim: RunningSimulator, tmp_path: Path, tra
         behaviour[0] = "slow"
         await s.refused("guest_stop", {"vmid": INSIDE}, "expired")
         assert sent(sim) == []
+
+        behaviour[0] = "decline"
+        await s.refused("guest_stop", {"vmid": INSIDE}, "declined")
 
         behaviour[0] = "accept"
         plans = s.app.plans_built if s.app is not None else 0

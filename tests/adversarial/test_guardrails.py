@@ -7,7 +7,6 @@ attacked through real MCP clients in tests/door; tampering with the ledger in te
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,20 +17,8 @@ from pvemcp.core.policy.config import PolicyConfig
 from pvemcp.core.policy.confirm import ConfirmationStore
 from pvemcp.core.pve.config import ClientConfig
 from pvemcp.core.tools.base import CallContext, ToolResult, UnknownTool
-from pvemcp.sim import running_simulator
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Any]:
-    async with running_simulator(seed=3, task_speed=200.0) as simulator:
-        yield simulator
 
 
 def config(sim: Any, policy: dict[str, Any] | None = None) -> AppConfig:
