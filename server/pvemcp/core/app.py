@@ -54,7 +54,6 @@ from pvemcp.core.tools.resources import ResourceView, list_resources, read_resou
 if TYPE_CHECKING:
     from pvemcp.core.policy.scope import GuestFacts
     from pvemcp.core.pve.client import PveClient
-    from pvemcp.core.pve.resolve import GuestRef
 
 __all__ = [
     "INSTRUCTIONS",
@@ -309,9 +308,9 @@ class App:
 
         _, readers = _handlers()
         scope = self.config.policy.scope
-        inventory = None if scope.unrestricted else {g.vmid: _facts(g) for g in await rc.client.list_guests()}
+        inventory = None if scope.unrestricted else {g.vmid: facts_of(g) for g in await rc.client.list_guests()}
         if rc.tool.handler == "guest_list":
-            return await reads.guest_list(rc, lambda e: self._in_scope(int(e.get("vmid", 0)), inventory))
+            return await reads.guest_list(rc, lambda e: inventory is None or visible_in_scope(scope, inventory, e))
         if rc.tool.handler == "api_search":
             return api.api_search(rc)
         if inventory is not None:
@@ -353,7 +352,7 @@ class App:
         data = await rc.client.get(call.template, path=call.path, params=call.args)
         scope = self.config.policy.scope
         if isinstance(data, list) and not scope.unrestricted:
-            inventory = {g.vmid: _facts(g) for g in await rc.client.list_guests()}
+            inventory = {g.vmid: facts_of(g) for g in await rc.client.list_guests()}
             hidden = len(data)
             data = [e for e in data if not isinstance(e, Mapping) or visible_in_scope(scope, inventory, e)]
             hidden -= len(data)
@@ -368,17 +367,6 @@ class App:
         )
         note = f" ({hidden} outside the scope not shown)" if hidden else ""
         return ToolResult({"data": data}, f"GET {call.concrete_path}: {size}{note}")
-
-    def _in_scope(self, vmid: int, inventory: Mapping[int, GuestFacts] | None) -> bool:
-        from pvemcp.core.policy.targets import check_call, extract_targets
-
-        scope = self.config.policy.scope
-        if scope.unrestricted:
-            return True
-        facts = inventory.get(vmid) if inventory else None
-        node = facts.node if facts and facts.node else None
-        targets = extract_targets("GET", "/nodes/{node}/qemu/{vmid}", {"vmid": vmid, "node": node or "-"})
-        return not check_call(scope, targets, inventory)
 
     def _check_scope(self, calls: list[PlannedCall], inventory: Mapping[int, GuestFacts]) -> None:
         from pvemcp.core.policy.targets import check_call, extract_targets
@@ -462,48 +450,42 @@ class App:
 
     async def _preview(self, rc: RunContext, plan: Plan, question: str, original: JsonDict) -> ToolResult:
         """The token fallback's first call: the question, the exact plan, and a token bound to its digest."""
-        tool = rc.tool
-        issued = self._confirmations.issue(tool.name, {"plan": plan.digest()}, rc.call.caller)
-        await self._audit(tool.name, rc.call, "previewed", plan=plan, arguments=original)
-        preview = {
+        preview = await self._issue_token(rc, plan, question, original)
+        return ToolResult(
+            {"confirmation": preview},
+            f"Confirmation needed: {question} Ask the user; if they agree, call {rc.tool.name} again with the "
+            f"same arguments and confirm_token={preview['confirm_token']!r}.",
+        )
+
+    async def _issue_token(self, rc: RunContext, plan: Plan, question: str, original: JsonDict) -> JsonDict:
+        """A single-use token bound to the plan's digest, recorded as ``previewed``; the preview it goes in."""
+        digest = plan.digest()
+        issued = self._confirmations.issue(rc.tool.name, {"plan": digest}, rc.call.caller)
+        await self._audit(rc.tool.name, rc.call, "previewed", plan=plan, arguments=original, plan_digest=digest)
+        return {
             "required": True,
             "question": question,
             "confirm_token": issued,
             "expires_in_s": int(self.config.policy.confirm_ttl_s),
             "requests": [c.describe() for c in plan.calls],
             "targets": [o.to_json() for o in plan.objects],
-            "plan_digest": plan.digest(),
+            "plan_digest": digest,
         }
-        return ToolResult(
-            {"confirmation": preview},
-            f"Confirmation needed: {question} Ask the user; if they agree, call {tool.name} again with the "
-            f"same arguments and confirm_token={issued!r}.",
-        )
 
     async def _plan_changed(self, rc: RunContext, plan: Plan, original: JsonDict, when: str) -> ToolResult:
         """The plan differs from the one confirmed: send nothing; with tokens, preview the new plan."""
         tool = rc.tool
         await self._audit(tool.name, rc.call, "plan_changed", plan=plan, arguments=original)
+        now = "; ".join(o.label() for o in plan.objects if o.kind != "node") or "no target"
         message = (
-            f"{tool.name}: the requests or their targets changed since {when} "
-            f"(now: {'; '.join(o.label() for o in plan.objects if o.kind != 'node') or 'no target'}); "
+            f"{tool.name}: the requests or their targets changed since {when} (now: {now}); "
             "nothing was sent. Ask the user again about the new plan."
         )
-        extra: JsonDict = {}
-        if not rc.call.confirmed:
-            issued = self._confirmations.issue(tool.name, {"plan": plan.digest()}, rc.call.caller)
-            await self._audit(tool.name, rc.call, "previewed", plan=plan, arguments=original)
-            extra["confirmation"] = {
-                "required": True,
-                "question": self._question(tool, plan),
-                "confirm_token": issued,
-                "expires_in_s": int(self.config.policy.confirm_ttl_s),
-                "requests": [c.describe() for c in plan.calls],
-                "targets": [o.to_json() for o in plan.objects],
-                "plan_digest": plan.digest(),
-            }
-            message += f" A new confirm_token for it is in the result: {issued!r}."
-        return refusal("plan_changed", message, **extra)
+        if rc.call.confirmed:
+            return refusal("plan_changed", message)
+        preview = await self._issue_token(rc, plan, self._question(tool, plan), original)
+        message += f" A new confirm_token for it is in the result: {preview['confirm_token']!r}."
+        return refusal("plan_changed", message, confirmation=preview)
 
     def _question(self, tool: ToolDef, plan: Plan) -> str:
         return render_question(tool, plan)
@@ -645,10 +627,6 @@ class App:
 
     async def read_resource(self, uri: str) -> str:
         return await read_resource(self, uri)
-
-
-def _facts(guest: GuestRef) -> GuestFacts:
-    return facts_of(guest)
 
 
 def _target_fields(call: PlannedCall) -> JsonDict:
