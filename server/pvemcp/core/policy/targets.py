@@ -297,6 +297,9 @@ def extract_targets(method: str, template: str, params: Mapping[str, Any] | None
             b.node_wide.add(node)
         elif action == "vzdump":
             _backup_targets(b, p, node)
+            if _truthy(p.get("stop")) and node is not None:  # aborts every backup running on the node
+                b.node_wide.add(node)
+                b.reach = "aborts the backups running on the node (stop)"
 
     if has_node and len(segs) >= 4 and segs[2] == "replication":
         b.guest("id", p.get("id", raw_segs[3]), _replication_vmid)
