@@ -272,3 +272,33 @@ async def test_annotations_follow_the_classifier_on_the_wire(sim: RunningSimulat
                 assert hints is not None and hints.destructive_hint, tool.name
         assert wire["api_get"] is not None and wire["api_get"].read_only_hint
         assert wire["api_call"] is not None and wire["api_call"].destructive_hint
+
+
+async def test_a_2026_question_nobody_answers_is_audited_as_expired(sim: RunningSimulator, tmp_path: Path) -> None:
+    """Class 7 in the stateless era: a client that never retries leaves an *expired* record, once."""
+    from pvemcp.door import confirm
+    from pvemcp.door.server import Door
+
+    audit = tmp_path / "audit.jsonl"
+    app = App(load_app_config(config_path=None, env=cluster_env(sim, PVEMCP_AUDIT_LOG=str(audit))))
+    async with app:
+        door = Door(app, caller="agent")
+        door.pending = confirm.PendingQuestions(ttl_s=-1)  # every question is already past its deadline
+        state = door.pending.mint(
+            tool="guest_stop",
+            wire_arguments={"vmid": INSIDE},
+            caller="agent",
+            question="Stop?",
+            confirm_tool="guest_stop",
+            confirm_arguments={"vmid": INSIDE},
+            plan_digest="d" * 64,
+            call_id="c-1",
+        )
+        await door._record_overdue()
+        await door._record_overdue()  # reported once only
+        with pytest.raises(confirm.QuestionExpired) as late:
+            door.pending.take(state, tool="guest_stop", wire_arguments={"vmid": INSIDE}, caller="agent")
+        assert late.value.recorded
+    records = ledger(audit)
+    assert [(r["outcome"], r["call_id"], r["plan_digest"]) for r in records] == [("expired", "c-1", "d" * 64)]
+    assert sent(sim) == []

@@ -260,18 +260,23 @@ class App:
         self, name: str, arguments: Mapping[str, Any] | None, ctx: CallContext, *, plan_digest: str | None = None
     ) -> ToolResult:
         """Nobody answered the question before ``elicitation_timeout_s``: the call ends, nothing is sent."""
-        limit = int(self.config.policy.elicitation_timeout_s)
+        limit = self.config.policy.elicitation_timeout_s
         await self._audit(
             name,
             ctx,
             "expired",
             arguments=dict(arguments or {}),
-            detail=f"no answer in {limit}s",
+            detail=f"no answer in {limit:g}s",
             plan_digest=plan_digest,
         )
+        return self.expired_result(name)
+
+    def expired_result(self, name: str) -> ToolResult:
+        """The refusal of a call whose question expired (already audited)."""
+        limit = self.config.policy.elicitation_timeout_s
         return refusal(
             "expired",
-            f"{name}: the confirmation was not answered within {limit}s; nothing was sent to Proxmox. "
+            f"{name}: the confirmation was not answered within {limit:g}s; nothing was sent to Proxmox. "
             "Call again to ask the user again.",
         )
 

@@ -171,6 +171,7 @@ class Door:
         arguments = dict(params.arguments or {})
         caller = self.caller()
         try:
+            await self._record_overdue()
             if confirm.is_modern(ctx) and params.request_state is not None:
                 return await self._resume(ctx, params, arguments, caller)
             if params.input_responses:
@@ -231,6 +232,14 @@ class Door:
             return await self._decide(outcome.tool, dict(outcome.arguments), answer, bound)
         raise TypeError(f"App.call returned {type(outcome).__name__}")
 
+    async def _record_overdue(self) -> None:
+        """Audit the 2026-era questions whose deadline passed unanswered (checked on every call)."""
+        for late in self.pending.overdue():
+            late_ctx = CallContext(caller=late.caller, call_id=late.call_id)
+            await self.app.record_expired(
+                late.confirm_tool, late.confirm_arguments, late_ctx, plan_digest=late.plan_digest
+            )
+
     async def _resume(
         self,
         ctx: ServerRequestContext[Any, Any],
@@ -245,9 +254,12 @@ class Door:
         except confirm.QuestionExpired as exc:
             late = exc.pending
             late_ctx = CallContext(caller=caller, call_id=late.call_id)
-            expired = await self.app.record_expired(
-                late.confirm_tool, late.confirm_arguments, late_ctx, plan_digest=late.plan_digest
-            )
+            if exc.recorded:
+                expired = self.app.expired_result(late.confirm_tool)
+            else:
+                expired = await self.app.record_expired(
+                    late.confirm_tool, late.confirm_arguments, late_ctx, plan_digest=late.plan_digest
+                )
             return self.wire(late.confirm_tool, expired)
         responses = params.input_responses or {}
         if confirm.CONFIRM_KEY not in responses:
