@@ -6,8 +6,11 @@ body of a create (``vmid``, new), a clone (``newid``, new; ``target`` node), a m
 (``target`` node), ``move_disk`` (``target-vmid``), lists (``vms`` of ``stopall`` and bulk actions,
 ``vmid`` of ``vzdump``), HA ids (``vm:100``), replication job ids (``100-0``), volumes of another
 guest attached by a config update (``scsi1=local-lvm:vm-600-disk-0``), another guest's backup restored
-under a new VMID (``archive=...vzdump-qemu-600-...``) — and some calls touch guests without naming
-them (``stopall`` without ``vms``, ``vzdump --all``, a node reboot).
+under a new VMID (``archive=...vzdump-qemu-600-...``), a volume's owner (``.../content/local-lvm:vm-600-disk-0``),
+a task's guest (the UPID's id), a backup job's selection (looked up by the App, see ``backup_jobs``) — and
+some calls touch guests without naming them (``stopall`` without ``vms``, ``vzdump --all``, a prune
+without ``vmid``, and every operation in the node- and cluster-wide table beside the risk rules,
+:func:`pvemcp.core.policy.risk.reach_of`).
 
 :func:`extract_targets` turns ``(method, template, params)`` into a :class:`CallTargets`;
 :func:`check_call` checks it against a :class:`~pvemcp.core.policy.scope.Scope` with an inventory of
@@ -223,7 +226,6 @@ class _Builder:
 
 
 _NODE_BULK = {"startall", "stopall", "suspendall", "migrateall"}
-_HOST_WIDE = {"status", "execute", "vncshell", "termproxy", "spiceshell"}
 
 
 def extract_targets(method: str, template: str, params: Mapping[str, Any] | None) -> CallTargets:
@@ -293,8 +295,6 @@ def extract_targets(method: str, template: str, params: Mapping[str, Any] | None
                 b.node_wide.add(node)
             if action == "migrateall":
                 b.node(p.get("target"))
-        elif action in _HOST_WIDE and node is not None:
-            b.node_wide.add(node)
         elif action == "vzdump":
             _backup_targets(b, p, node)
             if _truthy(p.get("stop")) and node is not None:  # aborts every backup running on the node
