@@ -270,3 +270,6 @@ async def test_curated_reads_of_out_of_scope_nodes_and_guests_are_refused(sim: A
         assert content.structured["refused"]["reason"] == "scope"
         allowed = await result(app, "node_status", {"node": nodes[1]})
         assert not allowed.is_error, allowed.text
+        for tool in ("storage_list", "task_list"):
+            listed = await result(app, tool, {"node": nodes[0]})
+            assert listed.structured["refused"]["reason"] == "scope", tool

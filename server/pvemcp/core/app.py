@@ -342,6 +342,8 @@ class App:
                     {},
                     False,
                 )
+            elif rc.args.get("node"):  # storage_list, task_list ... of one node: the node must be allowed
+                probe = PlannedCall("GET", "/nodes/{node}", {"node": str(rc.args["node"])}, {}, False)
             if probe is not None:
                 self._check_scope([probe], inventory)
         return await readers[rc.tool.handler](rc)
