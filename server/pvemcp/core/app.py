@@ -1,10 +1,21 @@
 """The App: the whole tool pipeline, for any door (MCP, CLI).
 
-A call goes: look up the tool -> validate arguments against its schema -> plan (resolve guests,
-build the exact requests; only GETs sent) -> scope check of every target -> risk and policy
-decision -> dry run, or confirmation (elicitation via the door, or the single-use token fallback)
--> execute with bounded concurrency, waiting for tasks with progress -> audit -> a compact result.
-Reads skip planning but still honour the scope.
+One pipeline for every tool, the generic ones included:
+
+1. **prepare** — validate the arguments against the tool's schema; plan (resolve guests, build the
+   exact requests; only GETs are sent) and collect every object the requests touch, with current
+   facts (:mod:`pvemcp.core.tools.objects`).
+2. **govern** — one decision per request (read-only; rules by operation, tool, the curated tools that
+   drive the operation, risk class; the strictest wins), then scope over every object of the plan.
+3. **confirm** — if needed, one question rendered from the plan, asked by elicitation (the door) or
+   answered by a single-use token; either binds the plan's digest.
+4. **execute** — a confirmed call is planned again just before sending; if the digest differs, nothing
+   is sent (``plan_changed``). Then exactly that plan runs, with bounded concurrency and task waits.
+5. **audit** — every record carries the call id and the plan digest.
+
+Reads skip confirmation but honour rules (the generic read tool) and read scope (refused when they
+name an out-of-scope guest, volume, task or node; listings filtered). Refusals carry a structured
+reason (:func:`pvemcp.core.tools.base.refusal`).
 """
 
 from __future__ import annotations

@@ -196,7 +196,8 @@ def _parameters(tool: Any, plan: Plan) -> str:
         elif tool.per_call_risk or not tool.batch:
             keys = list(args)
         else:
-            keys = [k for k in args if k not in ("vmid",)]
+            keys = [k for k in args if k != "vmid"]
+        keys = [k for k in keys if k != "digest"]  # the config digest guards the edit; it is no decision
         for key in keys:
             item = f"{key}={args[key]}"
             if item not in shown:
