@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from pvemcp.core.policy.scope import GuestFacts, Scope
 from pvemcp.core.tools.base import Plan, PlannedCall, PlanObject
-from pvemcp.core.tools.objects import render_question, visible_in_scope
+from pvemcp.core.tools.objects import render_question, scoped_view, visible_in_scope
 
 STOP = "/nodes/{node}/qemu/{vmid}/status/stop"
 
@@ -54,3 +54,14 @@ def test_visible_in_scope_reads_guests_volumes_tasks_and_nodes() -> None:
     assert not visible_in_scope(scope, inv, {"upid": "UPID:pve1:00001234:00005678:6A000000:qmstart:600:root@pam:"})
     assert not visible_in_scope(scope, inv, {"type": "node", "node": "pve2"})
     assert visible_in_scope(Scope(), inv, {"vmid": 600})
+
+
+def test_scoped_view_filters_lists_and_the_lists_inside_an_object() -> None:
+    scope = Scope(vmid_ranges=((100, 199),))
+    inv = {106: GuestFacts(vmid=106, node="pve1"), 600: GuestFacts(vmid=600, node="pve1")}
+    pool = {"poolid": "p", "members": [{"vmid": 106, "type": "qemu"}, {"vmid": 600, "type": "qemu"}]}
+    view, hidden = scoped_view(scope, inv, pool)
+    assert view == {"poolid": "p", "members": [{"vmid": 106, "type": "qemu"}]} and hidden == 1
+    ha = [{"sid": "vm:106"}, {"sid": "ct:600"}, {"guest": 600, "id": "600-0"}]
+    assert scoped_view(scope, inv, ha) == ([{"sid": "vm:106"}], 2)
+    assert scoped_view(Scope(), inv, ha) == (ha, 0)

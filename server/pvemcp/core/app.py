@@ -58,6 +58,7 @@ from pvemcp.core.tools.objects import (
     plan_objects,
     raise_scope,
     render_question,
+    scoped_view,
     visible_in_scope,
 )
 from pvemcp.core.tools.resources import ResourceView, list_resources, read_resource
@@ -369,13 +370,9 @@ class App:
         (call,) = plan.calls
         data = await rc.client.get(call.template, path=call.path, params=call.args)
         scope = self.config.policy.scope
-        if isinstance(data, list) and not scope.unrestricted:
-            inventory = {g.vmid: facts_of(g) for g in await rc.client.list_guests()}
-            hidden = len(data)
-            data = [e for e in data if not isinstance(e, Mapping) or visible_in_scope(scope, inventory, e)]
-            hidden -= len(data)
-        else:
-            hidden = 0
+        hidden = 0
+        if not scope.unrestricted:
+            data, hidden = scoped_view(scope, plan.facts, data)
         size = (
             f"{len(data)} entries"
             if isinstance(data, list)

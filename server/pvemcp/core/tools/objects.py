@@ -25,7 +25,7 @@ from pvemcp.core.policy.targets import (
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.tools.base import JsonDict, Plan, PlanObject, RunContext, ToolError
 
-__all__ = ["ScopeRefused", "check_plan_scope", "plan_objects", "render_question", "visible_in_scope"]
+__all__ = ["ScopeRefused", "check_plan_scope", "plan_objects", "render_question", "scoped_view", "visible_in_scope"]
 
 #: Body parameters worth naming in a question about a backup job (schedule, where, what, how long).
 _JOB_KEYS = ("schedule", "storage", "vmid", "all", "pool", "exclude", "node", "prune-backups", "enabled", "mode")
@@ -149,10 +149,33 @@ def visible_in_scope(scope: Scope, inventory: Mapping[int, GuestFacts], entry: M
         )
     elif entry.get("type") in ("qemu", "lxc", None) and _int(entry.get("vmid")) is not None:
         targets = CallTargets(guests=frozenset({_int(entry.get("vmid")) or 0}))
+    elif entry.get("sid") is not None:  # an HA resource (vm:100) or an HA status entry
+        targets = extract_targets("GET", "/cluster/ha/resources/{sid}", {"sid": entry["sid"]})
+    elif _int(entry.get("guest")) is not None:  # a replication job
+        targets = CallTargets(guests=frozenset({_int(entry.get("guest")) or 0}))
     if check_call(scope, CallTargets(guests=targets.guests), inventory):
         return False
     node = entry.get("node")
     return node is None or scope.allows_node(str(node))
+
+
+def scoped_view(scope: Scope, inventory: Mapping[int, GuestFacts], data: Any) -> tuple[Any, int]:
+    """``data`` with the entries out of scope left out (a list's items, or the lists inside an object
+    such as a pool's ``members``), and how many were left out."""
+    if scope.unrestricted:
+        return data, 0
+
+    def keep(items: list[Any]) -> list[Any]:
+        return [e for e in items if not isinstance(e, Mapping) or visible_in_scope(scope, inventory, e)]
+
+    if isinstance(data, list):
+        kept = keep(data)
+        return kept, len(data) - len(kept)
+    if isinstance(data, Mapping):
+        out = {k: keep(v) if isinstance(v, list) else v for k, v in data.items()}
+        hidden = sum(len(v) - len(out[k]) for k, v in data.items() if isinstance(v, list))
+        return out, hidden
+    return data, 0
 
 
 def _int(value: Any) -> int | None:
