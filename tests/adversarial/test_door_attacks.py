@@ -249,12 +249,13 @@ async def test_read_only_lists_no_mutating_tool(
         names = {t.name for t in tools}
         assert "api_get" in names and "api_call" not in names and "guest_stop" not in names
         assert all(t.annotations is not None and t.annotations.read_only_hint for t in tools)
-        try:
-            result = await s.call("api_call", {"method": "DELETE", "path": f"/nodes/pve1/qemu/{INSIDE}"})
-        except MCPError as exc:
-            assert "Unknown tool" in exc.error.message
-        else:
-            assert result.is_error
+        for tool, args in (
+            ("api_call", {"method": "DELETE", "path": f"/nodes/pve1/qemu/{INSIDE}"}),
+            ("guest_stop", {"vmid": INSIDE}),
+        ):
+            await s.refused(tool, args, "read_only")
+        with pytest.raises(MCPError, match="Unknown tool"):
+            await s.call("no_such_tool", {})
         read = await s.call("api_get", {"path": f"/nodes/pve1/qemu/{INSIDE}/status/current"})
         assert not read.is_error and (read.structured_content or {})["data"]["status"] == "running"
     assert sent(sim) == []

@@ -107,14 +107,16 @@ async def test_read_only_cannot_be_bypassed(sim: Any) -> None:
         listed = {t.name for t in app.tools()}
         assert "api_get" in listed and not [t.name for t in app.tools() if not t.annotations["readOnlyHint"]]
         for tool in ("guest_stop", "guest_config_set", "snapshot_rollback", "guest_delete", "api_call"):
-            assert isinstance(await app.call(tool, {"vmid": guest.vmid}, CallContext()), UnknownTool)
+            hidden = await result(app, tool, {"vmid": guest.vmid})
+            assert hidden.structured["refused"]["reason"] == "read_only", hidden.text
+        assert isinstance(await app.call("no_such_tool", {}, CallContext()), UnknownTool)
         stop = f"/nodes/{guest.node}/{guest.type}/{guest.vmid}/status/stop"
         for args in (
             {"method": "POST", "path": stop},
             {"method": "POST", "path": stop, "dry_run": False, "confirm_token": "x" * 46},
             {"method": "DELETE", "path": f"/nodes/{guest.node}/{guest.type}/{guest.vmid}"},
         ):
-            assert isinstance(await app.call("api_call", args, CallContext()), UnknownTool)
+            assert (await result(app, "api_call", args)).structured["refused"]["reason"] == "read_only"
             # The read tool takes no method: a mutation cannot be smuggled through it.
             smuggled = await result(app, "api_get", args)
             assert smuggled.is_error and "method" in smuggled.text
@@ -165,7 +167,8 @@ async def test_denied_tool_is_neither_listed_nor_callable(sim: Any) -> None:
     async with App(config(sim, {"rules": {"guest_delete": "deny", "destructive": "deny"}})) as app:
         names = {t.name for t in app.tools()}
         assert "guest_delete" not in names and "guest_stop" not in names
-        assert isinstance(await app.call("guest_delete", {"vmid": guest.vmid}, CallContext()), UnknownTool)
+        hidden = await result(app, "guest_delete", {"vmid": guest.vmid})
+        assert hidden.structured["refused"]["reason"] == "rule" and "guest_delete" in hidden.text
         generic = await result(
             app, "api_call", {"method": "POST", "path": f"/nodes/{guest.node}/{guest.type}/{guest.vmid}/status/stop"}
         )

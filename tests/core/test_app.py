@@ -245,11 +245,13 @@ async def test_read_only_hides_mutating_tools_and_refuses_generic_mutations(sim:
     async with App(make_config(sim, {"read_only": True})) as app:
         names = {t.name for t in app.tools()}
         assert "guest_start" not in names and "guest_list" in names and "api_get" in names
-        assert "api_call" not in names  # the generic write tool is not listed, so not callable
-        assert isinstance(await app.call("guest_start", {"vmid": 100}, CTX), UnknownTool)
+        assert "api_call" not in names  # the generic write tool is not listed either
+        refused = await call(app, "guest_start", {"vmid": 100})
+        assert refused.structured["refused"]["reason"] == "read_only" and "read-only" in refused.text
         vm = first(await guests(app), lambda g: True)
         path = f"/nodes/{vm['node']}/{vm['type']}/{vm['vmid']}/status/start"
-        assert isinstance(await app.call("api_call", {"method": "POST", "path": path}, CTX), UnknownTool)
+        refused = await call(app, "api_call", {"method": "POST", "path": path})
+        assert refused.structured["refused"]["reason"] == "read_only"
         assert not mutations(sim)
 
 

@@ -222,7 +222,7 @@ class App:
         """One tool call through the pipeline: prepare -> govern -> confirm -> execute -> audit."""
         tool = self.tool(name)
         if tool is None:
-            return UnknownTool(name)
+            return await self._not_listed(name, ctx)
         original = dict(arguments or {})
         from pvemcp.core.tools.args import validation_error_text
 
@@ -248,6 +248,21 @@ class App:
             return _error(f"{name}: {str(exc).rstrip('.')}. Nothing was sent.")
         except PveError as exc:
             return _error(f"{name}: {exc}")
+
+    async def _not_listed(self, name: str, ctx: CallContext) -> Outcome:
+        """A call of a tool this server does not list. One that read-only mode or a deny rule hides is
+        refused with that reason (and audited), so that it does not look like a tool that was never
+        written; one outside the chosen toolsets, or unknown, is an unknown tool."""
+        hidden = self.catalog.tools.get(name)
+        if hidden is None:
+            return UnknownTool(name)
+        policy = self.config.policy
+        decision = decide(policy, name, hidden.listing_risk)
+        if not decision.denied:
+            return UnknownTool(name)
+        await self._audit(name, ctx, "denied", detail=decision.reason)
+        reason = "read_only" if decision.rule == "read_only" else "rule"
+        return refusal(reason, f"{name}: refused by policy: {decision.reason.rstrip('.')}. Nothing was sent.")
 
     async def record_declined(
         self,
