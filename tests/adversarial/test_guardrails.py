@@ -7,7 +7,6 @@ attacked through real MCP clients in tests/door; tampering with the ledger in te
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,20 +17,8 @@ from pvemcp.core.policy.config import PolicyConfig
 from pvemcp.core.policy.confirm import ConfirmationStore
 from pvemcp.core.pve.config import ClientConfig
 from pvemcp.core.tools.base import CallContext, ToolResult, UnknownTool
-from pvemcp.sim import running_simulator
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Any]:
-    async with running_simulator(seed=3, task_speed=200.0) as simulator:
-        yield simulator
 
 
 def config(sim: Any, policy: dict[str, Any] | None = None) -> AppConfig:
@@ -117,19 +104,24 @@ async def test_encoded_and_dotted_paths_are_refused(sim: Any, path: str) -> None
 async def test_read_only_cannot_be_bypassed(sim: Any) -> None:
     guest = running_guest(sim)
     async with App(config(sim, {"read_only": True})) as app:
-        for tool in ("guest_stop", "guest_config_set", "snapshot_rollback", "guest_delete"):
-            assert isinstance(await app.call(tool, {"vmid": guest.vmid}, CallContext()), UnknownTool)
+        listed = {t.name for t in app.tools()}
+        assert "api_get" in listed and not [t.name for t in app.tools() if not t.annotations["readOnlyHint"]]
+        for tool in ("guest_stop", "guest_config_set", "snapshot_rollback", "guest_delete", "api_call"):
+            hidden = await result(app, tool, {"vmid": guest.vmid})
+            assert hidden.structured["refused"]["reason"] == "read_only", hidden.text
+        assert isinstance(await app.call("no_such_tool", {}, CallContext()), UnknownTool)
         stop = f"/nodes/{guest.node}/{guest.type}/{guest.vmid}/status/stop"
         for args in (
             {"method": "POST", "path": stop},
-            {"method": "POST", "path": stop, "dry_run": False},
+            {"method": "POST", "path": stop, "dry_run": False, "confirm_token": "x" * 46},
             {"method": "DELETE", "path": f"/nodes/{guest.node}/{guest.type}/{guest.vmid}"},
-            {"method": "PUT", "path": f"/nodes/{guest.node}/{guest.type}/{guest.vmid}/config", "args": {"cores": 1}},
         ):
-            refused = await result(app, "api_call", args)
-            assert refused.is_error and "read-only" in refused.text, refused.text
-            token_try = await result(app, "api_call", {**args, "confirm_token": "x" * 46})
-            assert token_try.is_error
+            assert (await result(app, "api_call", args)).structured["refused"]["reason"] == "read_only"
+            # The read tool takes no method: a mutation cannot be smuggled through it.
+            smuggled = await result(app, "api_get", args)
+            assert smuggled.is_error and "method" in smuggled.text
+        read = await result(app, "api_get", {"path": f"/nodes/{guest.node}/{guest.type}/{guest.vmid}/status/current"})
+        assert not read.is_error and read.structured["data"]["status"] == "running"
     assert not mutations(sim)
 
 
@@ -175,7 +167,8 @@ async def test_denied_tool_is_neither_listed_nor_callable(sim: Any) -> None:
     async with App(config(sim, {"rules": {"guest_delete": "deny", "destructive": "deny"}})) as app:
         names = {t.name for t in app.tools()}
         assert "guest_delete" not in names and "guest_stop" not in names
-        assert isinstance(await app.call("guest_delete", {"vmid": guest.vmid}, CallContext()), UnknownTool)
+        hidden = await result(app, "guest_delete", {"vmid": guest.vmid})
+        assert hidden.structured["refused"]["reason"] == "rule" and "guest_delete" in hidden.text
         generic = await result(
             app, "api_call", {"method": "POST", "path": f"/nodes/{guest.node}/{guest.type}/{guest.vmid}/status/stop"}
         )
@@ -189,3 +182,97 @@ async def test_confirm_fallback_deny_requires_elicitation(sim: Any) -> None:
         refused = await result(app, "guest_stop", {"vmid": guest.vmid})
         assert refused.is_error and "cannot ask" in refused.text
     assert not mutations(sim)
+
+
+def ledger_records(path: Any) -> list[dict[str, Any]]:
+    import json
+
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+async def test_a_token_runs_exactly_the_previewed_plan_planned_twice(sim: Any, tmp_path: Any) -> None:
+    first, second = [g for _, g in sorted(sim.state.guests.items()) if g.status == "running" and not g.template][:2]
+    audit = tmp_path / "audit.jsonl"
+    async with App(config(sim, {"audit_log": str(audit)})) as app:
+        preview = await result(app, "guest_stop", {"vmid": first.vmid})
+        token = preview.structured["confirmation"]["confirm_token"]
+        digest = preview.structured["confirmation"]["plan_digest"]
+        # The same token for another guest: another plan. Nothing sent; a new preview for the new plan.
+        swapped = await result(app, "guest_stop", {"vmid": second.vmid, "confirm_token": token})
+        assert swapped.is_error and swapped.structured["refused"]["reason"] == "plan_changed"
+        assert str(second.vmid) in swapped.structured["confirmation"]["question"]
+        assert not mutations(sim)
+        plans = app.plans_built
+        done = await result(app, "guest_stop", {"vmid": first.vmid, "confirm_token": token})
+        assert not done.is_error, done.text
+        assert app.plans_built - plans == 1  # preview planned once, the run once more: two for the call
+        assert [f"{r.method} {r.path}" for r in mutations(sim)] == [
+            f"POST /nodes/{first.node}/{first.type}/{first.vmid}/status/stop"
+        ]
+    records = ledger_records(audit)
+    ran = [r for r in records if r.get("plan_digest") == digest]
+    assert [r["outcome"] for r in ran] == ["previewed", "confirmed", "succeeded"]
+    assert all(r["call_id"] for r in records)
+    assert [r["outcome"] for r in records].count("plan_changed") == 1
+
+
+async def test_operation_rules_and_read_rules_hold_through_the_generic_tools(sim: Any) -> None:
+    guest = running_guest(sim)
+    stop = f"POST /nodes/{{node}}/{guest.type}/{{vmid}}/status/stop"
+    async with App(config(sim, {"rules": {stop: "deny", "guest_config": "deny"}})) as app:
+        curated = await result(app, "guest_stop", {"vmid": guest.vmid})
+        assert curated.structured["refused"]["reason"] == "rule"
+        generic = await result(
+            app, "api_call", {"method": "POST", "path": f"/nodes/{guest.node}/{guest.type}/{guest.vmid}/status/stop"}
+        )
+        assert generic.structured["refused"]["reason"] == "rule"
+        read = await result(app, "api_get", {"path": f"/nodes/{guest.node}/{guest.type}/{guest.vmid}/config"})
+        assert read.is_error and read.structured["refused"]["reason"] == "rule" and "guest_config" in read.text
+    assert not mutations(sim)
+
+
+async def test_a_backup_job_question_shows_what_the_job_does(sim: Any, tmp_path: Any) -> None:
+    job_id, job = next((k, j) for k, j in sim.state.backup_jobs.items() if j.get("all"))
+    audit = tmp_path / "audit.jsonl"
+    async with App(config(sim, {"audit_log": str(audit)})) as app:
+        preview = await result(app, "api_call", {"method": "DELETE", "path": f"/cluster/backup/{job_id}"})
+        question = preview.structured["confirmation"]["question"]
+        for part in (job_id, "all guests", str(job["schedule"]), str(job["storage"]), str(job["prune-backups"])):
+            assert part in question, question
+        dry = await result(app, "api_call", {"method": "DELETE", "path": f"/cluster/backup/{job_id}", "dry_run": True})
+        assert dry.structured["dry_run"]["targets"][0]["kind"] == "backup_job"
+    assert not mutations(sim)
+    assert [r["outcome"] for r in ledger_records(audit)] == ["previewed", "dry_run"]
+
+
+async def test_read_scope_filters_task_lists(sim: Any) -> None:
+    inside = next(g for _, g in sorted(sim.state.guests.items()) if "dev" in str(g.config.get("tags")))
+    outside = next(g for _, g in sorted(sim.state.guests.items()) if "prod" in str(g.config.get("tags")))
+    async with App(config(sim)) as app:  # unrestricted: start both, so each has a task
+        for guest in (inside, outside):
+            if guest.status == "running":
+                await result(app, "guest_suspend", {"vmid": guest.vmid})
+            else:
+                await result(app, "guest_start", {"vmid": guest.vmid})
+    policy = {"scope": {"tags": ["dev"]}}
+    async with App(config(sim, policy)) as app:
+        tasks = await result(app, "task_list", {"limit": 500})
+        ids = {str(t.get("id")) for t in tasks.structured["items"]}
+        assert str(inside.vmid) in ids and str(outside.vmid) not in ids, ids
+        on_node = await result(app, "task_list", {"node": outside.node, "limit": 500})
+        assert str(outside.vmid) not in {str(t.get("id")) for t in on_node.structured["items"]}
+
+
+async def test_curated_reads_of_out_of_scope_nodes_and_guests_are_refused(sim: Any) -> None:
+    nodes = sorted({g.node for g in sim.state.guests.values()})
+    outside = next(g for _, g in sorted(sim.state.guests.items()) if g.node == nodes[0] and not g.template)
+    async with App(config(sim, {"scope": {"nodes": nodes[1:]}})) as app:
+        status = await result(app, "node_status", {"node": nodes[0]})
+        assert status.structured["refused"]["reason"] == "scope"
+        content = await result(app, "storage_content", {"node": nodes[1], "storage": "local", "vmid": outside.vmid})
+        assert content.structured["refused"]["reason"] == "scope"
+        allowed = await result(app, "node_status", {"node": nodes[1]})
+        assert not allowed.is_error, allowed.text
+        for tool in ("storage_list", "task_list"):
+            listed = await result(app, tool, {"node": nodes[0]})
+            assert listed.structured["refused"]["reason"] == "scope", tool

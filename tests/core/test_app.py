@@ -142,9 +142,8 @@ async def test_elicitation_capable_clients_get_a_question(sim: Any) -> None:
         declined = await app.record_declined("guest_stop", {"vmid": vm["vmid"]}, CTX, "decline")
         assert declined.is_error and "nothing was sent" in declined.text
         assert not mutations(sim)
-        ran = await call(
-            app, "guest_stop", {"vmid": vm["vmid"]}, CallContext(caller="t", can_elicit=True, confirmed=True)
-        )
+        confirmed = CallContext(caller="t", can_elicit=True, confirmed=True, confirmed_plan=asked.plan_digest)
+        ran = await call(app, "guest_stop", {"vmid": vm["vmid"]}, confirmed)
         assert not ran.is_error, ran.text
 
 
@@ -229,8 +228,8 @@ async def test_generic_api_refuses_path_tricks(sim: Any, path: str) -> None:
 @pytest.mark.anyio
 async def test_generic_api_reads_freely_and_confirms_destructive_calls(sim: Any) -> None:
     async with App(make_config(sim)) as app:
-        version = await call(app, "api_call", {"method": "GET", "path": "/version"})
-        assert not version.is_error and version.structured["data"]["result"]["release"].startswith("9")
+        version = await call(app, "api_get", {"path": "/version"})
+        assert not version.is_error and version.structured["data"]["release"].startswith("9")
         vm = first(await guests(app, status="running"), lambda g: True)
         path = f"/nodes/{vm['node']}/qemu/{vm['vmid']}/status/stop" if vm["type"] == "qemu" else None
         path = path or f"/nodes/{vm['node']}/lxc/{vm['vmid']}/status/stop"
@@ -245,13 +244,14 @@ async def test_generic_api_reads_freely_and_confirms_destructive_calls(sim: Any)
 async def test_read_only_hides_mutating_tools_and_refuses_generic_mutations(sim: Any) -> None:
     async with App(make_config(sim, {"read_only": True})) as app:
         names = {t.name for t in app.tools()}
-        assert "guest_start" not in names and "guest_list" in names and "api_call" in names
-        assert isinstance(await app.call("guest_start", {"vmid": 100}, CTX), UnknownTool)
+        assert "guest_start" not in names and "guest_list" in names and "api_get" in names
+        assert "api_call" not in names  # the generic write tool is not listed either
+        refused = await call(app, "guest_start", {"vmid": 100})
+        assert refused.structured["refused"]["reason"] == "read_only" and "read-only" in refused.text
         vm = first(await guests(app), lambda g: True)
-        result = await call(
-            app, "api_call", {"method": "POST", "path": f"/nodes/{vm['node']}/{vm['type']}/{vm['vmid']}/status/start"}
-        )
-        assert result.is_error and "read-only" in result.text
+        path = f"/nodes/{vm['node']}/{vm['type']}/{vm['vmid']}/status/start"
+        refused = await call(app, "api_call", {"method": "POST", "path": path})
+        assert refused.structured["refused"]["reason"] == "read_only"
         assert not mutations(sim)
 
 

@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from pvemcp.core.catalog import Catalog, CatalogError, condense, model_schema
+from pvemcp.core.policy.risk import Risk, classify_operation
 from pvemcp.core.spec.model import load_spec
 
 SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "tools.json"
@@ -81,8 +82,11 @@ def test_every_tool_declares_all_four_hints_and_a_title(catalog: Catalog) -> Non
     for tool in catalog.tools.values():
         assert set(tool.annotations) == {"readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"}
         assert tool.title and tool.description
-        assert tool.annotations["readOnlyHint"] == (tool.risk == "read")
-        assert tool.annotations["destructiveHint"] == (tool.risk == "destructive")
+        # Hints come from the classifier that enforces policy: never "not destructive" where it may be.
+        worst = {classify_operation(*op.split(" ", 1)) for op in tool.operations.values()}
+        may_destroy = tool.risk == "destructive" or Risk.DESTRUCTIVE in worst
+        assert tool.annotations["destructiveHint"] == may_destroy, tool.name
+        assert tool.annotations["readOnlyHint"] == (tool.risk == "read" and worst <= {Risk.READ}), tool.name
 
 
 def test_schemas_are_valid_and_strict_server_side(catalog: Catalog) -> None:
@@ -125,7 +129,7 @@ def test_golden_snapshot_of_the_tool_list(catalog: Catalog) -> None:
 def test_read_only_selection_hides_mutating_tools(catalog: Catalog) -> None:
     names = {t.name for t in catalog.select(read_only=True)}
     assert "guest_list" in names and "guest_stop" not in names
-    assert "api_call" in names  # kept for reads; its mutating calls are refused per call
+    assert "api_get" in names and "api_call" not in names  # the generic tool is split: reads stay listed
     with pytest.raises(CatalogError, match="unknown toolset"):
         catalog.select(["guests", "nope"])
 

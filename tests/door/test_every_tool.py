@@ -148,7 +148,16 @@ async def test_every_tool_against_the_simulator(sim: RunningSimulator, app: Any,
         assert any(h["operation"] == "POST /nodes/{node}/qemu/{vmid}/migrate" for h in found["items"])
         described = await s.call("api_search", {"operation": "GET /nodes/{node}/qemu"})
         assert described["data"]["input_schema"]["required"] == ["node"]
-        version = await s.call("api_call", {"method": "GET", "path": "/version"})
-        assert version["data"]["result"]["release"].startswith("9")
+        version = await s.call("api_get", {"path": "/version"})
+        assert version["data"]["release"].startswith("9")
+        noted = await s.call(
+            "api_call",
+            {
+                "method": "PUT",
+                "path": f"/nodes/{home}/qemu/{stopped_vm}/config",
+                "args": {"description": "seen by the generic tool"},
+            },
+        )
+        assert noted["data"]["ok"]
 
     assert s.used == listed, f"not exercised: {sorted(listed - s.used)}"

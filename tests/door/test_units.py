@@ -176,6 +176,9 @@ def test_pending_questions_expire_and_are_bounded() -> None:
 
     expired = confirm.PendingQuestions(ttl_s=-1)
     state = _mint(expired, {"vmid": 100})
+    with pytest.raises(confirm.QuestionExpired) as late:  # a late answer is told "expired", once
+        expired.take(state, tool="guest_stop", wire_arguments={"vmid": 100}, caller="alice")
+    assert late.value.pending.confirm_arguments == {"vmid": 100}
     with pytest.raises(MCPError):
         expired.take(state, tool="guest_stop", wire_arguments={"vmid": 100}, caller="alice")
     small = confirm.PendingQuestions(max_pending=3)

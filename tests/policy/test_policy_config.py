@@ -270,6 +270,7 @@ def test_settings_report_every_key() -> None:
         "toolsets",
         "confirm_fallback",
         "confirm_ttl_s",
+        "elicitation_timeout_s",
         "scope",
         "audit_log",
         "audit_key_file",

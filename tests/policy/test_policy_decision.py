@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pvemcp.core.policy.config import Action, PolicyConfig
-from pvemcp.core.policy.decision import confirmation_method, decide, is_listed
+from pvemcp.core.policy.decision import confirmation_method, decide, is_listed, strictest
 from pvemcp.core.policy.risk import Risk
 
 
@@ -88,3 +88,44 @@ def test_is_listed() -> None:
     denied = cfg(rules={"guest_delete": "deny", "destructive": "confirm"})
     assert not is_listed(denied, "guest_delete", Risk.DESTRUCTIVE, ["guests"])
     assert is_listed(denied, "guest_stop", Risk.DESTRUCTIVE, ["guests"])
+
+
+STOP = "POST /nodes/{node}/qemu/{vmid}/status/stop"
+
+
+def test_a_curated_tools_rule_governs_its_operation_through_the_generic_api() -> None:
+    c = cfg(rules={"guest_delete": "deny", "guest_stop": "allow"})
+    delete = "DELETE /nodes/{node}/qemu/{vmid}"
+    d = decide(c, "api_call", Risk.DESTRUCTIVE, operation=delete, drivers=["guest_delete"])
+    assert d.denied and d.rule == "tool:guest_delete" and "guest_delete" in d.reason
+    assert decide(c, "api_call", Risk.DESTRUCTIVE, operation=STOP, drivers=["guest_stop"]).allowed
+    # Without a driver's rule the risk class decides.
+    assert decide(c, "api_call", Risk.DESTRUCTIVE, operation=STOP, drivers=[]).needs_confirmation
+
+
+def test_operation_rule_wins_over_tool_and_class_and_the_strictest_driver_wins() -> None:
+    c = cfg(rules={STOP: "deny", "guest_stop": "allow", "a": "confirm", "b": "deny"})
+    d = decide(c, "guest_stop", Risk.DESTRUCTIVE, operation=STOP, drivers=["guest_stop"])
+    assert d.denied and d.rule == f"operation:{STOP}"
+    other = "POST /nodes/{node}/qemu/{vmid}/status/start"
+    assert decide(c, "api_call", Risk.WRITE, operation=other, drivers=["a", "b"]).denied
+    assert decide(c, "api_call", Risk.WRITE, operation=other, drivers=["a"]).needs_confirmation
+
+
+def test_read_only_beats_operation_rules() -> None:
+    c = cfg(read_only=True, rules={STOP: "allow"})
+    assert decide(c, "api_call", Risk.DESTRUCTIVE, operation=STOP).rule == "read_only"
+
+
+def test_strictest() -> None:
+    allow = decide(PolicyConfig(), "t", Risk.WRITE)
+    confirm = decide(PolicyConfig(), "t", Risk.DESTRUCTIVE)
+    assert strictest([allow, confirm, allow]) is confirm
+    assert strictest([]) is None
+
+
+def test_elicitation_timeout_is_a_policy_key() -> None:
+    assert PolicyConfig().elicitation_timeout_s == 300
+    assert cfg(elicitation_timeout_s=30).elicitation_timeout_s == 30
+    with pytest.raises(ValueError, match=r"policy\.elicitation_timeout_s"):
+        cfg(elicitation_timeout_s=0)

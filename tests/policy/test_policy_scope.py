@@ -16,7 +16,14 @@ from pvemcp.core.policy.scope import (
     check_target,
     parse_tags,
 )
-from pvemcp.core.policy.targets import CallTargets, check_call, extract_targets, needs_inventory
+from pvemcp.core.policy.targets import (
+    CallTargets,
+    backup_selection,
+    check_call,
+    extract_targets,
+    merge_targets,
+    needs_inventory,
+)
 
 VMIDS = Scope(
     vmid_ranges=(
@@ -194,6 +201,7 @@ def test_extract_create_restore() -> None:
         ("POST", "/nodes/{node}/vzdump", {"node": "a", "vmid": "100,101"}, {"guests": {100, 101}}),
         ("POST", "/nodes/{node}/vzdump", {"node": "a", "all": 1}, {"node_wide": {"a"}}),
         ("POST", "/nodes/{node}/vzdump", {"node": "a", "pool": "p"}, {"pools": {"p"}}),
+        ("POST", "/nodes/{node}/vzdump", {"node": "a", "stop": 1}, {"node_wide": {"a"}}),
         ("POST", "/cluster/backup", {"all": 1, "schedule": "daily"}, {"cluster_wide": True}),
         ("PUT", "/cluster/backup/{id}", {"id": "j", "all": 1, "node": "a"}, {"node_wide": {"a"}, "nodes": {"a"}}),
         ("POST", "/cluster/ha/resources", {"sid": "vm:105"}, {"guests": {105}}),
@@ -216,7 +224,52 @@ def test_extract_create_restore() -> None:
             {"node": "a", "target_node": "b"},
             {"nodes": {"a", "b"}},
         ),
-        ("PUT", "/access/acl", {"path": "/", "roles": "Administrator"}, {}),
+        ("PUT", "/access/acl", {"path": "/", "roles": "Administrator"}, {"cluster_wide": True}),
+        ("GET", "/access/acl", {}, {}),
+        ("PUT", "/nodes/{node}/disks/wipedisk", {"node": "a", "disk": "/dev/sdb"}, {"node_wide": {"a"}}),
+        ("POST", "/nodes/{node}/services/{service}/restart", {"node": "a", "service": "x"}, {"node_wide": {"a"}}),
+        ("PUT", "/nodes/{node}/network", {"node": "a"}, {"node_wide": {"a"}}),
+        ("POST", "/nodes/{node}/apt/update", {"node": "a"}, {"node_wide": {"a"}}),
+        ("POST", "/nodes/{node}/certificates/custom", {"node": "a"}, {"node_wide": {"a"}}),
+        ("POST", "/nodes/{node}/ceph/osd", {"node": "a"}, {"cluster_wide": True}),
+        ("DELETE", "/cluster/backup/{id}", {"id": "j"}, {"backup_jobs": {"j"}}),
+        ("PUT", "/cluster/backup/{id}", {"id": "j", "enabled": 0}, {"backup_jobs": {"j"}}),
+        (
+            "DELETE",
+            "/nodes/{node}/storage/{storage}/content/{volume}",
+            {"node": "a", "storage": "s", "volume": "s:vm-600-disk-0"},
+            {"guests": {600}},
+        ),
+        (
+            "GET",
+            "/nodes/{node}/storage/{storage}/content/{volume}",
+            {"node": "a", "storage": "s", "volume": "nfs:backup/vzdump-lxc-601-2026_01_01-00_00_00.tar.zst"},
+            {"guests": {601}},
+        ),
+        (
+            "DELETE",
+            "/nodes/{node}/storage/{storage}/prunebackups",
+            {"node": "a", "storage": "s"},
+            {"cluster_wide": True},
+        ),
+        (
+            "DELETE",
+            "/nodes/{node}/storage/{storage}/prunebackups",
+            {"node": "a", "storage": "s", "vmid": 7},
+            {"guests": {7}},
+        ),
+        (
+            "DELETE",
+            "/nodes/{node}/tasks/{upid}",
+            {"node": "a", "upid": "UPID:a:00001234:00005678:65000000:qmstart:106:root@pam:"},
+            {"guests": {106}},
+        ),
+        (
+            "DELETE",
+            "/nodes/{node}/tasks/{upid}",
+            {"node": "a", "upid": "UPID:a:00001234:00005678:65000000:srvreload:networking:root@pam:"},
+            {"node_wide": {"a"}, "guests": set()},
+        ),
     ],
 )
 def test_extract_targets(method: str, template: str, params: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -381,6 +434,41 @@ def test_needs_inventory() -> None:
     t = extract_targets("POST", STOP, {"node": "pve1", "vmid": 100})
     assert not needs_inventory(Scope(), t)
     assert needs_inventory(Scope(tags=frozenset({"a"})), t)
-    node_only = extract_targets("PUT", "/nodes/{node}/dns", {"node": "pve1", "search": "x"})
+    node_only = extract_targets("PUT", "/nodes/{node}/config", {"node": "pve1", "description": "x"})
     assert not needs_inventory(Scope(tags=frozenset({"a"})), node_only)
     assert check_call(Scope(), t, None) == []
+
+
+@pytest.mark.parametrize(
+    ("job", "expected"),
+    [
+        ({"vmid": "100,600", "all": 1}, {"guests": {100, 600}}),  # vmid wins over all (as in PVE)
+        ({"pool": "p", "vmid": "100"}, {"pools": {"p"}, "guests": set()}),  # pool wins over vmid
+        ({"all": 1}, {"cluster_wide": True}),
+        ({"all": 1, "node": "pve1"}, {"node_wide": {"pve1"}, "nodes": {"pve1"}}),
+        ({"exclude": "100"}, {"cluster_wide": True}),  # exclude alone means all, minus some
+        ({}, {"guests": set(), "cluster_wide": False}),
+    ],
+)
+def test_backup_selection_follows_pve(job: dict[str, Any], expected: dict[str, Any]) -> None:
+    t = backup_selection(job)
+    for attr, want in expected.items():
+        got = getattr(t, attr)
+        assert (got if isinstance(got, bool) else set(got)) == want, attr
+
+
+def test_disabling_a_job_is_about_the_guests_it_selects() -> None:
+    s = Scope(tags=frozenset({"agent"}))
+    change = extract_targets("PUT", "/cluster/backup/{id}", {"id": "j", "enabled": 0})
+    assert change.backup_jobs == {"j"} and check_call(s, change, INVENTORY) == []
+    merged = merge_targets(change, backup_selection({"vmid": "100,600"}))
+    assert [v.vmid for v in check_call(s, merged, INVENTORY)] == [600]
+
+
+def test_cluster_wide_needs_unrestricted_nodes() -> None:
+    everything = extract_targets("PUT", "/cluster/options", {"keyboard": "de"})
+    assert everything.cluster_wide and everything.reach
+    inv = [g(100, tags="agent")]
+    assert check_call(Scope(tags=frozenset({"agent"})), everything, inv) == []
+    v = check_call(Scope(nodes=frozenset({"pve1"})), everything, inv)
+    assert v and v[0].subject == "the cluster"

@@ -1,10 +1,21 @@
 """The App: the whole tool pipeline, for any door (MCP, CLI).
 
-A call goes: look up the tool -> validate arguments against its schema -> plan (resolve guests,
-build the exact requests; only GETs sent) -> scope check of every target -> risk and policy
-decision -> dry run, or confirmation (elicitation via the door, or the single-use token fallback)
--> execute with bounded concurrency, waiting for tasks with progress -> audit -> a compact result.
-Reads skip planning but still honour the scope.
+One pipeline for every tool, the generic ones included:
+
+1. **prepare** — validate the arguments against the tool's schema; plan (resolve guests, build the
+   exact requests; only GETs are sent) and collect every object the requests touch, with current
+   facts (:mod:`pvemcp.core.tools.objects`).
+2. **govern** — one decision per request (read-only; rules by operation, tool, the curated tools that
+   drive the operation, risk class; the strictest wins), then scope over every object of the plan.
+3. **confirm** — if needed, one question rendered from the plan, asked by elicitation (the door) or
+   answered by a single-use token; either binds the plan's digest.
+4. **execute** — a confirmed call is planned again just before sending; if the digest differs, nothing
+   is sent (``plan_changed``). Then exactly that plan runs, with bounded concurrency and task waits.
+5. **audit** — every record carries the call id and the plan digest.
+
+Reads skip confirmation but honour rules (the generic read tool) and read scope (refused when they
+name an out-of-scope guest, volume, task or node; listings filtered). Refusals carry a structured
+reason (:func:`pvemcp.core.tools.base.refusal`).
 """
 
 from __future__ import annotations
@@ -13,16 +24,17 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from pvemcp.core.catalog import CONTROL_HELP, Catalog, ToolDef
+from pvemcp.core.catalog import CONTROL_HELP, GENERIC_HANDLERS, Catalog, ToolDef
 from pvemcp.core.catalog_cache import cache_dir, load_catalog
 from pvemcp.core.config import AppConfig, load_app_config
-from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationStore
-from pvemcp.core.policy.decision import Decision, confirmation_method, decide
-from pvemcp.core.policy.ledger import AuditLedger
+from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationFailure, ConfirmationStore
+from pvemcp.core.policy.decision import Decision, confirmation_method, decide, strictest
+from pvemcp.core.policy.ledger import AuditLedger, new_call_id
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.resources import data_file
 from pvemcp.core.spec.model import Spec, load_spec
@@ -37,13 +49,23 @@ from pvemcp.core.tools.base import (
     ToolError,
     ToolResult,
     UnknownTool,
+    refusal,
+)
+from pvemcp.core.tools.objects import (
+    ScopeRefused,
+    check_plan_scope,
+    facts_of,
+    plan_objects,
+    raise_scope,
+    render_question,
+    scoped_view,
+    visible_in_scope,
 )
 from pvemcp.core.tools.resources import ResourceView, list_resources, read_resource
 
 if TYPE_CHECKING:
     from pvemcp.core.policy.scope import GuestFacts
     from pvemcp.core.pve.client import PveClient
-    from pvemcp.core.pve.resolve import GuestRef
 
 __all__ = [
     "INSTRUCTIONS",
@@ -119,6 +141,8 @@ class App:
         self._ledger: AuditLedger | None = None
         self._visible: dict[str, ToolDef] | None = None
         self._validators: dict[str, Any] = {}
+        self.plans_built = 0
+        """How many plans this App has built (a confirmed call builds two: before asking, before sending)."""
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> App:
@@ -195,166 +219,312 @@ class App:
 
     # ------------------------------------------------------------------ calling
     async def call(self, name: str, arguments: Mapping[str, Any] | None, ctx: CallContext) -> Outcome:
+        """One tool call through the pipeline: prepare -> govern -> confirm -> execute -> audit."""
         tool = self.tool(name)
         if tool is None:
-            return UnknownTool(name)
+            return await self._not_listed(name, ctx)
         original = dict(arguments or {})
-        from pvemcp.core.tools import api
         from pvemcp.core.tools.args import validation_error_text
 
         errors = sorted(self._validator(tool).iter_errors(original), key=lambda e: list(e.path))
         if errors:
             _, sentence = validation_error_text(errors[0])
             return _error(f"Invalid arguments for {name}: {sentence}. Nothing was sent.")
+        if ctx.call_id is None:
+            ctx = replace(ctx, call_id=new_call_id())
         args = {k: v for k, v in original.items() if k not in _CONTROL_KEYS}
         control = {k: original[k] for k in _CONTROL_KEYS if k in original}
-        planners, _ = _handlers()
         try:
             rc = RunContext(tool, args, await self.client(control.get("cluster")), self.spec, ctx)
             if tool.handler in _READ_KINDS:
                 return await self._read(rc)
-            planner = planners.get(tool.handler)
-            if planner is not None:
-                plan = await planner(rc)
-            elif tool.handler == "api_call":
-                plan = api.plan_api_call(rc)
-            else:
-                raise RuntimeError(f"tools.yaml names handler {tool.handler!r}, which pvemcp does not have")
-            if "wait" in control:
-                plan.wait = int(control["wait"])
+            plan = await self._prepare(rc, control, fresh=ctx.confirmed or bool(control.get("confirm_token")))
+            if tool.handler == "api_get":
+                return await self._read_generic(rc, plan)
             return await self._govern(rc, plan, control, original)
+        except ScopeRefused as exc:
+            return refusal("scope", f"{name}: {str(exc).rstrip('.')}. Nothing was sent.", exc.subjects)
         except ToolError as exc:
             return _error(f"{name}: {str(exc).rstrip('.')}. Nothing was sent.")
         except PveError as exc:
             return _error(f"{name}: {exc}")
 
+    async def _not_listed(self, name: str, ctx: CallContext) -> Outcome:
+        """A call of a tool this server does not list. One that read-only mode or a deny rule hides is
+        refused with that reason (and audited), so that it does not look like a tool that was never
+        written; one outside the chosen toolsets, or unknown, is an unknown tool."""
+        hidden = self.catalog.tools.get(name)
+        if hidden is None:
+            return UnknownTool(name)
+        policy = self.config.policy
+        decision = decide(policy, name, hidden.listing_risk)
+        if not decision.denied:
+            return UnknownTool(name)
+        await self._audit(name, ctx, "denied", detail=decision.reason)
+        reason = "read_only" if decision.rule == "read_only" else "rule"
+        return refusal(reason, f"{name}: refused by policy: {decision.reason.rstrip('.')}. Nothing was sent.")
+
     async def record_declined(
-        self, name: str, arguments: Mapping[str, Any] | None, ctx: CallContext, action: str
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None,
+        ctx: CallContext,
+        action: str,
+        *,
+        plan_digest: str | None = None,
     ) -> ToolResult:
         """The user declined (or cancelled) the confirmation: record it; nothing reaches Proxmox."""
-        await self._audit(name, ctx, "declined", arguments=dict(arguments or {}), detail=action)
-        return ToolResult(
-            {"confirmation": {"status": action}},
+        await self._audit(
+            name, ctx, "declined", arguments=dict(arguments or {}), detail=action, plan_digest=plan_digest
+        )
+        return refusal(
+            "declined",
             f"{name}: the user {action}d the confirmation; nothing was sent to Proxmox.",
-            is_error=True,
+            confirmation={"status": action},
         )
 
+    async def record_expired(
+        self, name: str, arguments: Mapping[str, Any] | None, ctx: CallContext, *, plan_digest: str | None = None
+    ) -> ToolResult:
+        """Nobody answered the question before ``elicitation_timeout_s``: the call ends, nothing is sent."""
+        limit = self.config.policy.elicitation_timeout_s
+        await self._audit(
+            name,
+            ctx,
+            "expired",
+            arguments=dict(arguments or {}),
+            detail=f"no answer in {limit:g}s",
+            plan_digest=plan_digest,
+        )
+        return self.expired_result(name)
+
+    def expired_result(self, name: str) -> ToolResult:
+        """The refusal of a call whose question expired (already audited)."""
+        limit = self.config.policy.elicitation_timeout_s
+        return refusal(
+            "expired",
+            f"{name}: the confirmation was not answered within {limit:g}s; nothing was sent to Proxmox. "
+            "Call again to ask the user again.",
+        )
+
+    # ------------------------------------------------------------------ prepare
+    async def _prepare(self, rc: RunContext, control: JsonDict, *, fresh: bool = False) -> Plan:
+        """Plan the call: its exact requests and every object they touch, with current facts.
+
+        ``fresh``: the plan that is about to be sent after a confirmation; the guest list is fetched
+        again rather than taken from the client's short-lived cache, so the plan compared with the
+        confirmed one is what Proxmox has now.
+        """
+        from pvemcp.core.tools import api
+
+        if fresh:
+            resolver = getattr(rc.client, "_guest_resolver", None)  # the client's guest cache
+            if resolver is not None:
+                resolver().invalidate()
+        planners, _ = _handlers()
+        planner = planners.get(rc.tool.handler)
+        if planner is None and rc.tool.handler in GENERIC_HANDLERS:
+            planner = api.plan_generic
+        if planner is None:
+            raise RuntimeError(f"tools.yaml names handler {rc.tool.handler!r}, which pvemcp does not have")
+        plan = await planner(rc)
+        if "wait" in control:
+            plan.wait = int(control["wait"])
+        self.plans_built += 1
+        await plan_objects(rc, plan)
+        return plan
+
+    # ------------------------------------------------------------------ reads
     async def _read(self, rc: RunContext) -> ToolResult:
         from pvemcp.core.tools import api, guests, reads
 
         _, readers = _handlers()
+        scope = self.config.policy.scope
+        inventory = None if scope.unrestricted else {g.vmid: facts_of(g) for g in await rc.client.list_guests()}
         if rc.tool.handler == "guest_list":
-            inventory = None
-            if not self.config.policy.scope.unrestricted:
-                inventory = {g.vmid: _facts(g) for g in await rc.client.list_guests()}
-            return await reads.guest_list(rc, lambda e: self._in_scope(int(e.get("vmid", 0)), inventory))
+            return await reads.guest_list(rc, lambda e: inventory is None or visible_in_scope(scope, inventory, e))
         if rc.tool.handler == "api_search":
             return api.api_search(rc)
-        if rc.tool.guest_scoped:
-            (guest,) = await guests.resolve_targets(rc)
-            template = rc.tool.operations[guest.type].split(" ", 1)[1]
-            probe = PlannedCall("GET", template, {"node": guest.node, "vmid": guest.vmid}, {}, False)
-            await self._check_scope([probe], rc)
+        if inventory is not None:
+            rc.visible = functools.partial(visible_in_scope, scope, inventory)
+            probe = None
+            if rc.tool.guest_scoped:
+                (guest,) = await guests.resolve_targets(rc)
+                template = rc.tool.operations[guest.type].split(" ", 1)[1]
+                probe = PlannedCall("GET", template, {"node": guest.node, "vmid": guest.vmid}, {}, False)
+            elif rc.tool.handler == "api_read":  # a curated GET: its node (and guest, volume) must be in scope
+                from pvemcp.core.tools.args import path_arguments
+
+                op = rc.spec.operation(next(iter(rc.tool.operations.values())))
+                path = path_arguments(op, rc.args)
+                query = {k: v for k, v in rc.args.items() if k in rc.tool.api_params and k not in path}
+                probe = PlannedCall("GET", op.path, path, query, False)
+            elif "upid" in rc.args:  # task_log, task_status: the task's guest must be in scope
+                from pvemcp.core.tools.args import task_node
+
+                probe = PlannedCall(
+                    "GET",
+                    "/nodes/{node}/tasks/{upid}/status",
+                    {"node": task_node(str(rc.args["upid"])), "upid": str(rc.args["upid"])},
+                    {},
+                    False,
+                )
+            elif rc.args.get("node"):  # storage_list, task_list ... of one node: the node must be allowed
+                probe = PlannedCall("GET", "/nodes/{node}", {"node": str(rc.args["node"])}, {}, False)
+            if probe is not None:
+                self._check_scope([probe], inventory)
         return await readers[rc.tool.handler](rc)
 
-    def _in_scope(self, vmid: int, inventory: Mapping[int, GuestFacts] | None) -> bool:
+    async def _read_generic(self, rc: RunContext, plan: Plan) -> ToolResult:
+        """api_get: governed like a write (rules, read scope over what it names), then filtered."""
+        decision = self._decide(rc.tool, plan)
+        if decision.denied:
+            await self._audit(rc.tool.name, rc.call, "denied", plan=plan, detail=decision.reason)
+            return refusal("rule", f"{rc.tool.name}: refused by policy: {decision.reason.rstrip('.')}.")
+        check_plan_scope(self.config.policy.scope, plan)
+        (call,) = plan.calls
+        data = await rc.client.get(call.template, path=call.path, params=call.args)
+        scope = self.config.policy.scope
+        hidden = 0
+        if not scope.unrestricted:
+            data, hidden = scoped_view(scope, plan.facts, data)
+        size = (
+            f"{len(data)} entries"
+            if isinstance(data, list)
+            else f"{len(data)} fields"
+            if isinstance(data, Mapping)
+            else str(data)[:80]
+        )
+        note = f" ({hidden} outside the scope not shown)" if hidden else ""
+        return ToolResult({"data": data}, f"GET {call.concrete_path}: {size}{note}")
+
+    def _check_scope(self, calls: list[PlannedCall], inventory: Mapping[int, GuestFacts]) -> None:
         from pvemcp.core.policy.targets import check_call, extract_targets
 
         scope = self.config.policy.scope
-        if scope.unrestricted:
-            return True
-        facts = inventory.get(vmid) if inventory else None
-        node = facts.node if facts and facts.node else None
-        targets = extract_targets("GET", "/nodes/{node}/qemu/{vmid}", {"vmid": vmid, "node": node or "-"})
-        return not check_call(scope, targets, inventory)
-
-    async def _check_scope(self, calls: list[PlannedCall], rc: RunContext) -> None:
-        from pvemcp.core.policy.targets import check_call, extract_targets
-
-        scope = self.config.policy.scope
-        if scope.unrestricted:
-            return
-        inventory = {g.vmid: _facts(g) for g in await rc.client.list_guests()}
         violations = []
         for call in calls:
             targets = extract_targets(call.method, call.template, {**call.path, **call.args})
             violations.extend(check_call(scope, targets, inventory))
-        if violations:
-            details = "; ".join(str(v) for v in violations)
-            raise ToolError(f"outside the allowed scope ({scope.describe()}): {details}")
+        raise_scope(scope, violations)
+
+    # ------------------------------------------------------------------ govern
+    def _decide(self, tool: ToolDef, plan: Plan) -> Decision:
+        """One decision per request (rules by operation, tool, the curated tools that drive it, risk
+        class; read-only first); the call gets the strictest."""
+        from pvemcp.core.policy.risk import classify_call, max_risk
+
+        policy = self.config.policy
+        declared = [] if tool.per_call_risk else [tool.risk, plan.risk]
+        decisions = []
+        for call in plan.calls:
+            risk = max_risk([*declared, classify_call(call.method, call.template, {**call.path, **call.args})])
+            operation = f"{call.method} {call.template}"
+            decisions.append(
+                decide(policy, tool.name, risk, operation=operation, drivers=self.catalog.drivers(operation))
+            )
+        return strictest(decisions) or decide(policy, tool.name, tool.risk)
 
     async def _govern(
         self, rc: RunContext, plan: Plan, control: JsonDict, original: JsonDict
     ) -> ToolResult | ConfirmationNeeded:
-        from pvemcp.core.policy.risk import classify_call, max_risk
-
         tool, ctx = rc.tool, rc.call
         policy = self.config.policy
-        try:
-            await self._check_scope(plan.calls, rc)
-        except ToolError as exc:
-            await self._audit(tool.name, ctx, "denied", plan=plan, detail=str(exc))
-            raise
-        call_risks = [classify_call(c.method, c.template, {**c.path, **c.args}) for c in plan.calls]
-        # A curated tool is at least as risky as it declares; the generic tool is as risky as its call.
-        declared = [] if tool.per_call_risk else [tool.risk]
-        risk = max_risk([*declared, plan.risk, *call_risks])
-        decision = decide(policy, tool.name, risk)
-        if control.get("dry_run"):
-            return self._dry_run(tool, plan, decision)
+        decision = self._decide(tool, plan)
+        digest = plan.digest()
         if decision.denied:
             await self._audit(tool.name, ctx, "denied", plan=plan, detail=decision.reason)
-            return _error(f"{tool.name}: refused by policy: {decision.reason.rstrip('.')}. Nothing was sent.")
-        if decision.needs_confirmation and not ctx.confirmed:
+            reason = "read_only" if decision.rule == "read_only" else "rule"
+            return refusal(reason, f"{tool.name}: refused by policy: {decision.reason.rstrip('.')}. Nothing was sent.")
+        try:
+            check_plan_scope(policy.scope, plan)
+        except ScopeRefused as exc:
+            await self._audit(tool.name, ctx, "denied", plan=plan, detail=str(exc))
+            raise
+        if control.get("dry_run"):
+            await self._audit(tool.name, ctx, "dry_run", plan=plan, risk=decision.risk.value, arguments=original)
+            return self._dry_run(tool, plan, decision)
+        if ctx.confirmed:
+            if ctx.confirmed_plan != digest:
+                return await self._plan_changed(rc, plan, original, "the user confirmed")
+        elif decision.needs_confirmation:
             method = confirmation_method(policy, elicitation_supported=ctx.can_elicit)
             question = self._question(tool, plan)
             if method == "elicit":
-                return ConfirmationNeeded(question, tool.name, original)
+                await self._audit(tool.name, ctx, "pending", plan=plan, risk=decision.risk.value, arguments=original)
+                return ConfirmationNeeded(question, tool.name, original, plan_digest=digest, call_id=ctx.call_id)
             if method == "deny":
                 await self._audit(tool.name, ctx, "denied", plan=plan, detail="confirmation impossible")
-                return _error(
+                return refusal(
+                    "no_confirmation",
                     f"{tool.name} needs the user's confirmation, but this client cannot ask (no elicitation) and "
-                    "the token fallback is disabled (confirm_fallback = deny). Nothing was sent."
+                    "the token fallback is disabled (confirm_fallback = deny). Nothing was sent.",
                 )
             token = control.get("confirm_token")
-            bound_args = {k: v for k, v in original.items() if k != "confirm_token"}
             if not token:
-                issued = self._confirmations.issue(tool.name, bound_args, ctx.caller)
-                preview = {
-                    "required": True,
-                    "question": question,
-                    "confirm_token": issued,
-                    "expires_in_s": int(policy.confirm_ttl_s),
-                    "requests": [c.describe() for c in plan.calls],
-                }
-                return ToolResult(
-                    {"confirmation": preview},
-                    f"Confirmation needed: {question} Ask the user; if they agree, call {tool.name} again with the "
-                    f"same arguments and confirm_token={issued!r}.",
-                )
+                return await self._preview(rc, plan, question, original)
             try:
-                self._confirmations.redeem(str(token), tool.name, bound_args, ctx.caller)
+                self._confirmations.redeem(str(token), tool.name, {"plan": digest}, ctx.caller)
             except ConfirmationError as exc:
+                if exc.reason is ConfirmationFailure.OTHER_ARGUMENTS:
+                    return await self._plan_changed(rc, plan, original, "the token was issued")
                 await self._audit(tool.name, ctx, "denied", plan=plan, detail=f"confirmation token: {exc}")
-                return _error(f"{tool.name}: confirmation token refused: {str(exc).rstrip('.')}. Nothing was sent.")
-        outcome = "confirmed" if decision.needs_confirmation else "allowed"
-        via = ("elicitation" if ctx.confirmed else "token") if decision.needs_confirmation else None
+                why = "expired" if exc.reason is ConfirmationFailure.EXPIRED else "token"
+                return refusal(
+                    why, f"{tool.name}: confirmation token refused: {str(exc).rstrip('.')}. Nothing was sent."
+                )
+        outcome = "confirmed" if decision.needs_confirmation or ctx.confirmed else "allowed"
+        via = ("elicitation" if ctx.confirmed else "token") if outcome == "confirmed" else None
         await self._audit(tool.name, ctx, outcome, plan=plan, risk=decision.risk.value, arguments=original, via=via)
         return await self._execute(rc, plan)
 
+    async def _preview(self, rc: RunContext, plan: Plan, question: str, original: JsonDict) -> ToolResult:
+        """The token fallback's first call: the question, the exact plan, and a token bound to its digest."""
+        preview = await self._issue_token(rc, plan, question, original)
+        return ToolResult(
+            {"confirmation": preview},
+            f"Confirmation needed: {question} Ask the user; if they agree, call {rc.tool.name} again with the "
+            f"same arguments and confirm_token={preview['confirm_token']!r}.",
+        )
+
+    async def _issue_token(self, rc: RunContext, plan: Plan, question: str, original: JsonDict) -> JsonDict:
+        """A single-use token bound to the plan's digest, recorded as ``previewed``; the preview it goes in."""
+        digest = plan.digest()
+        issued = self._confirmations.issue(rc.tool.name, {"plan": digest}, rc.call.caller)
+        await self._audit(rc.tool.name, rc.call, "previewed", plan=plan, arguments=original, plan_digest=digest)
+        return {
+            "required": True,
+            "question": question,
+            "confirm_token": issued,
+            "expires_in_s": int(self.config.policy.confirm_ttl_s),
+            "requests": [c.describe() for c in plan.calls],
+            "targets": [o.to_json() for o in plan.objects],
+            "plan_digest": digest,
+        }
+
+    async def _plan_changed(self, rc: RunContext, plan: Plan, original: JsonDict, when: str) -> ToolResult:
+        """The plan differs from the one confirmed: send nothing; with tokens, preview the new plan."""
+        tool = rc.tool
+        await self._audit(tool.name, rc.call, "plan_changed", plan=plan, arguments=original)
+        now = "; ".join(o.label() for o in plan.objects if o.kind != "node") or "no target"
+        message = (
+            f"{tool.name}: the requests or their targets changed since {when} (now: {now}); "
+            "nothing was sent. Ask the user again about the new plan."
+        )
+        if rc.call.confirmed:
+            return refusal("plan_changed", message)
+        preview = await self._issue_token(rc, plan, self._question(tool, plan), original)
+        message += f" A new confirm_token for it is in the result: {preview['confirm_token']!r}."
+        return refusal("plan_changed", message, confirmation=preview)
+
     def _question(self, tool: ToolDef, plan: Plan) -> str:
-        lines = []
-        for call in plan.calls:
-            target = call.target
-            state = f", currently {target.status}" if target is not None else ""
-            lines.append(f"{call.label}{state}")
-        what = tool.title if len(lines) != 1 else tool.title.replace("guests", "guest").replace("snapshots", "snapshot")
-        consequence = f" Consequence: {tool.consequence}." if tool.consequence else ""
-        return f"{what}: {'; '.join(lines)}?{consequence}"
+        return render_question(tool, plan)
 
     def _dry_run(self, tool: ToolDef, plan: Plan, decision: Decision) -> ToolResult:
         data = {
             "requests": [c.describe() for c in plan.calls],
+            "targets": [o.to_json() for o in plan.objects],
+            "plan_digest": plan.digest(),
             "policy": {"decision": decision.action.value, "risk": decision.risk.value, "reason": decision.reason},
         }
         text = f"Dry run of {tool.name}: {len(plan.calls)} request(s), policy: {decision.action.value}. Nothing sent."
@@ -362,6 +532,7 @@ class App:
 
     async def _execute(self, rc: RunContext, plan: Plan) -> ToolResult:
         results: list[JsonDict | None] = [None] * len(plan.calls)
+        digest = plan.digest()
         limiter = anyio.CapacityLimiter(BATCH_CONCURRENCY)
         done = 0
         single = len(plan.calls) == 1
@@ -373,7 +544,7 @@ class App:
         async def run(index: int, call: PlannedCall) -> None:
             nonlocal done
             async with limiter:
-                results[index] = await self._run_call(rc, call, plan.wait, progress)
+                results[index] = await self._run_call(rc, call, plan.wait, progress, plan_digest=digest)
             done += 1
             if not single:
                 await rc.progress(float(done), float(len(plan.calls)), f"{done}/{len(plan.calls)} done")
@@ -397,6 +568,8 @@ class App:
         call: PlannedCall,
         wait: int,
         progress: Callable[[float, float | None, str], Awaitable[None]],
+        *,
+        plan_digest: str | None = None,
     ) -> JsonDict:
         item: JsonDict = _target_fields(call)
         try:
@@ -409,7 +582,7 @@ class App:
             )
         except PveError as exc:
             item.update(ok=False, error=str(exc))
-            await self._audit(rc.tool.name, rc.call, "failed", calls=[call], detail=str(exc))
+            await self._audit(rc.tool.name, rc.call, "failed", calls=[call], detail=str(exc), plan_digest=plan_digest)
             return item
         data = envelope.data
         if call.task and isinstance(data, str) and data.startswith("UPID:"):
@@ -433,6 +606,7 @@ class App:
             calls=[call],
             upid=item.get("upid"),
             detail=item.get("error"),
+            plan_digest=plan_digest,
         )
         return item
 
@@ -450,18 +624,25 @@ class App:
         detail: str | None = None,
         risk: str | None = None,
         via: str | None = None,
+        plan_digest: str | None = None,
     ) -> None:
-        """One ledger record (secrets redacted by the ledger). A write failure propagates: fail closed."""
+        """One ledger record with the call id and the plan digest (secrets redacted by the ledger).
+        A write failure propagates: fail closed."""
         if self._ledger is None:
             return
         chosen = calls if calls is not None else (plan.calls if plan is not None else [])
         failed = outcome in ("failed", "denied")
+        if plan is not None and plan_digest is None:
+            plan_digest = plan.digest()
+        labels = [o.label() for o in plan.objects] if plan is not None and calls is None else []
         self._ledger.append(
             outcome,
             tool=tool,
             caller=ctx.caller,
+            call_id=ctx.call_id,
+            plan_digest=plan_digest,
             risk=risk or (plan.risk if plan is not None else None),
-            target=[c.label for c in chosen] or None,
+            target=labels or [c.label for c in chosen] or None,
             args=arguments,
             upid=upid,
             error=detail if failed else None,
@@ -476,12 +657,6 @@ class App:
 
     async def read_resource(self, uri: str) -> str:
         return await read_resource(self, uri)
-
-
-def _facts(guest: GuestRef) -> GuestFacts:
-    from pvemcp.core.policy.scope import GuestFacts
-
-    return GuestFacts(vmid=guest.vmid, node=guest.node, pool=guest.pool, tags=frozenset(guest.tags), name=guest.name)
 
 
 def _target_fields(call: PlannedCall) -> JsonDict:

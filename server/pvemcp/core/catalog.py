@@ -85,13 +85,27 @@ _HANDLER_PARAMS: dict[str, JsonDict] = {
         "operation": {**_STR, "description": "'METHOD /path': its schema"},
         "limit": _INT,
     },
+    "api_get": {
+        "path": _STR,
+        "args": {"type": "object"},
+    },
     "api_call": {
-        "method": {"enum": ["GET", "POST", "PUT", "DELETE"]},
+        "method": {"enum": ["POST", "PUT", "DELETE"]},
         "path": {**_STR, "description": "e.g. /nodes/pve1/qemu/100/config"},
         "args": {"type": "object"},
     },
 }
-_HANDLER_REQUIRED: dict[str, list[str]] = {"api_call": ["method", "path"]}
+_HANDLER_REQUIRED: dict[str, list[str]] = {"api_call": ["method", "path"], "api_get": ["path"]}
+#: The generic tools: each request's risk comes from the operation it reaches, not from the tool.
+GENERIC_HANDLERS = frozenset({"api_get", "api_call"})
+
+#: Every refusal's structured face: why (read_only, scope, rule, declined, expired, plan_changed, ...),
+#: the object refused (scope) and the sentence; agents branch on ``reason`` without parsing prose.
+_REFUSED: JsonDict = {
+    "type": "object",
+    "properties": {"reason": {"type": "string"}, "object": {}, "message": {"type": "string"}},
+    "required": ["reason", "message"],
+}
 
 OUTPUT_SHAPES: dict[str, JsonDict] = {
     "list": {
@@ -101,8 +115,9 @@ OUTPUT_SHAPES: dict[str, JsonDict] = {
             "total": {"type": "integer"},
             "offset": {"type": "integer"},
             "next_offset": {"type": "integer", "description": "absent on the last page"},
+            "refused": _REFUSED,
         },
-        "required": ["items", "total"],
+        "anyOf": [{"required": ["items", "total"]}, {"required": ["refused"]}],
     },
     "search": {  # matches (items, total) or, given an operation, its description (data)
         "type": "object",
@@ -112,11 +127,17 @@ OUTPUT_SHAPES: dict[str, JsonDict] = {
             "offset": {"type": "integer"},
             "next_offset": {"type": "integer", "description": "absent on the last page"},
             "data": {"type": "object"},
+            "refused": _REFUSED,
         },
     },
     "object": {
         "type": "object",
-        "properties": {"data": {}, "dry_run": {"type": "object"}, "confirmation": {"type": "object"}},
+        "properties": {
+            "data": {},
+            "dry_run": {"type": "object"},
+            "confirmation": {"type": "object"},
+            "refused": _REFUSED,
+        },
     },
     "action": {
         "type": "object",
@@ -126,6 +147,7 @@ OUTPUT_SHAPES: dict[str, JsonDict] = {
             "failed": {"type": "integer"},
             "dry_run": {"type": "object"},
             "confirmation": {"type": "object"},
+            "refused": _REFUSED,
         },
     },
 }
@@ -162,13 +184,14 @@ class ToolDef:
 
     @property
     def per_call_risk(self) -> bool:
-        """The generic tool: each call's risk comes from the operation it reaches, not from the tool."""
-        return self.handler == "api_call"
+        """The generic tools: each call's risk comes from the operation it reaches, not from the tool."""
+        return self.handler in GENERIC_HANDLERS
 
     @property
     def listing_risk(self) -> str:
-        """The risk that decides whether the tool is listed: the generic tool can read, so read-only keeps it."""
-        return "read" if self.per_call_risk else self.risk
+        """The least risk a call of the tool can have, which decides whether it is listed: the generic
+        write tool is never a read (read-only hides it) but may be a mere write."""
+        return "write" if self.handler == "api_call" else self.risk
 
     @property
     def guest_scoped(self) -> bool:
@@ -244,11 +267,18 @@ def _param_schema(ops: Sequence[Operation], name: str) -> tuple[JsonDict, bool] 
     return None
 
 
-def _annotations(entry: Mapping[str, Any], risk: str) -> dict[str, bool]:
+def _annotations(entry: Mapping[str, Any], risk: str, operations: Sequence[str]) -> dict[str, bool]:
+    """Hints derived from the same classifier that enforces policy: a tool is ``destructiveHint`` when
+    it is declared destructive or any operation it drives *may* be (worst case over the arguments),
+    and ``readOnlyHint`` only when it is declared a read and drives nothing but GETs."""
+    from pvemcp.core.policy.risk import Risk, classify_operation
+
+    worst = [classify_operation(*op.split(" ", 1)) for op in operations]
+    read_only = risk == "read" and all(r is Risk.READ for r in worst)
     return {
-        "readOnlyHint": risk == "read",
-        "destructiveHint": risk == "destructive",
-        "idempotentHint": bool(entry.get("idempotent", risk == "read")),
+        "readOnlyHint": read_only,
+        "destructiveHint": risk == "destructive" or Risk.DESTRUCTIVE in worst,
+        "idempotentHint": bool(entry.get("idempotent", read_only)),
         "openWorldHint": False,
     }
 
@@ -260,6 +290,7 @@ class Catalog:
         self.tools = dict(tools)
         self.toolsets = {k: tuple(v) for k, v in toolsets.items()}
         self.default_toolsets = tuple(default)
+        self._drivers: dict[str, list[str]] | None = None
 
     @classmethod
     def load(cls, spec: Spec, path: Path | None = None, clusters: Sequence[str] = ()) -> Catalog:
@@ -279,6 +310,17 @@ class Catalog:
                 if tool not in tools:
                     raise CatalogError(f"toolset lists unknown tool {tool}")
         return cls(tools, toolsets, raw.get("default_toolsets", list(toolsets)))
+
+    def drivers(self, operation: str) -> list[str]:
+        """The curated tools that drive ``operation`` ("METHOD /path"): their rules govern it anywhere."""
+        if self._drivers is None:
+            index: dict[str, list[str]] = {}
+            for tool in self.tools.values():
+                if not tool.per_call_risk:
+                    for key in set(tool.operations.values()):
+                        index.setdefault(key, []).append(tool.name)
+            self._drivers = index
+        return self._drivers.get(operation, [])
 
     def select(self, toolsets: Sequence[str] | None = None, read_only: bool = False) -> list[ToolDef]:
         """The tools to list: chosen toolsets (default ones if None), minus mutating tools when read-only."""
@@ -365,7 +407,7 @@ def _build_tool(spec: Spec, name: str, entry: Mapping[str, Any], toolset: str, c
         input_schema=input_schema,
         validation_schema=strict,
         output_schema=OUTPUT_SHAPES[shape],
-        annotations=_annotations(entry, risk),
+        annotations=_annotations(entry, risk, list(operations.values())),
         risk=risk,
         toolset=toolset,
         handler=handler,

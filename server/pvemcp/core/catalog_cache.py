@@ -25,7 +25,7 @@ from pvemcp.core.catalog import Catalog, ToolDef
 
 log = logging.getLogger("pvemcp")
 _FORMAT = 1
-_CODE = [Path(__file__).with_name("catalog.py"), Path(__file__)]
+_CODE = [Path(__file__).with_name("catalog.py"), Path(__file__), Path(__file__).parent / "policy" / "risk.py"]
 
 
 def cache_dir(env: dict[str, str] | os._Environ[str] | None = None) -> Path | None:

@@ -237,7 +237,8 @@ async def _call(app: App, tool: str, arguments: dict[str, Any], interactive: boo
                 print(f"{outcome.question} (confirmed by --yes)", file=sys.stderr)
             answer = assume_yes or await anyio.to_thread.run_sync(_ask_terminal, outcome.question)
             if answer:
-                outcome = await app.call(outcome.tool, outcome.arguments, replace(ctx, confirmed=True))
+                confirmed = replace(ctx, confirmed=True, confirmed_plan=outcome.plan_digest, call_id=outcome.call_id)
+                outcome = await app.call(outcome.tool, outcome.arguments, confirmed)
             else:
                 outcome = await app.record_declined(outcome.tool, outcome.arguments, ctx, "decline")
     if isinstance(outcome, ToolResult):

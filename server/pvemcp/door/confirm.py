@@ -118,15 +118,32 @@ class Pending:
     confirm_tool: str  # what ConfirmationNeeded asked us to re-run on accept
     confirm_arguments: dict[str, Any]
     expires: float
+    plan_digest: str = ""  # the plan the question is about: the only one an accept may run
+    call_id: str | None = None
+
+
+class QuestionExpired(Exception):
+    """The answer came after the question's deadline; ``pending`` is the question, now consumed.
+    ``recorded``: :meth:`PendingQuestions.overdue` already reported it (do not audit it twice)."""
+
+    def __init__(self, pending: Pending, *, recorded: bool = False) -> None:
+        super().__init__("the confirmation question expired")
+        self.pending = pending
+        self.recorded = recorded
 
 
 class PendingQuestions:
     """Single-use nonces for 2026-era questions, with expiry and a size bound."""
 
     def __init__(self, ttl_s: float = STATE_TTL_S, max_pending: int = MAX_PENDING) -> None:
-        self._ttl = ttl_s
+        """``ttl_s`` is the question's deadline (policy ``elicitation_timeout_s``), at most the seal's
+        ``STATE_TTL_S`` (past that the SDK refuses the echoed state before we see it). An expired
+        question is kept until its seal expires too (bounded by ``max_pending``), so that a late
+        answer is told *expired* rather than *invalid*."""
+        self._ttl = min(ttl_s, STATE_TTL_S)
         self._max = max_pending
         self._items: OrderedDict[str, Pending] = OrderedDict()
+        self._reported: set[str] = set()
 
     def mint(
         self,
@@ -137,12 +154,15 @@ class PendingQuestions:
         question: str,
         confirm_tool: str,
         confirm_arguments: dict[str, Any],
+        plan_digest: str = "",
+        call_id: str | None = None,
     ) -> str:
         """Register a question and return the plaintext ``request_state`` naming it."""
         now = time.monotonic()
         self._expire(now)
         while len(self._items) >= self._max:
-            self._items.popitem(last=False)
+            evicted, _ = self._items.popitem(last=False)
+            self._reported.discard(evicted)
         nonce = secrets.token_urlsafe(18)
         self._items[nonce] = Pending(
             tool=tool,
@@ -152,6 +172,8 @@ class PendingQuestions:
             confirm_tool=confirm_tool,
             confirm_arguments=confirm_arguments,
             expires=now + self._ttl,
+            plan_digest=plan_digest,
+            call_id=call_id,
         )
         return STATE_PREFIX + nonce
 
@@ -170,11 +192,25 @@ class PendingQuestions:
             _invalid("confirmation bound to another tool or caller")
         if pending.wire_digest != arguments_digest(wire_arguments):
             _invalid("confirmation bound to other arguments")
+        if pending.expires <= now:
+            recorded = nonce in self._reported
+            self._reported.discard(nonce)
+            raise QuestionExpired(pending, recorded=recorded)
         return pending
 
+    def overdue(self) -> list[Pending]:
+        """Questions past their deadline that nobody answered, each returned once (to be audited as
+        *expired*: in the 2026 era a client that never retries leaves no other trace)."""
+        now = time.monotonic()
+        due = [(n, p) for n, p in self._items.items() if p.expires <= now and n not in self._reported]
+        self._reported.update(n for n, _ in due)
+        return [p for _, p in due]
+
     def _expire(self, now: float) -> None:
-        for nonce in [n for n, p in self._items.items() if p.expires <= now]:
+        """Forget questions whose seal has expired too (until then a late answer reads *expired*)."""
+        for nonce in [n for n, p in self._items.items() if p.expires + STATE_TTL_S <= now]:
             del self._items[nonce]
+            self._reported.discard(nonce)
 
     def __len__(self) -> int:
         return len(self._items)

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+import anyio
 import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -114,7 +115,8 @@ class Door:
     def __init__(self, app: App, *, caller: str) -> None:
         self.app = app
         self.default_caller = caller
-        self.pending = confirm.PendingQuestions()
+        self.timeout_s = float(app.config.policy.elicitation_timeout_s)
+        self.pending = confirm.PendingQuestions(ttl_s=self.timeout_s)
         self.resources = ResourceDoor(app)
         self.prompts = PromptDoor(app)
         self._tools: list[types.Tool] | None = None
@@ -172,6 +174,7 @@ class Door:
         arguments = dict(params.arguments or {})
         caller = self.caller()
         try:
+            await self._record_overdue()
             if confirm.is_modern(ctx) and params.request_state is not None:
                 return await self._resume(ctx, params, arguments, caller)
             if params.input_responses:
@@ -214,14 +217,31 @@ class Door:
                     question=outcome.question,
                     confirm_tool=outcome.tool,
                     confirm_arguments=dict(outcome.arguments),
+                    plan_digest=outcome.plan_digest,
+                    call_id=outcome.call_id,
                 )
                 return types.InputRequiredResult(
                     input_requests={confirm.CONFIRM_KEY: confirm.question_request(outcome.question)},
                     request_state=state,
                 )
-            answer = await confirm.ask_back_channel(ctx, outcome.question)
-            return await self._decide(outcome.tool, dict(outcome.arguments), answer, call_ctx)
+            bound = replace(call_ctx, confirmed_plan=outcome.plan_digest, call_id=outcome.call_id)
+            with anyio.move_on_after(self.timeout_s) as deadline:
+                answer = await confirm.ask_back_channel(ctx, outcome.question)
+            if deadline.cancelled_caught:
+                expired = await self.app.record_expired(
+                    outcome.tool, outcome.arguments, bound, plan_digest=outcome.plan_digest
+                )
+                return self.wire(outcome.tool, expired)
+            return await self._decide(outcome.tool, dict(outcome.arguments), answer, bound)
         raise TypeError(f"App.call returned {type(outcome).__name__}")
+
+    async def _record_overdue(self) -> None:
+        """Audit the 2026-era questions whose deadline passed unanswered (checked on every call)."""
+        for late in self.pending.overdue():
+            late_ctx = CallContext(caller=late.caller, call_id=late.call_id)
+            await self.app.record_expired(
+                late.confirm_tool, late.confirm_arguments, late_ctx, plan_digest=late.plan_digest
+            )
 
     async def _resume(
         self,
@@ -232,7 +252,18 @@ class Door:
     ) -> CallOutcome:
         """The 2026-era retry: the state was unsealed by the boundary; now check and burn our nonce."""
         assert params.request_state is not None
-        pending = self.pending.take(params.request_state, tool=params.name, wire_arguments=arguments, caller=caller)
+        try:
+            pending = self.pending.take(params.request_state, tool=params.name, wire_arguments=arguments, caller=caller)
+        except confirm.QuestionExpired as exc:
+            late = exc.pending
+            late_ctx = CallContext(caller=caller, call_id=late.call_id)
+            if exc.recorded:
+                expired = self.app.expired_result(late.confirm_tool)
+            else:
+                expired = await self.app.record_expired(
+                    late.confirm_tool, late.confirm_arguments, late_ctx, plan_digest=late.plan_digest
+                )
+            return self.wire(late.confirm_tool, expired)
         responses = params.input_responses or {}
         if confirm.CONFIRM_KEY not in responses:
             # Retried without answering: ask again rather than guess.
@@ -243,26 +274,35 @@ class Door:
                 question=pending.question,
                 confirm_tool=pending.confirm_tool,
                 confirm_arguments=pending.confirm_arguments,
+                plan_digest=pending.plan_digest,
+                call_id=pending.call_id,
             )
             return types.InputRequiredResult(
                 input_requests={confirm.CONFIRM_KEY: confirm.question_request(pending.question)},
                 request_state=state,
             )
         answer = confirm.answer_of(responses[confirm.CONFIRM_KEY])
-        call_ctx = CallContext(caller=caller, can_elicit=True, progress=ProgressRelay(ctx))
+        call_ctx = CallContext(
+            caller=caller,
+            can_elicit=True,
+            progress=ProgressRelay(ctx),
+            confirmed_plan=pending.plan_digest,
+            call_id=pending.call_id,
+        )
         return await self._decide(pending.confirm_tool, pending.confirm_arguments, answer, call_ctx)
 
     async def _decide(
         self, tool: str, arguments: dict[str, Any], answer: confirm.Answer, call_ctx: CallContext
     ) -> types.CallToolResult:
-        """Run the confirmed call, or record the refusal (nothing reaches Proxmox)."""
+        """Run the confirmed plan (``call_ctx.confirmed_plan``: the core plans again and sends nothing
+        if it differs), or record the refusal (nothing reaches Proxmox)."""
         if answer == "accept":
             outcome = await self.app.call(tool, arguments, replace(call_ctx, confirmed=True))
             if isinstance(outcome, ToolResult):
                 return self.wire(tool, outcome)
             logger.error("core returned %s for a confirmed call of %s", type(outcome).__name__, tool)
             return error_result(f"{tool}: the confirmed call could not run; nothing was sent")
-        result = await self.app.record_declined(tool, arguments, call_ctx, answer)
+        result = await self.app.record_declined(tool, arguments, call_ctx, answer, plan_digest=call_ctx.confirmed_plan)
         return self.wire(tool, result)
 
     # -- resources ------------------------------------------------------------------------------

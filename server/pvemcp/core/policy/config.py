@@ -116,6 +116,8 @@ class PolicyConfig:
     audit_log: Path | None = None
     audit_key_file: Path | None = None
     confirm_ttl_s: float = 300.0
+    elicitation_timeout_s: float = 300.0
+    """How long a confirmation question waits for an answer; past it the call ends, nothing sent."""
 
     @property
     def audit_key_path(self) -> Path | None:
@@ -360,6 +362,7 @@ _TABLE_KEYS: Mapping[str, Callable[[Any, str], Any]] = {
     "toolsets": _parse_toolsets,
     "confirm_fallback": _parse_fallback,
     "confirm_ttl_s": _parse_ttl,
+    "elicitation_timeout_s": _parse_ttl,
     "scope": parse_scope,
     "audit_log": _parse_path,
     "audit_key_file": _parse_path,

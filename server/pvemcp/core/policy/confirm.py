@@ -3,9 +3,12 @@
 The first call of an action that needs confirmation returns a preview and a token; the second call,
 with the *same* arguments plus ``confirm_token``, runs the action. A token is:
 
-* **bound** to the tool, the caller and the canonical JSON of the exact arguments (without the
-  token field itself), so it cannot be replayed for another guest, another tool or by another
-  client;
+* **bound** to the tool, the caller and the canonical JSON of a mapping the App gives — the
+  *plan's digest* (``{"plan": <sha256 of the requests and the objects they touch>}``), not the
+  arguments: a token previewed for VM 106 by ``tag: x`` cannot stop VM 105 after the agent tagged
+  it too, because the plan made just before sending is not the one the token was issued for (the
+  store reports ``other_arguments``; the App calls that ``plan_changed``). It cannot be replayed for
+  another guest, another tool or by another client either;
 * **single-use**: a redeemed token is refused afterwards;
 * **short-lived** (``ttl_s``, default 5 minutes), measured on an injectable monotonic clock;
 * **unforgeable**: ``base64url(nonce ‖ expiry ‖ HMAC-SHA256(secret, nonce ‖ expiry)[:16])``, 46
@@ -80,8 +83,8 @@ _MESSAGES: dict[ConfirmationFailure, str] = {
     ),
     ConfirmationFailure.OTHER_TOOL: "the confirmation token was issued for another tool",
     ConfirmationFailure.OTHER_ARGUMENTS: (
-        "the confirmation token was issued for different arguments; repeat exactly the arguments "
-        "of the preview, or call without confirm_token to get a new preview"
+        "the confirmation token was issued for a different plan (other arguments, targets or target "
+        "state); repeat exactly the arguments of the preview, or call without confirm_token to get a new preview"
     ),
     ConfirmationFailure.OTHER_CALLER: "the confirmation token was issued to another caller",
 }

@@ -4,8 +4,14 @@ Order of precedence, strongest first:
 
 1. ``read_only``: anything that is not ``read`` is denied, whatever the rules say (an operator who
    turned read-only on must not be overridden by a forgotten ``tool = "allow"``).
-2. A rule for the tool's name.
-3. The rule for the risk class (defaults: read=allow, write=allow, destructive=confirm).
+2. A rule for the operation, named ``"METHOD /path"`` as in the API schema
+   (``"DELETE /nodes/{node}/qemu/{vmid}" = "deny"``).
+3. A rule for the tool's name.
+4. The rules of the curated tools that drive the same operation (``guest_delete = "deny"`` also
+   holds when the generic API reaches ``DELETE /nodes/{node}/qemu/{vmid}``); the strictest wins.
+5. The rule for the risk class (defaults: read=allow, write=allow, destructive=confirm).
+
+The App decides once per request of a plan and keeps the strictest decision for the call.
 
 Risks that are not one of the three classes count as ``destructive`` (fail closed).
 
@@ -23,7 +29,7 @@ from typing import Literal
 from pvemcp.core.policy.config import Action, PolicyConfig
 from pvemcp.core.policy.risk import Risk, parse_risk
 
-__all__ = ["ConfirmVia", "Decision", "confirmation_method", "decide", "is_listed"]
+__all__ = ["ConfirmVia", "Decision", "confirmation_method", "decide", "is_listed", "strictest"]
 
 
 @dataclass(frozen=True)
@@ -48,29 +54,67 @@ class Decision:
         return self.action is Action.DENY
 
 
-_VERB = {Action.ALLOW: "allowed", Action.CONFIRM: "need confirmation", Action.DENY: "denied"}
+_VERB = {Action.ALLOW: "are allowed", Action.CONFIRM: "need confirmation", Action.DENY: "are denied"}
 _TOOL_VERB = {Action.ALLOW: "is allowed", Action.CONFIRM: "needs confirmation", Action.DENY: "is denied"}
 
 
-def decide(config: PolicyConfig, tool: str, risk: Risk | str) -> Decision:
-    """Decide what to do with a call of ``tool`` whose (effective) risk is ``risk``.
+_STRICTNESS = {Action.ALLOW: 0, Action.CONFIRM: 1, Action.DENY: 2}
+
+
+def strictest(decisions: Iterable[Decision]) -> Decision | None:
+    """The decision that restrains most (deny > confirm > allow); the riskier one on a tie."""
+    best: Decision | None = None
+    for d in decisions:
+        if best is None or (_STRICTNESS[d.action], d.risk.rank) > (_STRICTNESS[best.action], best.risk.rank):
+            best = d
+    return best
+
+
+def decide(
+    config: PolicyConfig,
+    tool: str,
+    risk: Risk | str,
+    *,
+    operation: str | None = None,
+    drivers: Iterable[str] = (),
+) -> Decision:
+    """Decide what to do with one request of ``tool`` whose (effective) risk is ``risk``.
 
     For the generic API tool, pass the risk of the concrete call
     (:func:`~pvemcp.core.policy.risk.classify_call`); for a curated tool, the higher of its declared
-    risk and its calls' risks (:func:`~pvemcp.core.policy.risk.max_risk`).
+    risk and its calls' risks (:func:`~pvemcp.core.policy.risk.max_risk`). ``operation`` is the
+    request's ``"METHOD /path-template"``; ``drivers`` the curated tools that drive that operation.
     """
     r = parse_risk(risk)
     if config.read_only and r is not Risk.READ:
         return Decision(
             Action.DENY, r, f"the server is read-only: {r.value} calls are refused (read_only)", "read_only"
         )
+    if operation is not None and operation in config.rules:
+        action = Action(config.rules[operation])
+        reason = f"{operation} {_TOOL_VERB[action]} (policy rule {operation!r} = {action.value})"
+        return Decision(action, r, reason, f"operation:{operation}")
     if tool in config.rules:
         action = Action(config.rules[tool])
         reason = f"{tool} {_TOOL_VERB[action]} (policy rule {tool} = {action.value})"
         return Decision(action, r, reason, f"tool:{tool}")
+    by_driver = [
+        Decision(
+            Action(config.rules[name]),
+            r,
+            f"{operation} is what {name} does, and {name} {_TOOL_VERB[Action(config.rules[name])]} "
+            f"(policy rule {name} = {Action(config.rules[name]).value})",
+            f"tool:{name}",
+        )
+        for name in sorted(set(drivers))
+        if name in config.rules and name != tool
+    ]
+    driven = strictest(by_driver)
+    if driven is not None:
+        return driven
     action = Action(config.rules.get(r.value, Action.CONFIRM if r is Risk.DESTRUCTIVE else Action.ALLOW))
     return Decision(
-        action, r, f"{r.value} calls are {_VERB[action]} (policy rule {r.value} = {action.value})", f"risk:{r.value}"
+        action, r, f"{r.value} calls {_VERB[action]} (policy rule {r.value} = {action.value})", f"risk:{r.value}"
     )
 
 

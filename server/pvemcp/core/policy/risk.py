@@ -63,6 +63,7 @@ __all__ = [
     "max_risk",
     "normalize_path",
     "parse_risk",
+    "reach_of",
 ]
 
 
@@ -426,6 +427,71 @@ CONDITIONAL_RULES: tuple[_Rule, ...] = (
     _rule("POST|PUT", "/cluster/backup/**", "may schedule pruning of older backups", _backup_pruning),
     _rule("POST", f"/nodes/*/{_G}/*/status/shutdown", "may end in a hard stop (forceStop)", _shutdown),
 )
+
+# --------------------------------------------------------------------------------------------
+# Reach: mutating operations that act on a whole node or the whole cluster without naming a guest.
+# Scope (pvemcp.core.policy.targets) turns them into "every guest on the node" / "the cluster":
+# a node-wide operation runs only when its node is allowed and every guest on it is in scope; a
+# cluster-wide one only when nodes are unrestricted and every guest of the cluster is in scope.
+
+_M = "POST|PUT|DELETE"
+
+#: Operations that affect every guest on ``{node}`` (its host, disks, services, network, software).
+NODE_WIDE_RULES: tuple[_Rule, ...] = (
+    _rule("POST", "/nodes/*/status", "reboots or shuts down the node"),
+    _rule("POST", "/nodes/*/execute", "runs commands on the host"),
+    _rule("POST", "/nodes/*/vncshell|termproxy|spiceshell", "opens a root shell on the host"),
+    _rule(_M, "/nodes/*/disks/**", "formats, wipes or initializes the node's disks"),
+    _rule(_M, "/nodes/*/services/**", "starts, stops or restarts host services"),
+    _rule(_M, "/nodes/*/network/**", "changes or applies the node's network configuration"),
+    _rule(_M, "/nodes/*/network", "applies or reverts the node's network configuration"),
+    _rule(_M, "/nodes/*/apt/**", "changes the host's packages or package sources"),
+    _rule(_M, "/nodes/*/certificates/**", "replaces the node's TLS certificates"),
+    _rule(_M, "/nodes/*/firewall/**", "changes the node's firewall"),
+    _rule(_M, "/nodes/*/hosts|dns|time", "changes the node's name resolution or clock"),
+    _rule(_M, "/nodes/*/sdn/**", "changes the node's software-defined network"),
+)
+
+#: Operations that affect the whole cluster: shared storage, Ceph, cluster options, privileges.
+CLUSTER_WIDE_RULES: tuple[_Rule, ...] = (
+    _rule(_M, "/nodes/*/ceph/**", "changes Ceph, the storage every node's guests may live on"),
+    _rule(_M, "/cluster/ceph/**", "changes Ceph, the storage every node's guests may live on"),
+    _rule(
+        _M,
+        "/cluster/options|sdn|config|firewall|acme|metrics|notifications|mapping|jobs/**",
+        "changes cluster-wide configuration",
+    ),
+    _rule(
+        _M,
+        "/cluster/options|sdn|config|firewall|acme|metrics|notifications|mapping|jobs",
+        "changes cluster-wide configuration",
+    ),
+    _rule(_M, "/cluster/ha/groups|rules|status/**", "changes how HA moves guests across the cluster"),
+    _rule(_M, "/storage/**", "changes a storage definition shared by the cluster"),
+    _rule(_M, "/storage", "adds a storage definition shared by the cluster"),
+    _rule(_M, "/access/**", "changes users, tokens, roles or ACLs, which reach beyond any scope"),
+    _rule("POST|DELETE", "/pools/**", "creates or removes a pool (and its permissions)"),
+    _rule("POST|DELETE", "/pools", "creates or removes a pool (and its permissions)"),
+)
+
+
+def reach_of(method: str, template: str) -> tuple[str, str] | None:
+    """``("node", reason)`` or ``("cluster", reason)`` for a node- or cluster-wide operation, else None.
+
+    Reads never reach further than what they return (read scope filters and refuses those).
+    """
+    m = method.strip().upper()
+    if m == "GET":
+        return None
+    path = normalize_path(template)
+    for rule in CLUSTER_WIDE_RULES:
+        if rule.matches(m, path):
+            return "cluster", rule.reason
+    for rule in NODE_WIDE_RULES:
+        if rule.matches(m, path):
+            return "node", rule.reason
+    return None
+
 
 _KNOWN_MUTATING = {"POST", "PUT"}
 

@@ -6,8 +6,11 @@ body of a create (``vmid``, new), a clone (``newid``, new; ``target`` node), a m
 (``target`` node), ``move_disk`` (``target-vmid``), lists (``vms`` of ``stopall`` and bulk actions,
 ``vmid`` of ``vzdump``), HA ids (``vm:100``), replication job ids (``100-0``), volumes of another
 guest attached by a config update (``scsi1=local-lvm:vm-600-disk-0``), another guest's backup restored
-under a new VMID (``archive=...vzdump-qemu-600-...``) — and some calls touch guests without naming
-them (``stopall`` without ``vms``, ``vzdump --all``, a node reboot).
+under a new VMID (``archive=...vzdump-qemu-600-...``), a volume's owner (``.../content/local-lvm:vm-600-disk-0``),
+a task's guest (the UPID's id), a backup job's selection (looked up by the App, see ``backup_jobs``) — and
+some calls touch guests without naming them (``stopall`` without ``vms``, ``vzdump --all``, a prune
+without ``vmid``, and every operation in the node- and cluster-wide table beside the risk rules,
+:func:`pvemcp.core.policy.risk.reach_of`).
 
 :func:`extract_targets` turns ``(method, template, params)`` into a :class:`CallTargets`;
 :func:`check_call` checks it against a :class:`~pvemcp.core.policy.scope.Scope` with an inventory of
@@ -26,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pvemcp.core.policy.risk import DISK_KEY, normalize_path
+from pvemcp.core.policy.risk import DISK_KEY, normalize_path, reach_of
 from pvemcp.core.policy.scope import (
     GuestFacts,
     Scope,
@@ -37,7 +40,7 @@ from pvemcp.core.policy.scope import (
     parse_tags,
 )
 
-__all__ = ["CallTargets", "check_call", "extract_targets", "needs_inventory"]
+__all__ = ["CallTargets", "backup_selection", "check_call", "extract_targets", "merge_targets", "needs_inventory"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,15 @@ class CallTargets:
     """The call touches every member of these pools (``vzdump --pool``)."""
     unresolved: tuple[str, ...] = field(default=())
     """Argument values naming a target that could not be read; they make the scope check fail."""
+    backup_jobs: frozenset[str] = frozenset()
+    """Backup jobs changed or removed: their *current* selection is looked up by the App (one GET) and
+    merged in with :func:`merge_targets`, so disabling a job that backs up foreign guests is theirs too."""
+    volumes: tuple[tuple[str, int | None], ...] = ()
+    """Volumes named by the call, with the guest that owns them (from the volume id) if any."""
+    tasks: tuple[tuple[str, int | None], ...] = ()
+    """Tasks named by the call (UPID), with the guest they belong to if any."""
+    reach: str = ""
+    """Why the call is node- or cluster-wide (from the table in :mod:`pvemcp.core.policy.risk`)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,6 +169,10 @@ class _Builder:
         self.new_pool: str | None = None
         self.new_tags: frozenset[str] | None = None
         self.clone_of: int | None = None
+        self.backup_jobs: set[str] = set()
+        self.volumes: list[tuple[str, int | None]] = []
+        self.tasks: list[tuple[str, int | None]] = []
+        self.reach = ""
 
     def guest(self, name: str, value: Any, parse: Callable[[Any], int | None] = _as_vmid) -> int | None:
         """An existing guest named by argument ``name`` (read with ``parse``: plain, HA id, job id)."""
@@ -202,11 +218,14 @@ class _Builder:
             cluster_wide=self.cluster_wide,
             pools=frozenset(self.pools),
             unresolved=tuple(self.unresolved),
+            backup_jobs=frozenset(self.backup_jobs),
+            volumes=tuple(self.volumes),
+            tasks=tuple(self.tasks),
+            reach=self.reach,
         )
 
 
 _NODE_BULK = {"startall", "stopall", "suspendall", "migrateall"}
-_HOST_WIDE = {"status", "execute", "vncshell", "termproxy", "spiceshell"}
 
 
 def extract_targets(method: str, template: str, params: Mapping[str, Any] | None) -> CallTargets:
@@ -276,10 +295,11 @@ def extract_targets(method: str, template: str, params: Mapping[str, Any] | None
                 b.node_wide.add(node)
             if action == "migrateall":
                 b.node(p.get("target"))
-        elif action in _HOST_WIDE and node is not None:
-            b.node_wide.add(node)
         elif action == "vzdump":
             _backup_targets(b, p, node)
+            if _truthy(p.get("stop")) and node is not None:  # aborts every backup running on the node
+                b.node_wide.add(node)
+                b.reach = "aborts the backups running on the node (stop)"
 
     if has_node and len(segs) >= 4 and segs[2] == "replication":
         b.guest("id", p.get("id", raw_segs[3]), _replication_vmid)
@@ -290,12 +310,98 @@ def extract_targets(method: str, template: str, params: Mapping[str, Any] | None
         # /nodes/{node}/storage/{storage}/content?vmid=, /tasks?vmid=, prunebackups: a guest filter/owner
         b.guest("vmid", p.get("vmid"))
 
+    # -- a volume belongs to the guest its id names (vm-600-disk-0, vzdump-qemu-600-...); any method,
+    #    so that reading or deleting another guest's volume or backup is that guest's business
+    if has_node and len(segs) >= 6 and segs[2] == "storage" and segs[4] == "content":
+        volid = str(p.get("volume", raw_segs[5]))
+        owners = _volume_owners(volid) | _backup_owners(volid)
+        b.guests.update(owners)
+        b.volumes.append((volid, min(owners) if owners else None))
+
+    # -- prune without a guest: every guest with backups on the (possibly shared) storage
+    prune = has_node and segs[2:3] == ["storage"] and segs[4:] == ["prunebackups"] and m == "DELETE"
+    if prune and p.get("vmid") in (None, ""):
+        b.cluster_wide = True
+        b.reach = "prunes the backups of every guest on the storage"
+
+    # -- a task belongs to the guest its UPID names (qmstart:105, vzdump:105); a guest-less task
+    #    (a backup of many guests, a service restart) stopped is node-wide
+    if has_node and len(segs) >= 4 and segs[2] == "tasks":
+        upid = str(p.get("upid", raw_segs[3]))
+        owner = _task_guest(upid)
+        b.tasks.append((upid, owner))
+        if owner is not None:
+            b.guests.add(owner)
+        elif m != "GET" and node is not None:
+            b.node_wide.add(node)
+            b.reach = "stops a task that is not one guest's"
+
     # -- cluster-level operations naming guests
     if segs[:1] == ["cluster"]:
         _cluster_targets(b, m, segs, raw_segs, p)
     if segs[:1] == ["pools"] and m == "PUT":
         b.guest_list("vms", p.get("vms"))
 
+    # -- node- and cluster-wide operations (the table beside the risk rules)
+    reach = reach_of(m, template)
+    if reach is not None:
+        kind, why = reach
+        b.reach = why
+        if kind == "cluster":
+            b.cluster_wide = True
+        elif node is not None:
+            b.node_wide.add(node)
+
+    return b.build()
+
+
+def _task_guest(upid: str) -> int | None:
+    """The guest of a task: the UPID's id when it is a VMID (``UPID:pve1:...:qmstart:105:root@pam:``)."""
+    from pvemcp.core.pve.upid import parse_upid
+
+    try:
+        return _as_vmid(parse_upid(upid).id)
+    except ValueError:
+        return None
+
+
+def merge_targets(a: CallTargets, b: CallTargets) -> CallTargets:
+    """Both calls' targets (e.g. a backup job's body and its current selection)."""
+    return CallTargets(
+        guests=a.guests | b.guests,
+        new_guests=a.new_guests | b.new_guests,
+        new_guest_node=a.new_guest_node or b.new_guest_node,
+        new_guest_pool=a.new_guest_pool or b.new_guest_pool,
+        new_guest_tags=a.new_guest_tags if a.new_guest_tags is not None else b.new_guest_tags,
+        clone_of=a.clone_of if a.clone_of is not None else b.clone_of,
+        nodes=a.nodes | b.nodes,
+        node_wide=a.node_wide | b.node_wide,
+        cluster_wide=a.cluster_wide or b.cluster_wide,
+        pools=a.pools | b.pools,
+        unresolved=a.unresolved + b.unresolved,
+        backup_jobs=a.backup_jobs | b.backup_jobs,
+        volumes=a.volumes + b.volumes,
+        tasks=a.tasks + b.tasks,
+        reach=a.reach or b.reach,
+    )
+
+
+def backup_selection(job: Mapping[str, Any]) -> CallTargets:
+    """The guests a backup job selects, as PVE does in ``get_included_guests``
+    (proxmox/pve-manager, PVE/VZDump.pm): ``pool`` first, else ``vmid``, else ``all`` (limited to
+    the job's ``node`` if set). ``exclude`` is ignored here: counting excluded guests can only refuse more."""
+    b = _Builder()
+    node = _text(job.get("node"))
+    b.node(node)
+    if _text(job.get("pool")) is not None:
+        b.pools.add(str(job["pool"]))
+    elif job.get("vmid") not in (None, ""):
+        b.guest_list("vmid", job.get("vmid"))
+    elif _truthy(job.get("all")) or job.get("exclude") not in (None, ""):
+        if node is not None:
+            b.node_wide.add(node)
+        else:
+            b.cluster_wide = True
     return b.build()
 
 
@@ -316,10 +422,13 @@ def _cluster_targets(b: _Builder, m: str, segs: list[str], raw: list[str], p: Ma
         if not b.guest_list("vms", p.get("vms")):
             b.cluster_wide = True
         b.node(p.get("target"))
-    elif segs[1:2] == ["backup"] and m in ("POST", "PUT"):
+    elif segs[1:2] == ["backup"] and m in ("POST", "PUT", "DELETE"):
         node = _text(p.get("node"))
         b.node(node)
         _backup_targets(b, p, node)
+        job = p.get("id", raw[2] if len(raw) > 2 and not raw[2].startswith("{") else None)
+        if len(segs) > 2 and job is not None:
+            b.backup_jobs.add(str(job))
     elif segs[1:3] == ["ha", "resources"]:
         sid = p.get("sid", raw[3] if len(raw) > 3 and not raw[3].startswith("{") else None)
         if sid is not None:
@@ -347,6 +456,10 @@ def needs_inventory(scope: Scope, targets: CallTargets) -> bool:
     if scope.unrestricted:
         return False
     return bool(targets.guests or targets.new_guests or targets.node_wide or targets.cluster_wide or targets.pools)
+
+
+def _names(values: Iterable[str]) -> str:
+    return ", ".join(sorted(values))
 
 
 def _as_inventory(inventory: Mapping[int, GuestFacts] | Iterable[GuestFacts] | None) -> dict[int, GuestFacts] | None:
@@ -413,6 +526,15 @@ def check_call(
             tags = inv[targets.clone_of].tags
         add(check_new_guest(scope, vmid, node=targets.new_guest_node, pool=targets.new_guest_pool, tags=tags))
 
+    if targets.cluster_wide and scope.nodes is not None:
+        why = f" ({targets.reach})" if targets.reach else ""
+        add(
+            ScopeViolation(
+                "the cluster",
+                ("node",),
+                f"the call acts on the whole cluster{why}, but nodes are restricted to {_names(scope.nodes)}.",
+            )
+        )
     wide = sorted(targets.node_wide)
     if (wide or targets.cluster_wide or targets.pools) and inv is None:
         what = (

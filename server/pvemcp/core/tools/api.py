@@ -56,8 +56,20 @@ def api_describe(rc: RunContext, key: str) -> ToolResult:
     return ToolResult({"data": data}, f"{op.key}: {op.summary}")
 
 
+def plan_api_get(rc: RunContext) -> Plan:
+    """The generic read tool: one GET, planned like any call so that read scope sees what it reads."""
+    return _plan_generic(rc, "GET")
+
+
 def plan_api_call(rc: RunContext) -> Plan:
-    method = str(rc.args["method"]).upper()
+    """The generic write tool: one POST/PUT/DELETE; a GET belongs to api_get (listed in read-only mode)."""
+    method = str(rc.args["method"])
+    if method.upper() == "GET" or method not in ("POST", "PUT", "DELETE"):
+        raise ToolError("method: POST, PUT or DELETE (read with api_get)", field="method")
+    return _plan_generic(rc, method)
+
+
+def _plan_generic(rc: RunContext, method: str) -> Plan:
     path = str(rc.args["path"])
     if not _SAFE_PATH.match(path) or "/../" in path + "/" or "/./" in path + "/":
         raise ToolError(
@@ -81,6 +93,11 @@ def plan_api_call(rc: RunContext) -> Plan:
     classification = explain_call(op.method, op.path, args)
     call = PlannedCall(method=op.method, template=op.path, path=typed_path, args=args, task=op.task, label=op.key)
     return Plan(calls=[call], risk=str(classification.risk), risk_reason=classification.reason)
+
+
+async def plan_generic(rc: RunContext) -> Plan:
+    """The planner of both generic tools (the App's planner interface is async)."""
+    return plan_api_get(rc) if rc.tool.handler == "api_get" else plan_api_call(rc)
 
 
 def _typed(schema: JsonDict, name: str, value: str) -> Any:

@@ -31,6 +31,10 @@ class CallContext:
     can_elicit: bool = False
     confirmed: bool = False
     progress: ProgressFn | None = None
+    confirmed_plan: str | None = None
+    """The digest of the plan the user confirmed (set with ``confirmed``): what may be sent, exactly."""
+    call_id: str | None = None
+    """Ties every ledger record of one call together, across the question and the confirmed run."""
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,15 @@ class ToolResult:
 
 @dataclass(frozen=True)
 class ConfirmationNeeded:
+    """The door must ask the user ``question``; on yes it calls ``tool`` again with ``arguments`` and a
+    ``CallContext`` carrying ``confirmed_plan=plan_digest`` (and ``call_id``), so only the plan asked
+    about can run."""
+
     question: str
     tool: str
     arguments: JsonDict
+    plan_digest: str = ""
+    call_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,19 @@ class ToolError(Exception):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+#: Why a call was refused, for agents that branch without parsing prose (``structuredContent.refused``).
+REFUSAL_REASONS = ("read_only", "scope", "rule", "declined", "expired", "plan_changed", "token", "no_confirmation")
+
+
+def refusal(reason: str, message: str, obj: Any = None, **extra: Any) -> ToolResult:
+    """An ``isError`` result whose structured face says why: ``{"refused": {"reason", "object", "message"}}``."""
+    assert reason in REFUSAL_REASONS, reason
+    body: JsonDict = {"reason": reason, "message": message}
+    if obj is not None:
+        body["object"] = obj
+    return ToolResult({"refused": body, **extra}, message, is_error=True)
 
 
 @dataclass(frozen=True)
@@ -87,9 +110,43 @@ class PlannedCall:
         return {"method": self.method, "path": self.concrete_path, where: dict(self.args)}
 
 
+@dataclass(frozen=True)
+class PlanObject:
+    """One thing a plan touches, with the facts the user is asked about and the scope is checked on.
+
+    ``kind``: ``guest`` (name, node, type, state, pool, tags), ``new_guest``, ``backup_job`` (its
+    selection), ``volume`` (its owner), ``task`` (its guest), ``node`` (a node-wide operation),
+    ``cluster`` (a cluster-wide one), ``pool`` (every member of a pool).
+    """
+
+    kind: str
+    id: str
+    facts: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> JsonDict:
+        return {"kind": self.kind, "id": self.id, **{k: v for k, v in self.facts.items() if v not in (None, "", [])}}
+
+    def label(self) -> str:
+        """``VM 105 (web1) on pve2, running`` / ``backup job backup-1 (selects all)`` ..."""
+        f = self.facts
+        if self.kind == "guest":
+            kind = "VM" if f.get("type") == "qemu" else "CT" if f.get("type") == "lxc" else "guest"
+            name = f" ({f['name']})" if f.get("name") else ""
+            node = f" on {f['node']}" if f.get("node") else ""
+            state = f", currently {f['state']}" if f.get("state") else ""
+            return f"{kind} {self.id}{name}{node}{state}"
+        extra = "; ".join(f"{k} {v}" for k, v in f.items() if v not in (None, "", []))
+        return f"{self.kind.replace('_', ' ')} {self.id}" + (f" ({extra})" if extra else "")
+
+
 @dataclass
 class Plan:
-    """Everything a mutating call will do; policy is decided on it before anything is sent."""
+    """Everything a call will do; policy is decided on it before anything is sent.
+
+    ``calls`` are the exact requests; ``objects`` every thing they touch (filled in by the App from
+    the calls and Proxmox's current facts). :meth:`digest` is what a confirmation binds: if the
+    requests or the objects are different when the call is about to run, it does not run.
+    """
 
     calls: list[PlannedCall]
     risk: str
@@ -98,6 +155,20 @@ class Plan:
     new_nodes: list[str] = field(default_factory=list)
     wait: int = 0
     guests: list[GuestRef] = field(default_factory=list)  # when one call acts on several guests
+    objects: list[PlanObject] = field(default_factory=list)
+    call_targets: list[Any] = field(default_factory=list)
+    """Per request, the policy's ``CallTargets`` (indirect objects merged in): what scope checks."""
+    facts: Mapping[int, Any] = field(default_factory=dict)
+    """The guest facts (vmid -> ``GuestFacts``) the objects were built from."""
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON of the requests and the objects they touch (with their state)."""
+        import hashlib
+
+        from pvemcp.core.policy._canonical import canonical_bytes
+
+        body = {"requests": [c.describe() for c in self.calls], "objects": [o.to_json() for o in self.objects]}
+        return hashlib.sha256(canonical_bytes(body)).hexdigest()
 
     @property
     def targets(self) -> list[GuestRef]:
@@ -118,6 +189,8 @@ class RunContext:
     client: PveClient
     spec: Spec
     call: CallContext
+    visible: Callable[[Mapping[str, Any]], bool] | None = None
+    """Read scope for listings: entries (guests, volumes, tasks) this returns False for are left out."""
 
     async def progress(self, value: float, total: float | None, message: str) -> None:
         if self.call.progress is not None:

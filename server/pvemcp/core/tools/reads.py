@@ -19,7 +19,9 @@ GuestFilter = Callable[[Mapping[str, Any]], bool]
 
 
 def page(rc: RunContext, items: list[Any], noun: str) -> ToolResult:
-    """Slice a list by offset/limit and say how many there are in all."""
+    """Slice a list by offset/limit and say how many there are in all (read scope applied first)."""
+    if rc.visible is not None:
+        items = [i for i in items if not isinstance(i, Mapping) or rc.visible(i)]
     offset = int(rc.args.get("offset") or 0)
     limit = int(rc.args.get("limit") or DEFAULT_LIMIT)
     chunk = items[offset : offset + limit]
