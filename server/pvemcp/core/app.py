@@ -64,7 +64,8 @@ Planner = Callable[[RunContext], Awaitable[Plan]]
 
 # Handler kinds of tools.yaml that only read; the others plan mutations (or are the generic tool).
 _READ_KINDS = frozenset(
-    {"guest_read", "api_read", "storage_list", "cluster_status", "next_vmid", "task_list", "task_status"}
+    {"guest_read", "api_read", "storage_list", "cluster_status", "node_status", "next_vmid", "task_list"}
+    | {"task_status"}
     | {"task_log", "guest_list", "api_search"}
 )
 
@@ -81,6 +82,7 @@ def _handlers() -> tuple[dict[str, Planner], dict[str, Reader]]:
         "guest_config_set": guests.plan_config_set,
         "backup_now": guests.plan_backup_now,
         "api_write": guests.plan_operation,
+        "backup_job": guests.plan_backup_job,
         "task_stop": guests.plan_task_stop,
     }
     readers: dict[str, Reader] = {
@@ -88,6 +90,7 @@ def _handlers() -> tuple[dict[str, Planner], dict[str, Reader]]:
         "api_read": reads.api_read,
         "storage_list": reads.storage_list,
         "cluster_status": reads.cluster_status,
+        "node_status": reads.node_status,
         "next_vmid": reads.next_vmid,
         "task_list": reads.task_list,
         "task_status": reads.task_status,
@@ -199,7 +202,7 @@ class App:
         if tool is None:
             return UnknownTool(name)
         original = dict(arguments or {})
-        from pvemcp.core.tools import api
+        from pvemcp.core.tools import api, guests
         from pvemcp.core.tools.args import validation_error_text
 
         errors = sorted(self._validator(tool).iter_errors(original), key=lambda e: list(e.path))
@@ -223,6 +226,8 @@ class App:
             if "wait" in control:
                 plan.wait = int(control["wait"])
             return await self._govern(rc, plan, control, original)
+        except guests.NothingMatched as exc:
+            return ToolResult({"results": [], "ok": 0, "failed": 0}, f"{name}: {exc}; nothing to do.")
         except ToolError as exc:
             return _error(f"{name}: {str(exc).rstrip('.')}. Nothing was sent.")
         except PveError as exc:
@@ -381,15 +386,9 @@ class App:
         async with anyio.create_task_group() as tg:
             for index, call in enumerate(plan.calls):
                 tg.start_soon(run, index, call)
-        items = [r for r in results if r is not None]
-        ok = sum(1 for r in items if r.get("ok"))
-        failed = len(items) - ok
-        if rc.tool.output_schema.get("properties", {}).get("results") is None:
-            item = items[0]
-            text = _line(rc.tool.name, item)
-            return ToolResult({"data": item}, text, is_error=not item.get("ok"))
-        text = f"{rc.tool.name}: {ok} ok, {failed} failed — " + "; ".join(_line("", r).strip() for r in items)
-        return ToolResult({"results": items, "ok": ok, "failed": failed}, text, is_error=ok == 0)
+        from pvemcp.core.tools.conclude import conclude
+
+        return await conclude(rc, plan, [r for r in results if r is not None])
 
     async def _run_call(
         self,
@@ -496,16 +495,6 @@ def _target_fields(call: PlannedCall) -> JsonDict:
     if "newid" in call.args:
         out["newid"] = call.args["newid"]
     return out
-
-
-def _line(tool: str, item: Mapping[str, Any]) -> str:
-    who = str(item.get("vmid") or item.get("label") or "")
-    if not item.get("ok"):
-        return f"{tool} {who}: FAILED: {item.get('error')}".strip()
-    if item.get("timed_out"):
-        return f"{tool} {who}: still running ({item.get('upid')})".strip()
-    state = item.get("exitstatus") or item.get("status") or "done"
-    return f"{tool} {who}: {state}".strip()
 
 
 def _error(text: str) -> ToolResult:
