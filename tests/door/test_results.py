@@ -56,6 +56,10 @@ async def test_writes_name_what_they_produced_and_the_state_reached(sim: Running
 
         snap = _data(await _call(client, "snapshot_create", {"vmid": stopped, "snapname": "pre-change"}))
         assert snap["results"][0]["snapname"] == "pre-change" and "pre-change" in state.guests[stopped].snapshots
+        # a snapshot changes the config digest: the result gives the new one, and a guarded change takes it
+        change = {"vmid": stopped, "set": {"cores": 3}, "digest": snap["results"][0]["digest"]}
+        changed = _data(await _call(client, "guest_config_set", change))
+        assert str(state.guests[stopped].config["cores"]) == "3" and changed["results"][0]["digest"] != change["digest"]
 
         backup = await _call(client, "backup_now", {"vmid": stopped, "storage": "local", "mode": "snapshot"})
         volids = _data(backup)["results"][0]["volids"]
@@ -67,6 +71,10 @@ async def test_writes_name_what_they_produced_and_the_state_reached(sim: Running
 
         running = _data(await _call(client, "guest_shutdown", {"vmid": stopped, "wait": 0}))["results"][0]
         assert running["task_status"] == "running" and "guest_status" not in running
+
+        idle = guest_with(sim, status="stopped", kind="lxc")
+        refused = _data(await _call(client, "guest_shutdown", {"vmid": idle}, ok=False))["results"][0]
+        assert "not running" in refused["error"] and refused["guest_status"] == "stopped"  # why, in one call
 
 
 async def test_guests_by_name_and_ambiguity(sim: RunningSimulator, app: Any) -> None:

@@ -356,7 +356,7 @@ def _build_tool(
         api_params.add(pname)
         if is_required:
             required.append(pname)
-    if guest_scoped and "name" not in properties:  # a guest by its unique name instead of vmid
+    if (guest_scoped or batch) and "name" not in properties:  # a guest by its unique name instead of vmid
         properties["name"] = _CONTROL["name"]
         if "vmid" in required:
             required.remove("vmid")

@@ -7,7 +7,10 @@ succeeded, the result names what it produced, as Proxmox reports it afterwards:
 - the guest's state after the action (``guest_status``, from its ``status/current``),
 - a new guest's vmid, name, node and state (create, clone), with a warning when its name is not unique,
 - the snapshot name, the backup archive volids (``backup_now``), the backup job id,
-- configuration changes left pending until the next reboot (``pending``).
+- configuration changes left pending until the next reboot (``pending``), and the config's new
+  ``digest`` after a change or a snapshot (both change it; the next guarded change needs it);
+
+and a failed call on a guest says the guest's state (the usual reason: already stopped, not running).
 
 Reading back costs a few GETs after the work is done; it saves the model the calls it would make to
 find these facts itself. A read-back that fails never turns a success into a failure: the fact is
@@ -27,6 +30,7 @@ from pvemcp.core.tools.base import JsonDict, Plan, PlannedCall, RunContext, Tool
 _READBACK_CONCURRENCY = 8
 # Tools after which the guest is gone or its state is not the point of the call.
 _NO_STATE = frozenset({"guest_delete", "backup_now", "snapshot_delete", "snapshot_create"})
+_CHANGES_CONFIG = frozenset({"guest_config_set", "snapshot_create", "snapshot_delete", "snapshot_rollback"})
 
 
 async def conclude(rc: RunContext, plan: Plan, items: list[JsonDict]) -> ToolResult:
@@ -38,6 +42,10 @@ async def conclude(rc: RunContext, plan: Plan, items: list[JsonDict]) -> ToolRes
             _task_fields(item)
             if item.get("ok") and not item.get("task_status"):
                 await _produced(rc, call, item)
+            elif not item.get("ok") and call.target is not None:  # why it failed is often the guest's state
+                status = await _status(rc, call.target.node, call.target.type, call.target.vmid)
+                if status:
+                    item["guest_status"] = _state_word(status)
 
     async with anyio.create_task_group() as tg:
         for call, item in zip(plan.calls, items, strict=False):
@@ -79,7 +87,13 @@ async def _produced(rc: RunContext, call: PlannedCall, item: JsonDict) -> None:
         item["guest_status"] = "destroyed"
         return
     guest = call.target
-    if guest is None or tool.name in _NO_STATE:
+    if guest is None:
+        return
+    if tool.name in _CHANGES_CONFIG:  # the digest a next guest_config_set must pass (a snapshot changes it)
+        digest = await _digest(rc, guest.node, guest.type, guest.vmid)
+        if digest:
+            item["digest"] = digest
+    if tool.name in _NO_STATE:
         return
     status = await _status(rc, guest.node, guest.type, guest.vmid)
     if status:
@@ -88,6 +102,14 @@ async def _produced(rc: RunContext, call: PlannedCall, item: JsonDict) -> None:
         pending = await _pending(rc, guest.node, guest.type, guest.vmid)
         if pending:
             item["pending"] = pending
+
+
+async def _digest(rc: RunContext, node: str, kind: str, vmid: int) -> str | None:
+    try:
+        config = await rc.client.get(f"/nodes/{{node}}/{kind}/{{vmid}}/config", path={"node": node, "vmid": vmid})
+    except PveError:
+        return None
+    return str(config["digest"]) if isinstance(config, dict) and config.get("digest") else None
 
 
 def _state_word(status: JsonDict) -> str:
