@@ -85,7 +85,9 @@ class Agent:
 
     client: Client
     schemas: dict[str, dict[str, Any]]
+    read_only: set[str]
     tally: Tally = field(default_factory=Tally)
+    facts: dict[str, list[int]] = field(default_factory=dict)  # read tool -> [leaves, leaves in text]
 
     async def call(self, name: str, args: dict[str, Any]) -> Reply:
         result: types.CallToolResult = await self.client.call_tool(name, args)
@@ -101,6 +103,10 @@ class Agent:
         t.leaves += len(facts)
         t.leaves_in_text += carried
         t.read += len(text) if not facts or carried / len(facts) >= FACTS_THRESHOLD else len(as_json)
+        if name in self.read_only:
+            seen = self.facts.setdefault(name, [0, 0])
+            seen[0] += len(facts)
+            seen[1] += carried
         return Reply(structured, text, bool(result.is_error))
 
     def offers(self, tool: str, param: str) -> bool:
@@ -301,6 +307,7 @@ class TreeRun:
     per_request: list[tuple[str, Tally, str]]  # name, tally, "ok" or why not verified
     tools_list: int
     instructions: int
+    facts: dict[str, list[int]]  # read tool -> [structured leaves, of them in the text], over every call
 
     @property
     def total(self) -> Tally:
@@ -360,9 +367,11 @@ async def run_tree(label: str, tree: Path) -> TreeRun:
             listed = (await client.list_tools()).tools
             visible = [{"name": t.name, "description": t.description, "inputSchema": t.input_schema} for t in listed]
             schemas = {t.name: dict(t.input_schema) for t in listed}
+            read_only = {t.name for t in listed if t.annotations and t.annotations.read_only_hint}
+            facts: dict[str, list[int]] = {}
             per_request = []
             for name, run in REQUESTS:
-                agent = Agent(client, schemas)
+                agent = Agent(client, schemas, read_only, facts=facts)
                 try:
                     await run(agent, sim)
                     verdict = "ok"
@@ -374,6 +383,7 @@ async def run_tree(label: str, tree: Path) -> TreeRun:
                 per_request,
                 tools_list=len(json.dumps(visible, separators=(",", ":"), ensure_ascii=False)),
                 instructions=len(client.instructions or ""),
+                facts=facts,
             )
 
 
@@ -416,6 +426,14 @@ def report(base: TreeRun, head: TreeRun) -> None:
         f"tools/list (model-visible chars): {base.tools_list}→{head.tools_list}; instructions: "
         f"{base.instructions}→{head.instructions}"
     )
+    for run in (base, head):
+        shares = {tool: carried / total for tool, (total, carried) in run.facts.items() if total}
+        low = min(shares, key=lambda t: shares[t]) if shares else "-"
+        held = "held" if shares and shares[low] >= FACTS_THRESHOLD else "MISSED"
+        print(
+            f"{run.label}: read tools, share of structured values in the text: lowest "
+            f"{shares.get(low, 0):.0%} ({low}) over {len(shares)} tools — target >= {FACTS_THRESHOLD:.0%}: {held}"
+        )
     done = sum(1 for _, _, v in head.per_request if v == "ok")
     fewer_calls = 1 - new.calls / old.calls if old.calls else 0.0
     fewer_read = 1 - new.read / old.read if old.read else 0.0

@@ -69,6 +69,15 @@ async def test_writes_name_what_they_produced_and_the_state_reached(sim: Running
         job = _data(await _call(client, "backup_job_create", {"schedule": "sat 02:00", "vmid": str(stopped)}))
         assert job["data"]["job_id"] in state.backup_jobs
 
+        named = {"node": new.node, "name": taken, "memory": 512, "scsi0": "local-lvm:4"}
+        created = _data(await _call(client, "vm_create", named))["results"][0]
+        assert state.guests[created["new_vmid"]].name == taken and str(others[0]) in created["warning"]
+
+        state.guests[stopped].config["lock"] = "migrate"  # a backup of a locked guest fails in its task
+        failed = _data(await _call(client, "backup_now", {"vmid": stopped, "storage": "local"}, ok=False))
+        del state.guests[stopped].config["lock"]
+        assert any("ERROR" in line and "locked" in line for line in failed["results"][0]["log_tail"])
+
         running = _data(await _call(client, "guest_shutdown", {"vmid": stopped, "wait": 0}))["results"][0]
         assert running["task_status"] == "running" and "guest_status" not in running
 

@@ -128,7 +128,11 @@ async def _status(rc: RunContext, node: str, kind: str, vmid: int) -> JsonDict |
 
 
 async def _pending(rc: RunContext, node: str, kind: str, vmid: int) -> list[str]:
-    """Changes Proxmox holds until the next reboot (``pending``/``delete`` entries of the pending list)."""
+    """Changes Proxmox holds until the next reboot.
+
+    ``GET .../pending`` (qemu-server and pve-container, ``vm_pending``) lists every key with its
+    ``value`` and, when a change waits, its ``pending`` value or a ``delete`` flag.
+    """
     try:
         entries = await rc.client.get(f"/nodes/{{node}}/{kind}/{{vmid}}/pending", path={"node": node, "vmid": vmid})
     except PveError:

@@ -25,7 +25,8 @@ class NothingMatched(ToolError):
 
 
 async def resolve_targets(rc: RunContext) -> list[GuestRef]:
-    """The guests a call addresses: exactly one of vmid, vmids or tag."""
+    """The guests a call addresses: exactly one of vmid, name (unless the tool's ``name`` is an API
+    parameter, as the clone's new name), vmids or tag."""
     args = rc.args
     keys = ("vmid", "vmids", "tag") if "name" in rc.tool.api_params else ("vmid", "name", "vmids", "tag")
     given = [k for k in keys if args.get(k) not in (None, [], "")]

@@ -131,6 +131,7 @@ async def storage_list(rc: RunContext) -> ToolResult:
     else:
         rows = []
         shared_seen: set[str] = set()
+        # pve-manager API2/Cluster.pm (resources): a storage entry per node, with disk/maxdisk and shared
         for entry in await rc.client.get("/cluster/resources", params={"type": "storage"}):
             if content and content not in str(entry.get("content", "")).split(","):
                 continue
