@@ -101,10 +101,10 @@ def cell(value: Any, untrusted: bool, *, in_table: bool = False) -> str:
         return ""
     if isinstance(value, str):
         text = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
-        if in_table:
-            text = text.replace(SEPARATOR, "\\" + SEPARATOR)
-        if untrusted:
+        if untrusted:  # between the marks a separator cannot shift the columns
             return OPEN + text.replace(OPEN, "<").replace(CLOSE, ">") + CLOSE
+        if in_table and SEPARATOR in text:
+            return '"' + text.replace('"', '\\"') + '"'
         return text
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -115,7 +115,7 @@ def cell(value: Any, untrusted: bool, *, in_table: bool = False) -> str:
     text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     if untrusted:
         return OPEN + text.replace(OPEN, "<").replace(CLOSE, ">") + CLOSE
-    return text.replace(SEPARATOR, "\\" + SEPARATOR) if in_table else text
+    return text
 
 
 def _all_scalars(values: Any) -> bool:
