@@ -159,7 +159,7 @@ def test_guests_are_addressed_by_vmid_or_name_and_node_is_not_asked(catalog: Cat
     for tool in catalog.select():
         if tool.guest_scoped:
             props = tool.input_schema["properties"]
-            assert "node" not in props and "node" in tool.validation_schema["properties"], tool.name
+            assert "node" not in props and "node" not in tool.validation_schema["properties"], tool.name
             assert "name" in props, tool.name  # an address, or (clone) the new guest's name
             assert "vmid" not in tool.input_schema.get("required", []) or "name" in tool.api_params, tool.name
 

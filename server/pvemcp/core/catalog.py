@@ -367,7 +367,7 @@ def _build_tool(
         properties.setdefault(pname, schema)
     required.extend(_HANDLER_REQUIRED.get(handler, []))
     shape = str(entry.get("shape", "object"))
-    if shape == "list" and "start" not in properties:  # a list pages by offset/limit (task_log by start)
+    if shape == "list" and "start" not in properties and not entry.get("short"):  # task_log pages by start
         properties.setdefault("offset", _CONTROL["offset"])
         properties.setdefault("limit", _CONTROL["limit"])
     if risk != "read":
@@ -382,11 +382,6 @@ def _build_tool(
     if required:
         input_schema["required"] = required
     strict = _strict_schema(input_schema)
-    hidden = {"node"} if guest_scoped else set()  # accepted (and checked), not shown: pvemcp finds the node
-    if entry.get("short"):  # a list that fits one page: paging accepted, not shown
-        hidden |= {"offset", "limit"}
-    if hidden:
-        input_schema["properties"] = {k: v for k, v in properties.items() if k not in hidden}
     if shape not in OUTPUT_SHAPES:
         raise CatalogError(f"{name}: unknown shape {shape!r}")
     return ToolDef(
