@@ -52,3 +52,10 @@ def test_free_text_cannot_forge_a_line_or_close_its_mark() -> None:
 
 def test_an_error_without_structured_content_is_its_message() -> None:
     assert face("guest_stop: refused by policy", {}) == "guest_stop: refused by policy"
+
+
+def test_deep_objects_are_one_json_line_marked_when_they_hold_free_text() -> None:
+    structured = {"data": {"schema": {"properties": {"name": {"type": "string"}}, "required": ["name"]}, "n": 1}}
+    text = face("schema", structured)
+    assert 'schema.properties: ‹{"name":{"type":"string"}}›' in text and "schema.required: name" in text
+    assert _carries_everything(structured, text)

@@ -57,9 +57,11 @@ def _mapping_lines(data: Mapping[str, Any], prefix: str) -> list[str]:
         label = f"{prefix}{key}"
         untrusted = key in UNTRUSTED_KEYS
         if isinstance(value, Mapping):
-            if _all_scalars(value.values()) and len(value) <= 8:
+            if _all_scalars(value.values()):
                 inner = " ".join(f"{k}={cell(v, k in UNTRUSTED_KEYS)}" for k, v in value.items() if v is not None)
                 lines.append(f"{label}: {inner}")
+            elif prefix:  # deeper than one level (a schema, a raw API answer): compact JSON on one line
+                lines.append(f"{label}: {cell(dict(value), untrusted or _holds_untrusted(value))}")
             else:
                 lines.extend(_mapping_lines(value, f"{label}."))
         elif isinstance(value, list):
@@ -116,6 +118,15 @@ def cell(value: Any, untrusted: bool, *, in_table: bool = False) -> str:
     if untrusted:
         return OPEN + text.replace(OPEN, "<").replace(CLOSE, ">") + CLOSE
     return text
+
+
+def _holds_untrusted(value: Any) -> bool:
+    """Whether free text of guests or users is anywhere inside a nested value."""
+    if isinstance(value, Mapping):
+        return any(k in UNTRUSTED_KEYS or _holds_untrusted(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_untrusted(v) for v in value)
+    return False
 
 
 def _all_scalars(values: Any) -> bool:

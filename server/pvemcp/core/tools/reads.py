@@ -114,7 +114,7 @@ async def api_read(rc: RunContext) -> ToolResult:
     check_against_operation(op, {**path, **params})
     data = await rc.client.get(op.path, path=path, params=params)
     if isinstance(data, list):
-        return page(rc, data, rc.tool.title.lower())
+        return page(rc, data, rc.tool.title.lower().removeprefix("list "))
     return ToolResult({"data": data}, rc.tool.title)
 
 
