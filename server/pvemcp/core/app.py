@@ -201,7 +201,7 @@ class App:
         if tool is None:
             return UnknownTool(name)
         original = dict(arguments or {})
-        from pvemcp.core.tools import api, guests
+        from pvemcp.core.tools import api
         from pvemcp.core.tools.args import validation_error_text
 
         errors = sorted(self._validator(tool).iter_errors(original), key=lambda e: list(e.path))
@@ -225,10 +225,8 @@ class App:
             if "wait" in control:
                 plan.wait = int(control["wait"])
             return await self._govern(rc, plan, control, original)
-        except guests.NothingMatched as exc:
-            return ToolResult({"results": [], "ok": 0, "failed": 0}, f"{name}: {exc}; nothing to do.")
         except ToolError as exc:
-            return _error(f"{name}: {str(exc).rstrip('.')}. Nothing was sent.")
+            return _tool_error(name, exc)
         except PveError as exc:
             return _error(f"{name}: {exc}")
 
@@ -498,3 +496,12 @@ def _target_fields(call: PlannedCall) -> JsonDict:
 
 def _error(text: str) -> ToolResult:
     return ToolResult({}, text, is_error=True)
+
+
+def _tool_error(tool: str, exc: ToolError) -> ToolResult:
+    """A refusal before anything was sent; a batch selector that matches no guest is no error: nothing to do."""
+    from pvemcp.core.tools.guests import NothingMatched
+
+    if isinstance(exc, NothingMatched):
+        return ToolResult({"results": [], "ok": 0, "failed": 0}, f"{tool}: {exc}; nothing to do.")
+    return _error(f"{tool}: {str(exc).rstrip('.')}. Nothing was sent.")

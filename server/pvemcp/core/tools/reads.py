@@ -18,9 +18,9 @@ GuestFilter = Callable[[Mapping[str, Any]], bool]
 
 
 def page(rc: RunContext, items: list[Any], noun: str) -> ToolResult:
-    """Slice a list by offset/limit and say how many there are in all (a tool without paging: all of it)."""
+    """Slice a list by offset/limit and say how many there are in all."""
     offset = int(rc.args.get("offset") or 0)
-    paged = "limit" in rc.tool.input_schema["properties"]
+    paged = "limit" in rc.tool.input_schema["properties"]  # a list without paging comes whole
     limit = int(rc.args.get("limit") or DEFAULT_LIMIT) if paged else max(len(items), 1)
     chunk = items[offset : offset + limit]
     next_offset = offset + limit if offset + limit < len(items) else None
