@@ -64,8 +64,9 @@ Planner = Callable[[RunContext], Awaitable[Plan]]
 
 # Handler kinds of tools.yaml that only read; the others plan mutations (or are the generic tool).
 _READ_KINDS = frozenset(
-    {"guest_read", "api_read", "storage_list", "cluster_status", "next_vmid", "task_list", "task_status"}
-    | {"task_log", "guest_list", "api_search", "node_status"}
+    {"guest_read", "api_read", "storage_list", "cluster_status", "node_status", "next_vmid", "task_list"}
+    | {"task_status"}
+    | {"task_log", "guest_list", "api_search"}
 )
 
 

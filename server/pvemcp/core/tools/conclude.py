@@ -56,7 +56,8 @@ async def conclude(rc: RunContext, plan: Plan, items: list[JsonDict]) -> ToolRes
     if rc.tool.output_schema.get("properties", {}).get("results") is None:
         item = items[0]
         verdict = "done" if item.get("ok") else "FAILED"
-        return ToolResult({"data": item}, f"{tool}: {verdict}", is_error=not item.get("ok"))
+        headline = item.pop("summary", None) or f"{tool}: {verdict}"  # a handler may word its own headline
+        return ToolResult({"data": item}, str(headline), is_error=not item.get("ok"))
     headline = f"{tool}: {ok} ok, {failed} failed"
     return ToolResult({"results": items, "ok": ok, "failed": failed}, headline, is_error=ok == 0)
 
