@@ -459,7 +459,7 @@ async def measure_overhead(floor: ServerSpec, ours: ServerSpec, sim: SimTarget, 
         node, vmid = guest["node"], int(guest["vmid"])
         path = f"/nodes/{node}/qemu/{vmid}/status/current"
         result.requests = f"GET {path.replace(str(vmid), '{vmid}').replace(node, '{node}')}"
-        args = {"vmid": vmid, "node": node}
+        args = {"vmid": vmid}  # pvemcp finds the node itself
         with anyio.fail_after(SESSION_TIMEOUT_S + plan.call_samples * 3):
             async with session(floor) as (fc, _), session(ours) as (oc, _):
                 await fc.list_tools()

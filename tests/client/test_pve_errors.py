@@ -111,7 +111,16 @@ def test_595_names_the_node() -> None:
 
 
 def test_501_and_other_5xx() -> None:
-    assert make(501, "Method 'GET /x' not implemented").kind == "not_implemented"
+    missing = make(501, "Method 'GET /x' not implemented")
+    assert missing.kind == "not_implemented"
+    # pvemcp only sends operations of the PVE 9.1 schema: a 501 is this cluster's gap, not an unknown path
+    assert "version" not in missing.hint and "9.1 API has it" in missing.hint
+
+
+def test_a_stale_digest_says_to_read_the_config_again() -> None:
+    for words in ("detected modified configuration - file changed by other user? Try again.", "checksum mismatch"):
+        hint = make(500, words).hint
+        assert "read it again (guest_config)" in hint and "new digest" in hint
     assert make(503, "Service Unavailable").kind == "server"
 
 

@@ -70,17 +70,13 @@ def first(items: list[dict[str, Any]], pred: Callable[[dict[str, Any]], bool]) -
 async def test_list_is_compact_filtered_and_paginated(sim: Any) -> None:
     async with App(make_config(sim)) as app:
         everything = await guests(app)
-        assert everything and set(everything[0]) <= {
-            "vmid",
-            "name",
-            "type",
-            "node",
-            "status",
-            "tags",
-            "pool",
-            "template",
-            "lock",
-        }
+        # the operator's row: where, state, CPU and memory in readable units, tags (and a lock or template flag)
+        columns = {"vmid", "name", "type", "node", "status", "cpu_pct", "mem_gib", "maxmem_gib", "tags"}
+        assert everything and all(set(g) <= columns | {"template", "lock"} for g in everything)
+        web = next(g for g in everything if g["status"] == "running" and g["type"] == "qemu")
+        assert web["maxmem_gib"] >= web["mem_gib"] > 0 and 0 <= web["cpu_pct"] <= 100
+        picked = await call(app, "guest_list", {"fields": ["uptime", "maxdisk"], "status": "running"})
+        assert all(set(g) == {"vmid", "uptime", "maxdisk"} for g in picked.structured["items"])
         page = await call(app, "guest_list", {"limit": 2, "offset": 1})
         assert page.structured["total"] == len(everything)
         assert [g["vmid"] for g in page.structured["items"]] == [g["vmid"] for g in everything[1:3]]
@@ -88,8 +84,8 @@ async def test_list_is_compact_filtered_and_paginated(sim: Any) -> None:
         assert running and all(g["status"] == "running" for g in running)
         containers = await guests(app, type="lxc")
         assert containers and all(g["type"] == "lxc" for g in containers)
-        full = await call(app, "guest_list", {"full": True, "limit": 1})
-        assert "maxmem" in full.structured["items"][0]
+        raw = await call(app, "guest_list", {"fields": ["maxmem"], "limit": 1})
+        assert raw.structured["items"][0]["maxmem"] > 0  # any raw field of /cluster/resources by name
 
 
 @pytest.mark.anyio
@@ -190,7 +186,9 @@ async def test_config_update_accepts_structured_property_strings_and_digest(sim:
         after = (await call(app, "guest_config", {"vmid": vm["vmid"]})).structured["data"]
         assert after["net1"].startswith("virtio") and "bridge=vmbr0" in after["net1"] and "firewall=1" in after["net1"]
         stale = await call(app, "guest_config_set", {"vmid": vm["vmid"], "set": {"description": "x"}, "digest": digest})
-        assert stale.is_error and "checksum mismatch" in stale.text
+        assert stale.is_error
+        error = stale.structured["results"][0]["error"]  # Proxmox's words, then the step that works
+        assert "checksum mismatch" in error and "read it again (guest_config)" in error and "new digest" in error
 
 
 @pytest.mark.anyio

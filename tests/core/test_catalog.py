@@ -141,7 +141,31 @@ def test_parameters_come_from_the_spec(catalog: Catalog) -> None:
     assert spec_schema["properties"]["forceStop"]["x-pve-type"] == "boolean"
     create = catalog.tools["vm_create"]
     assert create.input_schema["properties"]["net0"]["type"] == ["string", "object"]
-    assert create.input_schema["properties"]["ostype"]["enum"][0] == "other"
+    # a long enum gives way to an example of its common values (planning checks the operation's enum)
+    assert "l26" in create.input_schema["properties"]["ostype"]["description"]
+
+
+def test_parameters_whose_format_is_not_obvious_are_described(catalog: Catalog) -> None:
+    def described(tool: str, param: str) -> str:
+        return str(catalog.tools[tool].input_schema["properties"][param].get("description", ""))
+
+    assert "local-lvm:8" in described("ct_create", "rootfs") and "local-lvm:32" in described("vm_create", "scsi0")
+    assert "sat 02:00" in described("backup_job_create", "schedule")
+    assert "keep-daily=7" in described("backup_job_create", "prune-backups")
+    assert "start" in described("snapshot_rollback", "start") and "e.g." in described("guest_list", "fields")
+    waits = {t.name: t.input_schema["properties"]["wait"].get("default") for t in catalog.select() if t.wait}
+    assert waits["backup_now"] == 600 and waits["guest_start"] == 60
+    # backup_now takes one vmid as an integer, like every other tool; several go in vmids
+    assert catalog.tools["backup_now"].input_schema["properties"]["vmid"] == {"type": "integer"}
+
+
+def test_guests_are_addressed_by_vmid_or_name_and_node_is_not_asked(catalog: Catalog) -> None:
+    for tool in catalog.select():
+        if tool.guest_scoped:
+            props = tool.input_schema["properties"]
+            assert "node" not in props and "node" not in tool.validation_schema["properties"], tool.name
+            assert "name" in props, tool.name  # an address, or (clone) the new guest's name
+            assert "vmid" not in tool.input_schema.get("required", []) or "name" in tool.api_params, tool.name
 
 
 def test_a_tool_naming_an_unknown_operation_is_refused(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import mcp_types as types
 import pytest
 from mcp import Client
 
+from pvemcp.core.render import leaf_text, leaves
 from pvemcp.door.server import build_server
 from pvemcp.sim.runner import RunningSimulator
 
@@ -32,8 +33,13 @@ class Session:
         self.used.add(name)
         result: types.CallToolResult = await self.client.call_tool(name, args)
         assert result.is_error == (not ok), f"{name}({args}): {text_of(result)}"
-        assert text_of(result), f"{name} returned no text summary"
-        return dict(result.structured_content or {})
+        text = text_of(result)
+        assert text, f"{name} returned no text summary"
+        structured = dict(result.structured_content or {})
+        # One result, two faces: a text-only host must see every fact a structured host sees.
+        missing = [leaf for leaf in leaves(structured) if leaf_text(leaf) not in text]
+        assert not missing, f"{name}: text face lacks {missing[:5]}\n{text}"
+        return structured
 
 
 @pytest.mark.parametrize("mode", list(MODES))
@@ -56,7 +62,8 @@ async def test_every_tool_against_the_simulator(sim: RunningSimulator, app: Any,
 
         # cluster, storage, lists
         assert (await s.call("cluster_status", {}))["data"]["nodes"]
-        assert "memory" in (await s.call("node_status", {"node": node}))["data"]
+        health = (await s.call("node_status", {"node": node}))["data"]
+        assert health["maxmem_gib"] > 0 and "cpu_pct" in health and health["uptime"]
         free = (await s.call("next_vmid", {}))["data"]["vmid"]
         assert free not in state.guests
         assert (await s.call("next_vmid", {"vmid": running_vm}))["data"]["free"] is False

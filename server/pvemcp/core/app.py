@@ -86,7 +86,8 @@ Planner = Callable[[RunContext], Awaitable[Plan]]
 
 # Handler kinds of tools.yaml that only read; the others plan mutations (or are the generic tool).
 _READ_KINDS = frozenset(
-    {"guest_read", "api_read", "storage_list", "cluster_status", "next_vmid", "task_list", "task_status"}
+    {"guest_read", "api_read", "storage_list", "cluster_status", "node_status", "next_vmid", "task_list"}
+    | {"task_status"}
     | {"task_log", "guest_list", "api_search"}
 )
 
@@ -103,6 +104,7 @@ def _handlers() -> tuple[dict[str, Planner], dict[str, Reader]]:
         "guest_config_set": guests.plan_config_set,
         "backup_now": guests.plan_backup_now,
         "api_write": guests.plan_operation,
+        "backup_job": guests.plan_backup_job,
         "task_stop": guests.plan_task_stop,
     }
     readers: dict[str, Reader] = {
@@ -110,6 +112,7 @@ def _handlers() -> tuple[dict[str, Planner], dict[str, Reader]]:
         "api_read": reads.api_read,
         "storage_list": reads.storage_list,
         "cluster_status": reads.cluster_status,
+        "node_status": reads.node_status,
         "next_vmid": reads.next_vmid,
         "task_list": reads.task_list,
         "task_status": reads.task_status,
@@ -245,7 +248,7 @@ class App:
         except ScopeRefused as exc:
             return refusal("scope", f"{name}: {str(exc).rstrip('.')}. Nothing was sent.", exc.subjects)
         except ToolError as exc:
-            return _error(f"{name}: {str(exc).rstrip('.')}. Nothing was sent.")
+            return _tool_error(name, exc)
         except PveError as exc:
             return _error(f"{name}: {exc}")
 
@@ -552,15 +555,9 @@ class App:
         async with anyio.create_task_group() as tg:
             for index, call in enumerate(plan.calls):
                 tg.start_soon(run, index, call)
-        items = [r for r in results if r is not None]
-        ok = sum(1 for r in items if r.get("ok"))
-        failed = len(items) - ok
-        if rc.tool.output_schema.get("properties", {}).get("results") is None:
-            item = items[0]
-            text = _line(rc.tool.name, item)
-            return ToolResult({"data": item}, text, is_error=not item.get("ok"))
-        text = f"{rc.tool.name}: {ok} ok, {failed} failed — " + "; ".join(_line("", r).strip() for r in items)
-        return ToolResult({"results": items, "ok": ok, "failed": failed}, text, is_error=ok == 0)
+        from pvemcp.core.tools.conclude import conclude
+
+        return await conclude(rc, plan, [r for r in results if r is not None])
 
     async def _run_call(
         self,
@@ -673,15 +670,14 @@ def _target_fields(call: PlannedCall) -> JsonDict:
     return out
 
 
-def _line(tool: str, item: Mapping[str, Any]) -> str:
-    who = str(item.get("vmid") or item.get("label") or "")
-    if not item.get("ok"):
-        return f"{tool} {who}: FAILED: {item.get('error')}".strip()
-    if item.get("timed_out"):
-        return f"{tool} {who}: still running ({item.get('upid')})".strip()
-    state = item.get("exitstatus") or item.get("status") or "done"
-    return f"{tool} {who}: {state}".strip()
-
-
 def _error(text: str) -> ToolResult:
     return ToolResult({}, text, is_error=True)
+
+
+def _tool_error(tool: str, exc: ToolError) -> ToolResult:
+    """A refusal before anything was sent; a batch selector that matches no guest is no error: nothing to do."""
+    from pvemcp.core.tools.guests import NothingMatched
+
+    if isinstance(exc, NothingMatched):
+        return ToolResult({"results": [], "ok": 0, "failed": 0}, f"{tool}: {exc}; nothing to do.")
+    return _error(f"{tool}: {str(exc).rstrip('.')}. Nothing was sent.")

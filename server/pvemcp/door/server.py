@@ -27,6 +27,7 @@ from mcp.shared.exceptions import MCPError
 
 from pvemcp import __version__
 from pvemcp.core import app as core_app
+from pvemcp.core.render import face
 from pvemcp.door import confirm
 from pvemcp.door._core import App, CallContext, ConfirmationNeeded, ToolDef, ToolResult, UnknownTool
 from pvemcp.door.prompts import PromptDoor
@@ -66,7 +67,10 @@ def tool_to_wire(tool: ToolDef) -> types.Tool:
 
 
 def result_to_wire(result: ToolResult, output_validator: Any = None) -> types.CallToolResult:
-    """A core ``ToolResult`` as a ``CallToolResult``: structured content plus its one-line summary.
+    """A core ``ToolResult`` as a ``CallToolResult``: structured content and a text face with the same facts.
+
+    Text-only hosts (Claude Desktop, claude.ai) show the model only the text, structured hosts only the
+    structured content: the text face renders every value of the structured result (``core.render``).
 
     An error result keeps its structured content only if it conforms to the tool's outputSchema:
     the SDK client skips validation for errors, but stricter clients (the Inspector) do not, and
@@ -76,7 +80,7 @@ def result_to_wire(result: ToolResult, output_validator: Any = None) -> types.Ca
     if result.is_error and output_validator is not None and not output_validator.is_valid(structured):
         structured = None
     return types.CallToolResult(
-        content=[types.TextContent(text=result.text)],
+        content=[types.TextContent(text=face(result.text, result.structured))],
         structured_content=structured,
         is_error=result.is_error,
     )

@@ -230,7 +230,12 @@ def error_from_response(
             hint = f"the {who} is not allowed to do this; ask an administrator to grant the needed privilege."
     elif status == 501:
         kind = "not_implemented"
-        hint = "this Proxmox server does not offer that API path or method (check the PVE version)."
+        # Every request pvemcp sends is an operation of the bundled PVE API schema, so a 501 means this
+        # cluster does not serve it (a package or feature not installed here), not that the path is unknown.
+        hint = (
+            "this cluster does not serve this operation although the PVE 9.1 API has it (a missing component "
+            "or an older release); reach the goal another way or ask the administrator."
+        )
     elif status in UNREACHABLE_STATUSES:
         kind = "unreachable"
         target = f"node {node!r}" if node else "the target node"
@@ -241,7 +246,14 @@ def error_from_response(
     elif status == 500:
         kind = "not_found_or_state"
         low = message.lower()
-        if "does not exist" in low and "configuration file" in low:
+        if "modified configuration" in low or "checksum mismatch" in low:
+            # PVE::Tools::assert_if_modified (pve-common): the digest sent is not the config's current one.
+            # A snapshot, a pending change or another user's edit all change it.
+            hint = (
+                "the config changed since its digest was read (a snapshot or another edit changes it); "
+                "read it again (guest_config) and retry with the new digest, or omit digest."
+            )
+        elif "does not exist" in low and "configuration file" in low:
             hint = (
                 "the guest does not exist on that node — it may have been deleted or migrated; resolve the vmid again."
             )

@@ -169,3 +169,28 @@ class GuestResolver:
                 path=RESOURCES_PATH,
             )
         return ref
+
+
+def guest_by_name(guests: list[GuestRef], name: str) -> GuestRef:
+    """The one guest called ``name`` (exact match), or a params PveError naming every candidate.
+
+    PVE does not keep guest names unique (a clone may repeat one), so a name addresses a guest only
+    when exactly one guest has it; otherwise the caller must pick a vmid.
+    """
+    matches = [g for g in guests if g.name == name]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        near = sorted(g.name for g in guests if g.name and name.lower() in g.name.lower())
+        also = f"; similar names: {', '.join(near[:10])}" if near else ""
+        raise PveError(
+            kind="params",
+            message=f"no guest is named {name!r}{also}",
+            hint="list the guests (guest_list) to find its vmid or exact name.",
+        )
+    listed = ", ".join(f"{g.vmid} on {g.node} ({g.status})" for g in matches)
+    raise PveError(
+        kind="params",
+        message=f"{len(matches)} guests are named {name!r}: {listed}",
+        hint="pass the vmid of the one you mean.",
+    )

@@ -10,10 +10,9 @@ from pvemcp.core.pve.errors import PveError
 from pvemcp.core.tools.args import check_against_operation, path_arguments, task_node
 from pvemcp.core.tools.base import JsonDict, RunContext, ToolResult
 from pvemcp.core.tools.guests import resolve_targets
+from pvemcp.core.tools.rows import STORAGE_ALERT_PCT, duration, gib, guest_row, over_threshold, pct, storage_row, usage
 
 DEFAULT_LIMIT = 50
-_COMPACT_GUEST = ("vmid", "name", "type", "node", "status")
-_OPTIONAL_GUEST = ("tags", "pool", "template", "lock")
 
 GuestFilter = Callable[[Mapping[str, Any]], bool]
 
@@ -23,7 +22,8 @@ def page(rc: RunContext, items: list[Any], noun: str) -> ToolResult:
     if rc.visible is not None:
         items = [i for i in items if not isinstance(i, Mapping) or rc.visible(i)]
     offset = int(rc.args.get("offset") or 0)
-    limit = int(rc.args.get("limit") or DEFAULT_LIMIT)
+    paged = "limit" in rc.tool.input_schema["properties"]  # a list without paging comes whole
+    limit = int(rc.args.get("limit") or DEFAULT_LIMIT) if paged else max(len(items), 1)
     chunk = items[offset : offset + limit]
     next_offset = offset + limit if offset + limit < len(items) else None
     more = f"; next offset {next_offset}" if next_offset is not None else ""
@@ -32,19 +32,6 @@ def page(rc: RunContext, items: list[Any], noun: str) -> ToolResult:
     if next_offset is not None:
         structured["next_offset"] = next_offset
     return ToolResult(structured, text)
-
-
-def _compact_guest(entry: Mapping[str, Any], node: str | None = None) -> JsonDict:
-    row: JsonDict = {k: entry[k] for k in _COMPACT_GUEST if k in entry}
-    row.setdefault("type", entry.get("type") or "qemu")
-    if node and "node" not in row:
-        row["node"] = node
-    row["vmid"] = int(row.get("vmid", 0))
-    for key in _OPTIONAL_GUEST:
-        value = entry.get(key)
-        if value not in (None, "", 0):
-            row[key] = value
-    return row
 
 
 async def guest_list(rc: RunContext, visible: GuestFilter) -> ToolResult:
@@ -74,7 +61,8 @@ async def guest_list(rc: RunContext, visible: GuestFilter) -> ToolResult:
         )
 
     selected = sorted((e for e in rows if keep(e)), key=lambda e: int(e.get("vmid", 0)))
-    items = selected if args.get("full") else [_compact_guest(e) for e in selected]
+    fields = args.get("fields")
+    items = [guest_row(e, fields) for e in selected]
     return page(rc, items, "guests")
 
 
@@ -86,19 +74,37 @@ async def guest_read(rc: RunContext) -> ToolResult:
     path = {"node": guest.node, "vmid": guest.vmid}
     check_against_operation(op, {**path, **params})
     data = await rc.client.get(op.path, path=path, params=params)
+    who = f"{guest.type} {guest.vmid} on {guest.node}"
     if isinstance(data, list):
-        return page(rc, data, f"entries of {guest.type} {guest.vmid}")
-    return ToolResult({"data": data}, _summarize_object(rc.tool.name, guest.vmid, data))
+        return page(rc, data, f"snapshots of {who}")
+    if op.path.endswith("/status/current") and isinstance(data, Mapping):
+        return ToolResult({"data": _live_status(data, guest.node)}, f"status of {who}")
+    return ToolResult({"data": data}, f"config of {who}")
 
 
-def _summarize_object(tool: str, vmid: int, data: Any) -> str:
-    if isinstance(data, Mapping) and "status" in data:
-        name = f" ({data['name']})" if data.get("name") else ""
-        extra = f", {data['qmpstatus']}" if data.get("qmpstatus") not in (None, data.get("status")) else ""
-        return f"{vmid}{name}: {data['status']}{extra}"
-    if isinstance(data, Mapping):
-        return f"{tool} {vmid}: {len(data)} keys"
-    return f"{tool} {vmid}"
+def _live_status(data: Mapping[str, Any], node: str) -> JsonDict:
+    """The operator's view of ``status/current``: state, lock, CPU, memory, disk, uptime, HA, agent.
+
+    The raw answer also has per-disk block and balloon counters (most of its size); api_call reads them.
+    """
+    out: JsonDict = {k: data[k] for k in ("vmid", "name", "status") if data.get(k) is not None}
+    out["node"] = node
+    if data.get("qmpstatus") not in (None, data.get("status")):
+        out["qmpstatus"] = data["qmpstatus"]
+    for key in ("lock", "cpus", "tags", "template"):
+        if data.get(key) not in (None, ""):
+            out[key] = data[key]
+    out.update(usage(data))
+    if data.get("maxdisk"):
+        out["maxdisk_gib"] = gib(data["maxdisk"])
+    if data.get("uptime"):
+        out["uptime"] = duration(data["uptime"])
+    ha = data.get("ha")
+    if isinstance(ha, Mapping) and ha.get("managed"):
+        out["ha"] = ha.get("state") or "managed"
+    if data.get("agent") is not None:
+        out["agent"] = data["agent"]
+    return out
 
 
 async def api_read(rc: RunContext) -> ToolResult:
@@ -110,51 +116,112 @@ async def api_read(rc: RunContext) -> ToolResult:
     check_against_operation(op, {**path, **params})
     data = await rc.client.get(op.path, path=path, params=params)
     if isinstance(data, list):
-        return page(rc, data, rc.tool.title.lower())
-    return ToolResult({"data": data}, f"{rc.tool.title}: {_brief(data)}")
-
-
-def _brief(data: Any) -> str:
-    if isinstance(data, Mapping):
-        keys = ", ".join(list(data)[:6])
-        return f"{len(data)} fields ({keys}{', …' if len(data) > 6 else ''})"
-    return str(data)[:80]
+        return page(rc, data, rc.tool.title.lower().removeprefix("list "))
+    return ToolResult({"data": data}, rc.tool.title)
 
 
 async def storage_list(rc: RunContext) -> ToolResult:
+    """Storages with their fill level: cluster-wide from ``/cluster/resources``, or one node's view.
+
+    Cluster-wide, a shared storage is listed once (it reports the same usage on every node), and a
+    storage of ``/storage`` (the configuration) that reports on no node is listed as not reporting.
+    """
     content = rc.args.get("content")
     if rc.args.get("node"):
         params = {"content": content} if content else {}
         data = await rc.client.get("/nodes/{node}/storage", path={"node": rc.args["node"]}, params=params)
+        rows = [storage_row(s) for s in data]
     else:
-        data = await rc.client.get("/storage")
-        if content:
-            data = [s for s in data if content in str(s.get("content", "")).split(",")]
-    return page(rc, list(data), "storages")
+        rows = []
+        shared_seen: set[str] = set()
+        # pve-manager API2/Cluster.pm (resources): a storage entry per node, with disk/maxdisk and shared
+        for entry in await rc.client.get("/cluster/resources", params={"type": "storage"}):
+            if content and content not in str(entry.get("content", "")).split(","):
+                continue
+            if entry.get("shared"):
+                if entry.get("storage") in shared_seen:
+                    continue
+                shared_seen.add(str(entry.get("storage")))
+                entry = {k: v for k, v in entry.items() if k != "node"}
+            rows.append(storage_row(entry))
+        reporting = {str(r.get("storage")) for r in rows}
+        for defined in await rc.client.get("/storage"):  # configured, but reporting on no node (disabled, down)
+            if str(defined.get("storage")) not in reporting and (
+                not content or content in str(defined.get("content", "")).split(",")
+            ):
+                rows.append({**storage_row(defined), "status": "not reporting"})
+        rows.sort(key=lambda r: (str(r.get("storage")), str(r.get("node", ""))))
+    result = page(rc, rows, "storages")
+    full = over_threshold(rows)
+    if full:
+        return ToolResult(result.structured, f"{result.text}; at or over {STORAGE_ALERT_PCT}%: {', '.join(full)}")
+    return result
 
 
 async def cluster_status(rc: RunContext) -> ToolResult:
+    """Health first: quorum, nodes online with CPU/memory/uptime, storages filling up, guests running."""
     status = await rc.client.get("/cluster/status")
-    nodes = {n["node"]: n for n in await rc.client.get("/nodes")}
+    resources = await rc.client.get("/cluster/resources")
+    nodes = {e.get("node"): e for e in resources if e.get("type") == "node"}
     cluster = next((e for e in status if e.get("type") == "cluster"), None)
     rows = []
     for entry in status:
         if entry.get("type") != "node":
             continue
-        usage = nodes.get(entry.get("name"), {})
-        row = {k: entry.get(k) for k in ("name", "online", "ip", "local") if k in entry}
-        for key in ("cpu", "maxcpu", "mem", "maxmem", "uptime"):
-            if key in usage:
-                row[key] = usage[key]
+        usage_entry = nodes.get(entry.get("name"), {})
+        row: JsonDict = {k: entry.get(k) for k in ("name", "online", "ip", "local") if k in entry}
+        row.update(usage(usage_entry))
+        if usage_entry.get("maxcpu"):
+            row["maxcpu"] = usage_entry["maxcpu"]
+        if usage_entry.get("uptime"):
+            row["uptime"] = duration(usage_entry["uptime"])
         rows.append(row)
+    storages = [storage_row(e) for e in resources if e.get("type") == "storage"]
+    guests = [e for e in resources if e.get("type") in ("qemu", "lxc") and not e.get("template")]
     online = sum(1 for r in rows if r.get("online"))
+    data: JsonDict = {
+        "cluster": {k: cluster.get(k) for k in ("name", "quorate", "nodes", "version") if k in cluster}
+        if cluster
+        else None,
+        "nodes": rows,
+        "guests_running": sum(1 for g in guests if g.get("status") == "running"),
+        "guests_total": len(guests),
+        "storages_full": over_threshold(storages),
+    }
     if cluster:
         quorate = "quorate" if cluster.get("quorate") else "NOT quorate"
         head = f"cluster {cluster.get('name')}: {quorate}"
     else:
         head = "standalone node"
-    data = {"cluster": cluster, "nodes": rows}
     return ToolResult({"data": data}, f"{head}, {online}/{len(rows)} nodes online")
+
+
+async def node_status(rc: RunContext) -> ToolResult:
+    """A node's health: CPU, load, memory, swap, root disk, uptime, versions (not its CPU flag list)."""
+    node = str(rc.args["node"])
+    raw = await rc.client.get("/nodes/{node}/status", path={"node": node})
+    memory = raw.get("memory") or {}
+    swap = raw.get("swap") or {}
+    rootfs = raw.get("rootfs") or {}
+    cpuinfo = raw.get("cpuinfo") or {}
+    data: JsonDict = {"node": node, "cpu_pct": pct(raw.get("cpu")), "cpus": cpuinfo.get("cpus")}
+    if raw.get("loadavg"):
+        data["loadavg"] = raw["loadavg"]
+    if memory.get("total"):
+        data.update(mem_gib=gib(memory.get("used")), maxmem_gib=gib(memory["total"]))
+        data["mem_pct"] = pct(memory.get("used"), memory["total"])
+    if swap.get("total"):
+        data["swap_used_gib"] = gib(swap.get("used"))
+    if rootfs.get("total"):
+        data["rootfs_used_pct"] = pct(rootfs.get("used"), rootfs["total"])
+        data["rootfs_total_gib"] = gib(rootfs["total"])
+    if raw.get("uptime"):
+        data["uptime"] = duration(raw["uptime"])
+    data["pveversion"] = raw.get("pveversion")
+    kernel = raw.get("current-kernel") or {}
+    data["kernel"] = kernel.get("release") or raw.get("kversion")
+    data["cpu_model"] = cpuinfo.get("model")
+    return ToolResult({"data": {k: v for k, v in data.items() if v is not None}}, f"node {node}")
 
 
 async def next_vmid(rc: RunContext) -> ToolResult:
@@ -178,7 +245,12 @@ async def task_list(rc: RunContext) -> ToolResult:
         data = list(await rc.client.get("/cluster/tasks"))
         data = [t for t in data if _task_matches(t, args)]
         data.sort(key=lambda t: -int(t.get("starttime", 0)))
-    return page(rc, list(data), "tasks")
+    return page(rc, [_task_row(t) for t in data], "tasks")
+
+
+def _task_row(task: Mapping[str, Any]) -> JsonDict:
+    """A task without what its UPID already says twice (pid, pstart) or bookkeeping (saved)."""
+    return {k: v for k, v in task.items() if k not in ("pid", "pstart", "saved", "tokenid") and v is not None}
 
 
 def _task_matches(task: Mapping[str, Any], args: Mapping[str, Any]) -> bool:
@@ -220,7 +292,7 @@ async def task_log(rc: RunContext) -> ToolResult:
     lines = [entry.get("t", "") for entry in envelope.data]
     first = int(start or 0)
     next_offset = first + len(lines) if first + len(lines) < total else None
-    text = lines[-1] if lines else "no log"
+    text = f"log of task {upid}: lines {first}-{first + len(lines)} of {total}" if lines else "no log"
     structured: JsonDict = {"items": lines, "total": total, "offset": first}
     if next_offset is not None:
         structured["next_offset"] = next_offset
