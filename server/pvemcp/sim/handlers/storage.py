@@ -192,11 +192,42 @@ def _find(call: Call) -> tuple[Storage, Volume]:
     return storage, vol
 
 
+# pve-storage ``PVE/Storage/Plugin.pm`` ``$vtype_subdirs``: where a file-based storage keeps each content type
+_VTYPE_SUBDIRS = {
+    "images": "images",
+    "iso": "template/iso",
+    "vztmpl": "template/cache",
+    "backup": "dump",
+    "snippets": "snippets",
+    "import": "import",
+}
+
+
+def volume_path(storage: Storage, volid: str) -> str:
+    """The volume's path on the node, as ``PVE::Storage::path`` computes it.
+
+    File-based storages (``Plugin.pm`` ``filesystem_path``/``parse_volname``): ``<vmid>/<name>`` (and a linked
+    clone's ``<basevmid>/<base>/<vmid>/<name>``) lives in ``<path>/images/<vmid>/<name>``, the other types in
+    their ``$vtype_subdirs`` folder. LVM and LVM-thin (``LvmThinPlugin.pm`` ``filesystem_path``):
+    ``/dev/<vgname>/<name>``, the last part of a linked clone's volume name.
+    """
+    volname = volid.split(":", 1)[1]
+    parts = volname.split("/")
+    if storage.file_based:
+        root = str(storage.options.get("path", f"/mnt/pve/{storage.storage}"))
+        if parts[0].isdigit():
+            return f"{root}/images/{parts[-2]}/{parts[-1]}"
+        return f"{root}/{_VTYPE_SUBDIRS.get(parts[0], parts[0])}/{'/'.join(parts[1:])}"
+    if storage.type in ("lvmthin", "lvm"):
+        return f"/dev/{storage.options.get('vgname', 'pve')}/{parts[-1]}"
+    return f"/dev/{storage.storage}/{parts[-1]}"
+
+
 @route("GET", "/nodes/{node}/storage/{storage}/content/{volume}")
 def storage_volume_get(call: Call) -> dict[str, Any]:
-    _storage, vol = _find(call)
+    storage, vol = _find(call)
     entry: dict[str, Any] = {
-        "path": f"/dev/pve/{vol.volid.split(':', 1)[1]}",
+        "path": volume_path(storage, vol.volid),
         "size": vol.size,
         "used": vol.used or 0,
         "format": vol.format,
