@@ -9,10 +9,13 @@ synchronously (``CT 101 already running``); qemu stop/shutdown of a stopped VM i
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
+from pvemcp.sim import pending
 from pvemcp.sim.errors import PveHttpError, TaskError, fail, param_error
 from pvemcp.sim.handlers.common import (
+    boot_guest,
     check_lock_sync,
     check_lock_task,
     check_quorum,
@@ -174,7 +177,8 @@ def qemu_start(call: Call) -> Task:
             raise TaskError("you can't start a vm if it's a template")
         if guest.lock == "backup" and guest.status == "running":
             return  # a backup in progress: start just resumes the VM
-        if guest.lock == "suspended":
+        resumed = guest.lock == "suspended"
+        if resumed:
             ctx.log(f"Resuming suspended VM {vmid}")
             guest.config.pop("lock", None)
             guest.config.pop("vmstate", None)
@@ -182,7 +186,7 @@ def qemu_start(call: Call) -> Task:
             check_lock_task(guest, skip)
         if guest.status == "running":
             raise TaskError(f"VM {vmid} already running")
-        set_running(ctx.state, guest)
+        boot_guest(ctx.state, guest, from_state=resumed)
         yield START_SECONDS
 
     return start_guest_task(call, "qmstart", worker)
@@ -245,7 +249,7 @@ def _shutdown_worker(
                 _stop_now(ctx, guest)
         if then_start and guest_alive(ctx.state, guest):
             yield START_SECONDS
-            set_running(ctx.state, guest)
+            boot_guest(ctx.state, guest)
 
     return worker
 
@@ -392,7 +396,7 @@ def lxc_start(call: Call) -> Task:
         check_lock_task(guest, skip, ignore=("mounted",))
         if guest.status == "running":
             raise TaskError(f"CT {guest.vmid} already running")
-        set_running(ctx.state, guest)
+        boot_guest(ctx.state, guest)
         yield START_SECONDS
 
     return start_guest_task(call, "vzstart", worker)
@@ -470,12 +474,21 @@ def _config_response(guest: Guest, cfg: Config) -> dict[str, Any]:
 
 
 def _get_config(call: Call, gtype: GuestType) -> dict[str, Any]:
+    """``vm_config``: the snapshot's config, or the config with pending values taken in unless ``current=1``.
+
+    qemu-server ``API2/Qemu.pm`` ``vm_config`` refuses ``snapshot`` together with ``current``;
+    pve-guest-common ``AbstractConfig.pm`` ``load_current_config`` merges ``[PENDING]``.
+    """
     guest = load_guest(call, gtype)
     snapname = call.text("snapshot")
+    current = call.flag("current")
+    if snapname and current and gtype == "qemu":
+        both = "cannot use 'snapshot' parameter with 'current'"
+        raise param_error({"snapshot": both, "current": both})
     if snapname:
         out = _config_response(guest, find_snapshot(guest, snapname).config)
     else:
-        out = _config_response(guest, guest.config)
+        out = _config_response(guest, pending.effective_config(guest, current))
     out["digest"] = config_digest(guest)
     return out
 
@@ -492,9 +505,14 @@ def lxc_config_get(call: Call) -> dict[str, Any]:
 
 @route("GET", "/nodes/{node}/qemu/{vmid}/pending")
 def qemu_pending(call: Call) -> list[dict[str, Any]]:
-    guest = load_guest(call, "qemu")
-    # pending changes are not modelled: every key shows its current value (as a string, per the schema)
-    return [{"key": k, "value": str(v)} for k, v in guest.config.items()]
+    """``vm_pending`` (qemu-server ``API2/Qemu.pm``): ``GuestHelpers::config_with_pending_array``."""
+    return pending.pending_items(load_guest(call, "qemu"))
+
+
+@route("GET", "/nodes/{node}/lxc/{vmid}/pending")
+def lxc_pending(call: Call) -> list[dict[str, Any]]:
+    """``vm_pending`` (pve-container ``API2/LXC.pm``): the same array as for VMs."""
+    return pending.pending_items(load_guest(call, "lxc"))
 
 
 _NON_CONFIG = frozenset(
@@ -554,74 +572,238 @@ def _allocate_disk_value(
     return rendered, vol
 
 
-def _apply_config_update(call: Call, guest: Guest) -> list[str]:
-    """Apply PUT/POST config parameters; returns log lines (for the async variant)."""
-    state = call.sim.state
-    params = call.params
+_CONFIG_META = frozenset({"node", "vmid", "digest", "delete", "revert", "skiplock", "background_delay", "force"})
+# config keys PVE knows (``option_exists``) that the update API does not take as parameters
+_CONFIG_ONLY = frozenset({"vmstate", "runningmachine", "runningcpu", "running-nets-host-mtu"})
+
+
+def _option_exists(call: Call, key: str) -> bool:
+    """``option_exists``: a key of the guest config schema (the update call's own parameters, indexed ones too)."""
+    if key in _CONFIG_ONLY:
+        return True
+    schema = call.sim.spec.operation(call.key).input_schema
+    if key in _CONFIG_META:
+        return False
+    if key in schema.get("properties", {}):
+        return True
+    return any(re.fullmatch(p, key) for p in schema.get("patternProperties", {}))
+
+
+def _split_list(text: str | None) -> list[str]:
+    """``PVE::Tools::split_list``."""
+    return [d for d in re.split(r"[,;\s]+", text or "") if d]
+
+
+@dataclass
+class _ConfigUpdate:
+    """A config update that passed PVE's synchronous checks, ready to be written."""
+
+    guest: Guest
+    updates: dict[str, Any]
+    deletes: list[str]
+    reverts: list[str]
+    force: bool
+
+
+def _check_qemu_update(call: Call, guest: Guest) -> _ConfigUpdate:
+    """qemu-server ``API2/Qemu.pm`` ``$update_vm_api`` up to ``$load_and_check_config->(0)`` (before forking)."""
     check_quorum(call)
     skip = skiplock(call)  # root-only check happens first, whether or not the guest is locked
+    updates = {k: v for k, v in call.params.items() if k not in _CONFIG_META}
+    delete_str, revert_str = call.text("delete"), call.text("revert")
+    if not delete_str and not revert_str and not updates:
+        raise fail("no options specified")
+    reverts: list[str] = []
+    for opt in _split_list(revert_str):
+        if not _option_exists(call, opt):
+            raise param_error({"revert": f"unknown option '{opt}'"})
+        if opt in updates:
+            raise param_error({"delete": f"you can't use '-{opt}' and -revert {opt}' at the same time"})
+        reverts.append(opt)
+    deletes: list[str] = []
+    for opt in _split_list(delete_str):
+        opt = "ide2" if opt == "cdrom" else opt
+        if opt in updates:
+            raise param_error({"delete": f"you can't use '-{opt}' and -delete {opt}' at the same time"})
+        if opt in reverts:
+            raise param_error({"revert": f"you can't use '-delete {opt}' and -revert {opt}' at the same time"})
+        if not _option_exists(call, opt):
+            raise param_error({"delete": f"unknown option '{opt}'"})
+        deletes.append(opt)
     digest = call.text("digest")
     if digest and digest != config_digest(guest):
         raise fail("checksum mismatch (file change by other user?)")
     if not skip:
         check_lock_sync(guest)
-    deletes = [d for d in re.split(r"[,;\s]+", call.text("delete") or "") if d]
-    reverts = [d for d in re.split(r"[,;\s]+", call.text("revert") or "") if d]
-    updates = {k: v for k, v in params.items() if k not in _NON_CONFIG}
-    errors: dict[str, str] = {}
-    for d in deletes:
-        if d in updates:
-            errors["delete"] = f"you can't use '-{d}' and -delete {d}' at the same time"
-    if errors:
-        raise param_error(errors)
+    _check_balloon(guest, updates)
+    return _ConfigUpdate(guest, updates, deletes, reverts, call.flag("force"))
+
+
+def _check_balloon(guest: Guest, updates: dict[str, Any]) -> None:
+    if not (updates.get("memory") or updates.get("balloon") is not None):
+        return
+    memory = updates.get("memory") or guest.pending.get("memory") or guest.config.get("memory", 2048)
+    text = str(memory)
+    maxmem = int(split_property_string(text)[1].get("current", 2048)) if "=" in text else int(text)
+    balloon = updates.get("balloon")
+    balloon = balloon if balloon is not None else guest.pending.get("balloon") or guest.config.get("balloon")
+    if balloon and int(balloon) > maxmem:
+        raise fail("balloon value too large (must be smaller than assigned memory)")
+
+
+def _check_boot_order(guest: Guest, value: str, updates: dict[str, Any], deletes: list[str]) -> None:
+    """``$update_vm_api``: every device of a new ``boot: order=…`` must exist and not be deleted."""
+    _, opts = split_property_string(value)
+    for dev in _split_list(opts.get("order")):
+        exists = dev in guest.config or dev in guest.pending or dev in updates
+        if not exists or dev in deletes:
+            raise fail(f"invalid bootorder: device '{dev}' does not exist'")  # sic: PVE's stray quote
+
+
+def _write_qemu_update(call: Call, upd: _ConfigUpdate) -> list[str]:
+    """``$updatefn``: write the changes to ``[PENDING]``, then apply or hot-plug them (log lines returned)."""
+    state, guest = call.sim.state, upd.guest
+    if "boot" in upd.updates:
+        _check_boot_order(guest, str(upd.updates["boot"]), upd.updates, upd.deletes)
     lines: list[str] = []
-    disk_re = QEMU_DISK_RE if guest.type == "qemu" else LXC_DISK_RE
-    for key, value in updates.items():
+    modified: set[str] = set()
+    for opt in upd.reverts:
+        guest.pending.pop(opt, None)
+        guest.pending_delete.pop(opt, None)
+    for opt in upd.deletes:
+        value = guest.config.get(opt, guest.pending.get(opt))
+        if value is None:
+            lines.append(f"cannot delete '{opt}' - not set in current configuration!")
+            continue
+        modified.add(opt)
+        pending_value = guest.pending.pop(opt, None)
+        if opt.startswith("unused") or opt == "tags":
+            guest.config.pop(opt, None)
+            if opt.startswith("unused"):
+                vol = state.find_volume(str(value), guest.node)
+                if vol is not None:
+                    state.remove_volume(vol)
+            continue
+        if pending_value is not None and QEMU_DISK_RE.match(opt):
+            # a drive that was only pending is registered as unused (``vmconfig_register_unused_drive``)
+            volid = str(pending_value).split(",", 1)[0]
+            if volid != str(guest.config.get(opt, "")).split(",", 1)[0] and "media=cdrom" not in str(pending_value):
+                pending.add_unused(guest, volid)
+        if opt in guest.config:
+            guest.pending_delete[opt] = upd.force
+    for opt, value in upd.updates.items():
+        modified.add(opt)
         stored = _store_value(value)
-        if disk_re.match(key) and isinstance(stored, str):
-            stored, vol = _allocate_disk_value(state, guest, key, stored, guest.node)
+        if opt in guest.pending and str(guest.pending[opt]) == str(stored):
+            continue
+        if QEMU_DISK_RE.match(opt) and isinstance(stored, str):
+            stored, vol = _allocate_disk_value(state, guest, opt, stored, guest.node)
             if vol is not None:
                 state.add_volume(vol)
-                lines.append(f"{key}: successfully created disk '{vol.volid},size={format_size(vol.size)}'")
-            if key in guest.config and vol is not None:
-                old = str(guest.config[key])
-                n = 0
-                while f"unused{n}" in guest.config:
-                    n += 1
-                guest.config[f"unused{n}"] = old.split(",", 1)[0]
-        guest.config[key] = stored
-    for key in deletes:
-        old_value = guest.config.pop(key, None)
-        volid = str(old_value).split(",", 1)[0]
-        if old_value is not None and disk_re.match(key) and ":" in volid and "media=cdrom" not in str(old_value):
-            n = 0
-            while f"unused{n}" in guest.config:
-                n += 1
-            guest.config[f"unused{n}"] = volid
-        elif key.startswith("unused") and old_value is not None:
-            vol = state.find_volume(str(old_value), guest.node)
-            if vol is not None:
-                state.remove_volume(vol)
-    # ``revert`` is accepted and ignored: pending changes are not modelled, every change applies at once
-    del reverts
-    guest.config = dict(sorted(guest.config.items()))
-    state.touch()
+                lines.append(f"{opt}: successfully created disk '{vol.volid},size={format_size(vol.size)}'")
+        elif opt.startswith("net") and isinstance(stored, str):
+            stored = _net_with_mac(state, stored, "qemu")
+        if opt == "cipassword":
+            guest.config[opt] = stored  # written to the config directly, never pending
+        else:
+            guest.pending[opt] = stored
+        guest.pending_delete.pop(opt, None)
+    pending.cleanup_pending(guest)
+    if guest.status == "running":
+        pending.hotplug_pending(state, guest, modified)
+    else:
+        pending.apply_pending(state, guest)
     return lines
+
+
+def _check_lxc_update(call: Call, guest: Guest) -> _ConfigUpdate:
+    """pve-container ``API2/LXC/Config.pm`` ``update_vm`` (checks before ``update_pct_config``)."""
+    check_quorum(call)
+    updates = {k: v for k, v in call.params.items() if k not in _CONFIG_META}
+    if not updates and not call.text("delete") and not call.text("revert"):
+        raise fail("no options specified")
+    deletes, reverts = _split_list(call.text("delete")), _split_list(call.text("revert"))
+    check_lock_sync(guest)
+    digest = call.text("digest")
+    if digest and digest != config_digest(guest):
+        raise fail("detected modified configuration - file changed by other user? Try again.")
+    for opt in reverts:
+        if not _option_exists(call, opt):
+            raise param_error({"revert": f"unknown option '{opt}'"})
+        if opt in updates:
+            raise param_error({"revert": f"you can't use '-{opt}' and '-revert {opt}' at the same time"})
+    for opt in deletes:
+        if not _option_exists(call, opt):
+            raise param_error({"delete": f"unknown option '{opt}'"})
+        if opt in updates:
+            raise param_error({"delete": f"you can't use '-{opt}' and -delete {opt}' at the same time"})
+        if opt in reverts:
+            raise param_error({"delete": f"you can't use '-delete {opt}' and '-revert {opt}' at the same time"})
+    return _ConfigUpdate(guest, updates, deletes, reverts, False)
+
+
+def _write_lxc_update(call: Call, upd: _ConfigUpdate) -> None:
+    """pve-container ``LXC/Config.pm`` ``update_pct_config``."""
+    state, guest = call.sim.state, upd.guest
+    for opt in upd.reverts:
+        guest.pending.pop(opt, None)
+        guest.pending_delete.pop(opt, None)
+    modified: set[str] = set()
+    for opt in upd.deletes:
+        if opt not in guest.config and opt not in guest.pending:
+            continue  # PVE warns "cannot delete '…' - not set in current configuration!"
+        modified.add(opt)
+        if opt in ("memory", "rootfs", "ostype"):
+            raise fail(f"unable to delete required option '{opt}'")
+        if opt == "unprivileged":
+            raise fail(f"unable to delete read-only option: '{opt}'")
+        if re.match(r"^(unused|mp)\d+$", opt) and guest.config.get("protection"):
+            raise fail(f"can't remove CT {guest.vmid} drive '{opt}'")
+        guest.pending_delete[opt] = False
+    for opt in sorted(upd.updates):
+        modified.add(opt)
+        stored = _store_value(upd.updates[opt])
+        if LXC_DISK_RE.match(opt) and isinstance(stored, str):
+            if guest.config.get("protection"):
+                raise fail(f"can't update CT {guest.vmid} drive '{opt}'")
+            head = stored.split(",", 1)[0]
+            sid = head.split(":", 1)[0] if ":" in head else None
+            storage = state.storages.get(sid) if sid else None
+            if storage is not None and "rootdir" not in storage.content:
+                raise fail(f"storage '{sid}' does not allow content type 'rootdir' (Container)")
+            stored, vol = _allocate_disk_value(state, guest, opt, stored, guest.node)
+            if vol is not None:
+                state.add_volume(vol)
+        elif opt == "unprivileged":
+            raise fail(f"unable to modify read-only option: '{opt}'")
+        elif opt.startswith("net") and isinstance(stored, str):
+            stored = _lxc_net(state, stored)
+        guest.pending[opt] = stored
+        guest.pending_delete.pop(opt, None)
+    pending.cleanup_pending(guest)
+    if guest.status == "running":
+        pending.hotplug_pending(state, guest, modified)
+    else:
+        pending.apply_pending(state, guest)
 
 
 @route("PUT", "/nodes/{node}/qemu/{vmid}/config")
 def qemu_config_put(call: Call) -> None:
     guest = load_guest(call, "qemu")
-    _apply_config_update(call, guest)
+    _write_qemu_update(call, _check_qemu_update(call, guest))
     return None
 
 
 @route("POST", "/nodes/{node}/qemu/{vmid}/config")
 def qemu_config_post(call: Call) -> Task | None:
     guest = load_guest(call, "qemu")
-    lines = _apply_config_update(call, guest)
+    upd = _check_qemu_update(call, guest)
 
     def worker(ctx: TaskContext) -> Worker:
+        try:
+            lines = _write_qemu_update(call, upd)
+        except PveHttpError as err:
+            raise TaskError(err.message) from None
         for line in lines:
             ctx.log(line)
         yield 0.5
@@ -639,7 +821,7 @@ def qemu_config_post(call: Call) -> Task | None:
 @route("PUT", "/nodes/{node}/lxc/{vmid}/config")
 def lxc_config_put(call: Call) -> None:
     guest = load_guest(call, "lxc")
-    _apply_config_update(call, guest)
+    _write_lxc_update(call, _check_lxc_update(call, guest))
     return None
 
 
@@ -693,9 +875,20 @@ def _net_with_mac(state: ClusterState, value: str, gtype: GuestType) -> str:
         elif first.startswith("model="):
             parts[0] = f"{first.split('=', 1)[1]}={state.new_mac()}"
         return ",".join(parts)
-    if not any(p.startswith("hwaddr=") for p in parts):
-        parts.insert(1 if parts and parts[0].startswith("name=") else 0, f"hwaddr={state.new_mac()}")
-    return ",".join(parts)
+    return _lxc_net(state, value)
+
+
+def _lxc_net(state: ClusterState, value: str) -> str:
+    """pve-container ``LXC/Config.pm`` ``parse_lxc_network`` + ``print_lxc_network``.
+
+    ``type`` is always ``veth`` and a missing ``hwaddr`` is generated; ``print_property_string``
+    (pve-common ``JSONSchema.pm``) writes the required ``name`` first, then the other keys sorted.
+    """
+    opts = dict(p.split("=", 1) for p in value.split(",") if "=" in p)
+    opts["type"] = "veth"
+    opts.setdefault("hwaddr", state.new_mac())
+    head = [f"name={opts.pop('name')}"] if "name" in opts else []
+    return ",".join(head + [f"{k}={v}" for k, v in sorted(opts.items())])
 
 
 @route("POST", "/nodes/{node}/qemu")

@@ -225,6 +225,10 @@ def _rollback(call: Call, gtype: GuestType) -> Task:
             restored["description"] = guest.config["description"]
         restored["parent"] = name
         guest.config = dict(sorted(restored.items()))
+        # pve-guest-common AbstractConfig.pm __snapshot_apply_config builds a new config from the snapshot
+        # (plus description and unused disks): pending changes are dropped
+        guest.pending.clear()
+        guest.pending_delete.clear()
         state.touch()
         if snap.vmstate or start_after:
             if snap.vmstate:
