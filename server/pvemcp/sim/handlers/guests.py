@@ -31,6 +31,7 @@ from pvemcp.sim.handlers.common import (
     skiplock,
     start_guest_task,
 )
+from pvemcp.sim.handlers.storage import volume_path
 from pvemcp.sim.handlers.views import lxc_index_entry, qemu_index_entry
 from pvemcp.sim.routing import Call, route
 from pvemcp.sim.state import (
@@ -552,7 +553,8 @@ def _allocate_disk_value(
         volid = f"{storage_id}:{guest.vmid}/vm-{guest.vmid}-disk-{idx}.qcow2"
         fmt = "qcow2"
     elif storage.file_based:
-        volid = f"{storage_id}:{guest.vmid}/subvol-{guest.vmid}-disk-{idx}.raw"
+        # pve-container LXC.pm alloc_disk: a sized volume on a directory storage is a raw image
+        volid = f"{storage_id}:{guest.vmid}/vm-{guest.vmid}-disk-{idx}.raw"
         fmt = "raw"
     else:
         volid = f"{storage_id}:vm-{guest.vmid}-disk-{idx}"
@@ -636,6 +638,9 @@ def _check_qemu_update(call: Call, guest: Guest) -> _ConfigUpdate:
     if not skip:
         check_lock_sync(guest)
     _check_balloon(guest, updates)
+    for key, value in updates.items():
+        if QEMU_DISK_RE.match(key) or re.match(r"^(ide|sata)\d+$", key):
+            _check_qemu_drive_storage(call.sim.state, str(value))
     return _ConfigUpdate(guest, updates, deletes, reverts, call.flag("force"))
 
 
@@ -837,6 +842,32 @@ def _check_vmid_free(state: ClusterState, vmid: int, gtype: GuestType) -> None:
     raise fail(f"CT {vmid} already exists on node '{existing.node}'")
 
 
+def _check_ct_storage(state: ClusterState, sid: str, node: str) -> None:
+    """pve-container ``create_vm`` ``$check_and_activate_storage``: enabled on the node, takes ``rootdir``."""
+    storage = state.storages.get(sid)
+    if storage is None:
+        raise fail(f"storage '{sid}' does not exist")
+    if not storage.enabled:
+        raise fail(f"storage '{sid}' is disabled")
+    if not storage.available_on(node):
+        raise fail(f"storage '{sid}' is not available on node '{node}'")
+    if "rootdir" not in storage.content:
+        raise param_error({"storage": f"storage '{sid}' does not support container directories"})
+
+
+def _check_qemu_drive_storage(state: ClusterState, value: str) -> None:
+    """qemu-server ``API2/Qemu.pm`` ``$check_storage_access``: a new disk's storage must take ``images`` (400)."""
+    head = value.split(",", 1)[0]
+    if "media=cdrom" in value or ":" not in head:
+        return
+    sid, rest = head.split(":", 1)
+    storage = state.storages.get(sid)
+    if storage is None:
+        raise fail(f"storage '{sid}' does not exist")
+    if _SIZE_ONLY.match(rest) and "images" not in storage.content:
+        raise param_error({"storage": f"storage '{sid}' does not support vm images"})
+
+
 def _check_pool(state: ClusterState, pool: str | None) -> None:
     if pool and pool not in state.pools:
         raise PveHttpError(403, f"Permission check failed (pool '{pool}' does not exist)\n")
@@ -904,12 +935,8 @@ def qemu_create(call: Call) -> Task:
     _check_pool(state, pool)
     updates = {k: v for k, v in call.params.items() if k not in _NON_CONFIG and k != "pool" and k != "archive"}
     for key, value in updates.items():
-        if QEMU_DISK_RE.match(key):
-            head = str(value).split(",", 1)[0]
-            if ":" in head:
-                sid = head.split(":", 1)[0]
-                if sid not in state.storages:
-                    raise fail(f"storage '{sid}' does not exist")
+        if QEMU_DISK_RE.match(key) or re.match(r"^(ide|sata)\d+$", key):
+            _check_qemu_drive_storage(state, str(value))
     guest = _new_guest(state, vmid, "qemu", node, pool)
     start = call.flag("start")
 
@@ -975,17 +1002,30 @@ def lxc_create(call: Call) -> Task:
             raise fail(f"storage '{sid}' does not exist")
         raise fail(f"volume '{ostemplate}' does not exist")
     storage_id = call.text("storage", "local") or "local"
-    rootfs = call.text("rootfs") or f"{storage_id}:4"
-    sid = rootfs.split(":", 1)[0] if ":" in rootfs else storage_id
-    storage = state.storages.get(sid)
-    if storage is None:
-        raise fail(f"storage '{sid}' does not exist")
-    if "rootdir" not in storage.content:
-        raise fail(f"storage '{sid}' does not support container directories")
+    # pve-container API2/LXC.pm create_vm: a bare number for rootfs/mpN means "<storage>:<GiB>"; every
+    # volume's storage must exist and take rootdir content (400), checked before the worker forks
+    mounts: dict[str, str] = {}
+    for key, value in call.params.items():
+        if LXC_DISK_RE.match(key):
+            text = str(value)
+            mounts[key] = f"{storage_id}:{text}" if _SIZE_ONLY.match(text) else text
+    if mounts and "rootfs" not in mounts:
+        raise fail("mount points configured, but 'rootfs' not set - aborting")
+    for text in [*mounts.values()] or [f"{storage_id}:4"]:
+        head = text.split(",", 1)[0]
+        if ":" in head and not head.startswith("/"):
+            _check_ct_storage(state, head.split(":", 1)[0], node)
+    rootfs = mounts.get("rootfs", f"{storage_id}:4")
     skip = {"ostemplate", "storage", "password", "ssh-public-keys", "pool", "start", "restore", "force", "unique"}
+    skip |= {"ha-managed", "ignore-unpack-errors", "bwlimit"}
     updates = {k: v for k, v in call.params.items() if k not in _NON_CONFIG and k not in skip}
+    updates.update(mounts)
     updates["rootfs"] = rootfs
-    updates.setdefault("unprivileged", 1)
+    # 'unprivileged' defaults to 1 and is only written when set ($conf->{unprivileged} = 1 if $unprivileged)
+    if call.params.get("unprivileged") is not None and not call.flag("unprivileged"):
+        updates.pop("unprivileged", None)
+    else:
+        updates["unprivileged"] = 1
     guest = _new_guest(state, vmid, "lxc", node, pool)
     start = call.flag("start")
 
@@ -1008,8 +1048,7 @@ def lxc_create(call: Call) -> Task:
             cfg.setdefault("memory", 512)
             cfg.setdefault("swap", 512)
             cfg.setdefault("hostname", f"CT{vmid}")
-            path = {"local": "/var/lib/vz", "nfs-shared": "/mnt/pve/nfs-shared"}.get(tmpl.storage, "/var/lib/vz")
-            ctx.log(f"extracting archive '{path}/template/cache/{name}'")
+            ctx.log(f"extracting archive '{volume_path(state.storages[tmpl.storage], tmpl.volid)}'")
             yield 3.0
             ctx.log(f"Total bytes read: {tmpl.size * 4} ({tmpl.size * 4 // (1024 * 1024)}MiB, 1.1GiB/s)")
             ctx.log(f"Detected container architecture: {cfg['arch']}")
@@ -1178,36 +1217,53 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.1f} B"
 
 
-def _clone(call: Call, gtype: GuestType) -> Task:
+def _clone_checks(call: Call, gtype: GuestType) -> tuple[Guest, Config, bool, str, list[tuple[str, str]]]:
+    """The synchronous checks of ``clone_vm``, in PVE's order; returns (source, config, full, target, disks).
+
+    qemu-server ``API2/Qemu.pm`` ``clone_vm`` (``$load_and_check``, ``$check_storage_access_clone``) and
+    pve-container ``API2/LXC.pm`` ``clone_vm``. Differences kept: a VM is "shared" only if every drive,
+    CD-ROMs included, is on shared storage, whatever ``storage`` says; a CT counts ``storage`` instead.
+    Linked clones need the storage's ``clone`` feature (pve-storage ``volume_has_feature``: LVM-thin for
+    base volumes and snapshots, directory-like storages for base volumes only).
+    """
     state = call.sim.state
-    check_quorum(call)
-    src = load_guest(call, gtype)
-    newid = call.integer("newid")
-    assert newid is not None
     pool = call.text("pool")
     _check_pool(state, pool)
-    target = call.text("target") or call.node
-    if target not in state.nodes:
+    target = call.text("target")
+    if target in (call.node, "localhost"):
+        target = None
+    if target is not None and target not in state.nodes:
         raise fail(f"no such cluster node '{target}'")
     storage_id = call.text("storage")
     if storage_id is not None:
         st = state.storages.get(storage_id)
         if st is None:
             raise fail(f"storage '{storage_id}' does not exist")
-        content = "images" if gtype == "qemu" else "rootdir"
-        if content not in st.content:
-            raise fail(
-                f"storage '{storage_id}' does not support {'vm images' if gtype == 'qemu' else 'container directories'}"
-            )
+        if not st.enabled:
+            raise fail(f"storage '{storage_id}' is disabled")
+        if not st.available_on(call.node):
+            raise fail(f"storage '{storage_id}' is not available on node '{call.node}'")
+        if gtype == "qemu" and "images" not in st.content:
+            raise param_error({"storage": f"storage '{storage_id}' does not support vm images"})
+        if target is not None:
+            if not st.available_on(target):
+                raise fail(f"storage '{storage_id}' is not available on node '{target}'")
+            if not st.shared:
+                raise fail(f"can't clone to non-shared storage '{storage_id}'")
+    check_quorum(call)
+    src = load_guest(call, gtype)
     check_lock_sync(src)
     snapname = call.text("snapname")
-    source_cfg = src.config
-    if snapname:
-        source_cfg = find_snapshot(src, snapname).config
-    if newid in state.guests:
-        raise fail(f"unable to create {'VM' if gtype == 'qemu' else 'CT'} {newid}: config file already exists")
+    if gtype == "lxc":
+        # the CT's 'disk' lock is taken first, then create_and_lock_config checks the new id
+        _check_vmid_free(state, call.integer("newid") or 0, "lxc")
+    source_cfg = find_snapshot(src, snapname).config if snapname else src.config
     full_param = call.params.get("full")
     full = bool(int(full_param)) if full_param is not None else not src.template
+    if storage_id is not None and not full:
+        raise fail("parameter 'storage' not allowed for linked clones")
+    if gtype == "qemu" and call.text("format") is not None and not full:
+        raise fail("parameter 'format' not allowed for linked clones")
     disks = [
         (k, str(v))
         for k, v in source_cfg.items()
@@ -1215,26 +1271,53 @@ def _clone(call: Call, gtype: GuestType) -> Task:
         and "media=cdrom" not in str(v)
         and "cloudinit" not in str(v)
     ]
-    if not full:
-        if storage_id is not None:
-            raise fail("parameter 'storage' not allowed for linked clones")
-        if call.text("format") is not None:
-            raise fail("parameter 'format' not allowed for linked clones")
-        for key, value in disks:
-            volid = value.split(",", 1)[0]
-            sid = volid.split(":", 1)[0]
-            st = state.storages.get(sid)
-            if not src.template or st is None or not st.supports_linked_clone:
-                raise fail(f"Linked clone feature is not supported for '{volid}' ({key})")
-    elif gtype == "lxc" and src.status == "running" and not snapname:
-        raise fail("Full clone of a running container is only possible from a snapshot")
-    if target != src.node:
-        for _key, value in disks:
-            sid = value.split(",", 1)[0].split(":", 1)[0]
-            st = state.storages.get(sid)
-            target_storage = state.storages.get(storage_id) if storage_id else st
-            if st is None or target_storage is None or not target_storage.shared:
-                raise fail(f"can't clone VM to node '{target}' (VM uses local storage)")
+    shared = True
+    drives = [(k, str(v)) for k, v in source_cfg.items() if QEMU_DISK_RE.match(k) or re.match(r"^(ide|sata)\d+$", k)]
+    for _key, value in drives if gtype == "qemu" else disks:
+        head = value.split(",", 1)[0]
+        if head in ("none", "cdrom") or ":" not in head:
+            continue
+        sid = head.split(":", 1)[0]
+        if gtype == "lxc" and storage_id is not None:
+            sid = storage_id
+        st = state.storages.get(sid)
+        if st is None or not st.shared:
+            shared = False
+    if gtype == "qemu":
+        if target is not None and not shared:
+            raise fail(f"can't clone VM to node '{target}' (VM uses local storage)")
+        newid = call.integer("newid") or 0
+        if newid in state.guests:
+            raise fail(f"unable to create VM {newid}: config file already exists")
+    for key, value in disks:
+        volid = value.split(",", 1)[0]
+        st = state.storages.get(volid.split(":", 1)[0])
+        if full:
+            if gtype == "lxc" and src.status == "running" and not snapname:
+                raise fail("Full clone of a running container is only possible from a snapshot")
+            continue
+        is_base = "base-" in volid.split(":", 1)[-1].split("/")[0] or src.template
+        can_clone = st is not None and (
+            (st.type == "lvmthin" and (is_base or bool(snapname)))
+            or (st.supports_linked_clone and st.type != "lvmthin" and is_base and not snapname)
+        )
+        if not can_clone:
+            if gtype == "lxc":
+                raise fail(f"Linked clone feature for '{volid}' is not available")
+            of = " a snapshot of" if snapname else ""
+            raise fail(f"Linked clone feature is not supported for{of} '{volid}' ({key})")
+    if gtype == "lxc" and target is not None and not shared:
+        raise fail(f"can't clone CT to node '{target}' (CT uses local storage)")
+    return src, source_cfg, full, target or call.node, disks
+
+
+def _clone(call: Call, gtype: GuestType) -> Task:
+    state = call.sim.state
+    src, source_cfg, full, target, disks = _clone_checks(call, gtype)
+    newid = call.integer("newid")
+    assert newid is not None
+    pool = call.text("pool")
+    storage_id = call.text("storage")
 
     new_guest = _new_guest(state, newid, gtype, target, pool)
     new_guest.config = {"lock": "clone"}
@@ -1305,8 +1388,10 @@ def _clone(call: Call, gtype: GuestType) -> Task:
                     if src_storage.file_based:
                         base_path = volid.split(":", 1)[1]
                         new_volid = f"{sid}:{base_path}/{newid}/vm-{newid}-disk-{idx}.{fmt}"
-                    else:
+                    elif "base-" in volid:
                         new_volid = f"{volid}/vm-{newid}-disk-{idx}"
+                    else:  # LVM-thin clone of a snapshot: a thin snapshot, no base name in the volid
+                        new_volid = f"{sid}:vm-{newid}-disk-{idx}"
                     yield 0.5
                 new_vol = Volume(
                     new_volid,
