@@ -1073,14 +1073,22 @@ def lxc_create(call: Call) -> Task:
 
 
 def _purge_references(state: ClusterState, vmid: int) -> None:
-    for job in state.backup_jobs.values():
-        ids = [v for v in str(job.get("vmid", "")).split(",") if v]
-        if str(vmid) in ids:
-            ids.remove(str(vmid))
-            if ids:
-                job["vmid"] = ",".join(ids)
-            else:
-                job.pop("vmid", None)
+    """``purge``: pve-guest-common ``PVE/VZDump/Plugin.pm`` ``remove_vmid_from_backup_jobs``.
+
+    The id leaves a job's ``vmid`` list — a job whose list becomes empty is deleted — or its ``exclude``
+    list (``remove_vmid_from_job``).
+    """
+    for job_id, job in list(state.backup_jobs.items()):
+        key = "vmid" if job.get("vmid") is not None else "exclude" if job.get("exclude") is not None else None
+        if key is None:
+            continue
+        ids = [v for v in re.split(r"[,;\s]+", str(job[key])) if v and v != str(vmid)]
+        if ids:
+            job[key] = ",".join(ids)
+        elif key == "vmid":
+            del state.backup_jobs[job_id]
+        else:
+            job.pop("exclude", None)
     state.touch()
 
 
