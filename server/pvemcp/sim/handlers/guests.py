@@ -208,7 +208,9 @@ def qemu_stop(call: Call) -> Task:
         guest = find_guest(call, "qemu")
         if guest is None:
             raise TaskError(config_missing(node, vmid, "qemu"))
-        check_lock_task(guest, skip)
+        # qemu-server QemuServer.pm _do_vm_stop returns before check_lock when the VM is not running
+        if guest.status == "running":
+            check_lock_task(guest, skip)
         if overrule:
             for t in call.sim.tasks.running_for(str(vmid), ("qmshutdown",)):
                 ctx.log(f"overruling shutdown task {t.upid}")
@@ -230,10 +232,10 @@ def _shutdown_worker(
         guest = find_guest(call, guest_type)
         if guest is None:
             raise TaskError(config_missing(node, vmid, guest_type))
-        if guest_type == "qemu":
-            check_lock_task(guest, skip)
         if guest.status != "running":
-            return
+            return  # qemu-server _do_vm_stop: nothing to do, no lock check
+        # the lock is checked in the worker for both: qemu _do_vm_stop, pve-container vm_shutdown's realcmd
+        check_lock_task(guest, skip)
         needed = guest.shutdown_seconds
         if needed is not None and needed <= timeout:
             yield needed
@@ -436,24 +438,30 @@ def lxc_reboot(call: Call) -> Task:
 
 @route("POST", "/nodes/{node}/lxc/{vmid}/status/suspend")
 def lxc_suspend(call: Call) -> Task:
+    """pve-container ``API2/LXC/Status.pm`` ``vm_suspend``: ``lxc-checkpoint -s`` checkpoints and stops the CT."""
     guest = _running_lxc(call)
 
     def worker(ctx: TaskContext) -> Worker:
         check_lock_task(guest)
-        guest.qmpstatus = "paused"
-        ctx.state.touch()
         yield 0.5
+        if guest_alive(ctx.state, guest):
+            set_stopped(ctx.state, guest)
 
     return start_guest_task(call, "vzsuspend", worker)
 
 
 @route("POST", "/nodes/{node}/lxc/{vmid}/status/resume")
 def lxc_resume(call: Call) -> Task:
-    guest = _running_lxc(call)
+    """``vm_resume``: ``CT N already running`` unless stopped, then ``lxc-checkpoint -r`` restores it.
+
+    A restore without a checkpoint fails in PVE with lxc's own error, which is not modelled here.
+    """
+    guest = load_guest(call, "lxc")
+    if guest.status == "running":
+        raise fail(f"CT {guest.vmid} already running")
 
     def worker(ctx: TaskContext) -> Worker:
-        guest.qmpstatus = "running"
-        ctx.state.touch()
+        boot_guest(ctx.state, guest, from_state=True)
         yield 0.5
 
     return start_guest_task(call, "vzresume", worker)
