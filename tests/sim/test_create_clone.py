@@ -88,3 +88,10 @@ async def test_lxc_create_bare_rootfs_size_and_veth(sim: RunningSimulator, admin
     assert r.json()["errors"] == {"storage": "storage 'local' does not support container directories"}
     r = await admin.post("/nodes/pve1/lxc", data={"vmid": "322", "ostemplate": TMPL, "mp0": "local-lvm:2,mp=/x"})
     assert r.json()["message"] == "mount points configured, but 'rootfs' not set - aborting\n"
+
+
+async def test_container_full_clone_to_storage_without_rootdir_fails_in_the_task(admin: Api) -> None:
+    st = await _task(admin, "POST", "/nodes/pve3/lxc/109/clone", {"newid": "330", "storage": "local", "full": "1"})
+    assert st["exitstatus"] == "content type 'rootdir' is not available or configured on storage 'local'"
+    r = await admin.get("/nodes/pve3/lxc/330/config")
+    assert r.status_code == 500  # the new CT's placeholder config is gone again

@@ -1375,6 +1375,9 @@ def _clone(call: Call, gtype: GuestType) -> Task:
                 src_storage = state.storages[sid]
                 dst_sid = storage_id or sid
                 dst_storage = state.storages[dst_sid]
+                if gtype == "lxc" and full and "rootdir" not in dst_storage.content:
+                    # pve-container LXC.pm alloc_disk (via copy_volume), inside the clone worker
+                    raise TaskError(f"content type 'rootdir' is not available or configured on storage '{dst_sid}'")
                 src_vol = state.find_volume(volid, src.node)
                 size = src_vol.size if src_vol else 0
                 if not size:
