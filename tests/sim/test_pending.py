@@ -124,3 +124,15 @@ async def test_container_update_checks(admin: Api) -> None:
     assert r.json()["message"] == "detected modified configuration - file changed by other user? Try again.\n"
     r = await admin.put(f"{CT}/config", data={"mp0": "local:8,mp=/data"})
     assert r.json()["message"] == "storage 'local' does not allow content type 'rootdir' (Container)\n"
+
+
+async def test_deleting_the_saved_state_drops_the_suspended_lock(admin: Api) -> None:
+    st = await _task(admin, "POST", f"{VM}/status/suspend", {"todisk": "1"})
+    assert st["exitstatus"] == "OK"
+    cfg = await admin.data("GET", f"{VM}/config")
+    assert cfg["lock"] == "suspended" and "vmstate" in cfg
+    r = await admin.put(f"{VM}/config", data={"cores": "3"})
+    assert r.json()["message"] == "VM is locked (suspended)\n"
+    await admin.data("PUT", f"{VM}/config", data={"delete": "vmstate"})
+    cfg = await admin.data("GET", f"{VM}/config")
+    assert "lock" not in cfg and "vmstate" not in cfg

@@ -643,7 +643,12 @@ def _check_qemu_update(call: Call, guest: Guest) -> _ConfigUpdate:
     digest = call.text("digest")
     if digest and digest != config_digest(guest):
         raise fail("checksum mismatch (file change by other user?)")
-    if not skip:
+    # deleting the saved state of a VM suspended to disk also drops its 'suspended' lock
+    # ($load_and_check_config: the lock is ignored for the check and deleted with it)
+    discard_state = "vmstate" in deletes and guest.lock == "suspended"
+    if discard_state:
+        deletes += [k for k in ("lock", "runningmachine", "runningcpu") if k in guest.config and k not in deletes]
+    if not skip and not discard_state:
         check_lock_sync(guest)
     _check_balloon(guest, updates)
     for key, value in updates.items():
@@ -690,9 +695,10 @@ def _write_qemu_update(call: Call, upd: _ConfigUpdate) -> list[str]:
             continue
         modified.add(opt)
         pending_value = guest.pending.pop(opt, None)
-        if opt.startswith("unused") or opt == "tags":
+        if opt.startswith("unused") or opt in ("tags", "vmstate", "lock"):
+            # removed at once (try_deallocate_drive for unused disks and the saved state), never pending
             guest.config.pop(opt, None)
-            if opt.startswith("unused"):
+            if opt.startswith("unused") or opt == "vmstate":
                 vol = state.find_volume(str(value), guest.node)
                 if vol is not None:
                     state.remove_volume(vol)
