@@ -491,7 +491,7 @@ def _get_config(call: Call, gtype: GuestType) -> dict[str, Any]:
     guest = load_guest(call, gtype)
     snapname = call.text("snapshot")
     current = call.flag("current")
-    if snapname and current and gtype == "qemu":
+    if snapname and current:
         both = "cannot use 'snapshot' parameter with 'current'"
         raise param_error({"snapshot": both, "current": both})
     if snapname:
