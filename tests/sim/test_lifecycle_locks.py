@@ -56,3 +56,11 @@ async def test_forced_snapshot_delete_keeps_another_lock(sim: RunningSimulator, 
     cfg = await admin.data("GET", "/nodes/pve1/qemu/102/config")
     assert cfg["lock"] == "backup"
     assert "pre_upgrade" in [s["name"] for s in await admin.data("GET", "/nodes/pve1/qemu/102/snapshot")]
+
+
+async def test_locked_container_reboot_is_not_lock_checked(sim: RunningSimulator, admin: Api) -> None:
+    # pve-container LXC.pm vm_reboot: vm_stop + vm_start under the config lock, no check_lock
+    sim.state.guests[107].config["lock"] = "backup"
+    assert (await _task(admin, "/nodes/pve1/lxc/107/status/reboot"))["exitstatus"] == "OK"
+    sim.state.guests[100].config["lock"] = "backup"
+    assert (await _task(admin, "/nodes/pve1/qemu/100/status/reboot"))["exitstatus"] == "VM is locked (backup)"

@@ -234,8 +234,10 @@ def _shutdown_worker(
             raise TaskError(config_missing(node, vmid, guest_type))
         if guest.status != "running":
             return  # qemu-server _do_vm_stop: nothing to do, no lock check
-        # the lock is checked in the worker for both: qemu _do_vm_stop, pve-container vm_shutdown's realcmd
-        check_lock_task(guest, skip)
+        # the lock is checked in the worker: qemu _do_vm_stop (shutdown and reboot), pve-container
+        # vm_shutdown's realcmd; pve-container LXC.pm vm_reboot stops and starts without a lock check
+        if guest_type == "qemu" or not then_start:
+            check_lock_task(guest, skip)
         needed = guest.shutdown_seconds
         if needed is not None and needed <= timeout:
             yield needed
