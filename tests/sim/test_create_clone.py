@@ -92,6 +92,18 @@ async def test_lxc_create_bare_rootfs_size_and_veth(sim: RunningSimulator, admin
 
 async def test_container_full_clone_to_storage_without_rootdir_fails_in_the_task(admin: Api) -> None:
     st = await _task(admin, "POST", "/nodes/pve3/lxc/109/clone", {"newid": "330", "storage": "local", "full": "1"})
-    assert st["exitstatus"] == "content type 'rootdir' is not available or configured on storage 'local'"
+    assert st["exitstatus"] == "clone failed: content type 'rootdir' is not available or configured on storage 'local'"
     r = await admin.get("/nodes/pve3/lxc/330/config")
     assert r.status_code == 500  # the new CT's placeholder config is gone again
+
+
+async def test_container_clone_locks_the_source_with_disk(sim: RunningSimulator, admin: Api) -> None:
+    r = await admin.post("/nodes/pve3/lxc/109/clone", data={"newid": "331", "full": "1"})
+    upid = r.json()["data"]
+    assert sim.state.guests[109].lock == "disk" and sim.state.guests[331].lock == "create"
+    r = await admin.post("/nodes/pve3/lxc/109/status/start")  # the 'disk' lock holds off a start
+    assert (await admin.wait_task(r.json()["data"]))["exitstatus"] == "CT is locked (disk)"
+    st = await admin.wait_task(upid)
+    assert st["exitstatus"] == "OK"
+    assert sim.state.guests[109].lock is None and sim.state.guests[331].lock is None
+    assert "create full clone of mountpoint rootfs (local-lvm:vm-109-disk-0)" in await admin.log(upid)

@@ -1344,7 +1344,12 @@ def _clone(call: Call, gtype: GuestType) -> Task:
     storage_id = call.text("storage")
 
     new_guest = _new_guest(state, newid, gtype, target, pool)
-    new_guest.config = {"lock": "clone"}
+    # qemu-server writes "lock: clone" into the new config; pve-container locks the source CT with 'disk'
+    # (set_lock) and creates the new one with 'create' (create_and_lock_config) until the worker ends
+    new_guest.config = {"lock": "clone" if gtype == "qemu" else "create"}
+    if gtype == "lxc":
+        src.config["lock"] = "disk"
+        state.touch()
     name_key = "name" if gtype == "qemu" else "hostname"
     name = call.text(name_key)
     fmt_param = call.text("format")
@@ -1393,7 +1398,8 @@ def _clone(call: Call, gtype: GuestType) -> Task:
                     size = parse_size(opts.get("size", "0"))
                 idx = state.next_disk_index(dst_sid, newid)
                 if full:
-                    ctx.log(f"create full clone of drive {key} ({volid})")
+                    what = "drive" if gtype == "qemu" else "mountpoint"
+                    ctx.log(f"create full clone of {what} {key} ({volid})")
                     if dst_storage.file_based and gtype == "qemu":
                         fmt = fmt_param or "qcow2"
                         new_volid = f"{dst_sid}:{newid}/vm-{newid}-disk-{idx}.{fmt}"
@@ -1410,7 +1416,8 @@ def _clone(call: Call, gtype: GuestType) -> Task:
                         done = size * i / steps
                         ctx.log(f"transferred {_fmt_bytes(done)} of {_fmt_bytes(size)} ({100.0 * i / steps:.2f}%)")
                 else:
-                    ctx.log(f"create linked clone of drive {key} ({volid})")
+                    what = "drive" if gtype == "qemu" else "mount point"  # sic: PVE's two spellings
+                    ctx.log(f"create linked clone of {what} {key} ({volid})")
                     fmt = src_vol.format if src_vol else "raw"
                     if src_storage.file_based:
                         base_path = volid.split(":", 1)[1]
@@ -1438,7 +1445,12 @@ def _clone(call: Call, gtype: GuestType) -> Task:
             new_guest.config = dict(sorted(cfg.items()))
             state.touch()
             ok = True
+        except TaskError as err:
+            raise TaskError(f"clone failed: {err.message}") from None  # both clone_vm workers say so
         finally:
+            if gtype == "lxc" and src.config.get("lock") == "disk":
+                src.config.pop("lock", None)  # "Unlock the source config in any case"
+                state.touch()
             if not ok:
                 _destroy_guest(state, new_guest)
 
