@@ -1455,7 +1455,8 @@ def _clone(call: Call, gtype: GuestType) -> Task:
                 _destroy_guest(state, new_guest)
 
     wtype = "qmclone" if gtype == "qemu" else "vzclone"
-    return start_guest_task(call, wtype, worker, interrupt_text=INTERRUPT_SIGNAL)
+    # the workers' own SIGTERM handler dies "interrupted by signal" inside the eval that adds "clone failed: "
+    return start_guest_task(call, wtype, worker, interrupt_text=f"clone failed: {INTERRUPT_SIGNAL}")
 
 
 @route("POST", "/nodes/{node}/qemu/{vmid}/clone")
