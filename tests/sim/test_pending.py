@@ -136,3 +136,12 @@ async def test_deleting_the_saved_state_drops_the_suspended_lock(admin: Api) -> 
     await admin.data("PUT", f"{VM}/config", data={"delete": "vmstate"})
     cfg = await admin.data("GET", f"{VM}/config")
     assert "lock" not in cfg and "vmstate" not in cfg
+
+
+async def test_agent_switch_waits_but_fstrim_option_applies(admin: Api) -> None:
+    # qemu-server vmconfig_update_agent: only fstrim_cloned_disks is hot-pluggable
+    await admin.data("PUT", f"{VM}/config", data={"agent": "1,fstrim_cloned_disks=1"})
+    assert (await admin.data("GET", f"{VM}/config", params={"current": "1"}))["agent"] == "1,fstrim_cloned_disks=1"
+    await admin.data("PUT", f"{VM}/config", data={"agent": "0"})
+    assert (await admin.data("GET", f"{VM}/config", params={"current": "1"}))["agent"] == "1,fstrim_cloned_disks=1"
+    assert _by_key(await admin.data("GET", f"{VM}/pending"))["agent"]["pending"] == "0"

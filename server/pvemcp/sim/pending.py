@@ -119,6 +119,22 @@ def _qemu_disk_hotplugs(key: str, old: ConfigValue | None, new: ConfigValue, fea
     return "disk" in features and not re.match(r"^(ide|sata)\d+$", key)
 
 
+def _agent_options(value: ConfigValue) -> dict[str, str]:
+    head, opts = split_property_string(str(value))
+    if head is not None:
+        opts.setdefault("enabled", head)
+    return opts
+
+
+def _agent_hotplugs(old: ConfigValue | None, new: ConfigValue) -> bool:
+    """``vmconfig_update_agent``: only ``fstrim_cloned_disks`` changes while running, and only if set before."""
+    if old is None:
+        return False
+    before, after = _agent_options(old), _agent_options(new)
+    keys = (set(before) | set(after)) - {"fstrim_cloned_disks"}
+    return all(before.get(k) == after.get(k) for k in keys)
+
+
 def hotplugs_change(guest: Guest, key: str, new: ConfigValue) -> bool:
     """Whether a running guest takes the change of ``key`` to ``new`` at once."""
     cfg = guest.config
@@ -129,8 +145,10 @@ def hotplugs_change(guest: Guest, key: str, new: ConfigValue) -> bool:
             return True
         return bool(re.match(r"^(mp|dev)\d+$", key)) and old is None
     features = hotplug_features(cfg)
-    if key in QEMU_FAST_PLUG or _IPCONFIG.match(key) or key in ("cpuunits", "cpulimit", "agent"):
+    if key in QEMU_FAST_PLUG or _IPCONFIG.match(key) or key in ("cpuunits", "cpulimit"):
         return True
+    if key == "agent":
+        return _agent_hotplugs(old, new)
     if key == "hotplug":
         return not re.search(r"memory|cpu", f"{new} {cfg.get('hotplug', '')}")
     if key == "tablet":
