@@ -240,7 +240,10 @@ def volume_path(storage: Storage, volid: str) -> str:
         return f"{root}/{_VTYPE_SUBDIRS.get(parts[0], parts[0])}/{'/'.join(parts[1:])}"
     if storage.type in ("lvmthin", "lvm"):
         return f"/dev/{storage.options.get('vgname', 'pve')}/{parts[-1]}"
-    return f"/dev/{storage.storage}/{parts[-1]}"
+    if storage.type == "zfspool" and not parts[-1].startswith("subvol-"):
+        return f"/dev/zvol/{storage.options.get('pool', 'rpool/data')}/{parts[-1]}"  # ZFSPoolPlugin.pm path
+    # other plugins (RBD, iSCSI, ZFS subvolumes, …) are not seeded; their paths are not modelled
+    raise fail(f"path of volume '{volid}' on a '{storage.type}' storage is not modelled by the simulator")
 
 
 @route("GET", "/nodes/{node}/storage/{storage}/content/{volume}")
