@@ -74,3 +74,34 @@ def test_params_encoding() -> None:
     with pytest.raises(PveError) as info:
         encode_params({"net0": {"bridge": "vmbr0"}})
     assert "net0" in info.value.errors
+
+
+CONTENT = "/nodes/{node}/storage/{storage}/content/{volume}"
+
+
+def test_volume_id_with_slash_goes_to_the_content_tail_encoded() -> None:
+    # pve-storage API2/Storage/Status.pm: '{storage}/content' has fragmentDelimiter '' (volids contain '/')
+    path = build_path("DELETE", CONTENT, {"node": "pve1", "storage": "local", "volume": "local:vztmpl/x y.tar.zst"})
+    assert path == "/nodes/pve1/storage/local/content/local:vztmpl%2Fx%20y.tar.zst"
+    assert build_path("GET", CONTENT, {"node": "pve1", "storage": "s", "volume": "s:vm-1-disk-0"}).endswith(
+        "/content/s:vm-1-disk-0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("volume", "problem"),
+    [("local:iso/../../x", "'..'"), ("local:iso//x", "empty"), ("a/%2e", "'%'"), ("a/b\\c", "'\\'")],
+)
+def test_volume_id_parts_are_still_validated(volume: str, problem: str) -> None:
+    with pytest.raises(PveError) as info:
+        build_path("DELETE", CONTENT, {"node": "pve1", "storage": "local", "volume": volume})
+    assert problem.strip("'") in info.value.errors["volume"]
+
+
+def test_slash_stays_refused_outside_the_volume_tail() -> None:
+    with pytest.raises(PveError):
+        build_path(
+            "GET", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}", {"node": "pve1", "vmid": 1, "snapname": "a/b"}
+        )
+    with pytest.raises(PveError):
+        build_path("GET", CONTENT, {"node": "pve1/x", "storage": "local", "volume": "local:iso/x.iso"})

@@ -106,3 +106,16 @@ async def test_resolve_guest_and_unknown_vmid(sim: Any) -> None:
         with pytest.raises(PveError) as info:
             await pve.resolve_guest(missing)
     assert info.value.message == f"no guest with vmid {missing} in the cluster"
+
+
+async def test_volume_id_with_slash_reaches_the_volume(sim: Any) -> None:
+    # pve-storage's content subtree takes the rest of the path as the volume id (fragmentDelimiter '')
+    volid = "local:vztmpl/alpine-3.22-default_20250617_amd64.tar.xz"
+    where = {"node": "pve1", "storage": "local", "volume": volid}
+    async with PveClient(token_config(sim)) as pve:
+        info = await pve.get("/nodes/{node}/storage/{storage}/content/{volume}", path=where)
+        assert info["path"] == "/var/lib/vz/template/cache/alpine-3.22-default_20250617_amd64.tar.xz"
+        upid = await pve.delete("/nodes/{node}/storage/{storage}/content/{volume}", path=where)
+        assert (await pve.wait_task(upid, deadline_s=60)).exitstatus == "OK"
+        with pytest.raises(PveError):
+            await pve.get("/nodes/{node}/storage/{storage}/content/{volume}", path=where)

@@ -79,10 +79,16 @@ async def test_vzdump_to_local_storage(admin: Api) -> None:
 
 
 async def test_vzdump_errors(admin: Api) -> None:
-    r = await admin.post("/nodes/pve1/vzdump", data={"vmid": "100", "storage": "local-lvm"})
-    assert r.json()["message"] == "storage 'local-lvm' does not support backups\n"
+    # pve-manager PVE/VZDump.pm new() checks the storage inside the worker (storage_info)
+    upid = await admin.data("POST", "/nodes/pve1/vzdump", data={"vmid": "100", "storage": "local-lvm"})
+    st = await admin.wait_task(upid)
+    assert st["exitstatus"] == (
+        "could not get storage information for 'local-lvm': "
+        "can't use storage 'local-lvm' for backups - wrong content type"
+    )
+    # verify_vzdump_parameters: nothing selected, or conflicting selections, is a 400
     r = await admin.post("/nodes/pve1/vzdump", data={})
-    assert r.status_code == 500
+    assert r.status_code == 400 and r.json()["errors"] == {"vmid": "property is missing"}
 
 
 async def test_backup_job_crud(admin: Api) -> None:
@@ -104,10 +110,96 @@ async def test_backup_job_crud(admin: Api) -> None:
     r = await admin.post("/cluster/backup", data={"id": "nightly-dev", "schedule": "01:30", "all": "1"})
     assert r.json()["message"] == "Job 'nightly-dev' already exists\n"
     await admin.data("DELETE", "/cluster/backup/nightly-dev")
-    r = await admin.get("/cluster/backup/nightly-dev")
-    assert (r.status_code, r.json()["message"]) == (500, "job 'nightly-dev' does not exist\n")
+    r = await admin.get("/cluster/backup/nightly-dev")  # read_job: raise_param_exc
+    assert (r.status_code, r.json()["errors"]) == (400, {"id": "No such job 'nightly-dev'"})
 
 
 async def test_auditor_cannot_change_jobs(auditor: Api) -> None:
     r = await auditor.post("/cluster/backup", data={"schedule": "01:00", "all": "1"})
     assert r.json()["message"] == "Permission check failed (/, Sys.Modify)\n"
+
+
+# ---------------------------------------------------------------------------------------------- PVE 9.1 rules
+# pve-manager PVE/API2/VZDump.pm vzdump, PVE/VZDump.pm (verify_vzdump_parameters, get_included_guests, new),
+# PVE/API2/Backup.pm (create_job, update_job, index), pve-guest-common PVE/VZDump/Plugin.pm
+# (remove_vmid_from_backup_jobs)
+
+
+async def test_vzdump_selection_conflicts_are_400(admin: Api) -> None:
+    for extra in ({"all": "1"}, {"exclude": "101"}, {"pool": "prod"}):
+        r = await admin.post("/nodes/pve1/vzdump", data={"vmid": "100", **extra})
+        key = next(iter(extra))
+        assert r.status_code == 400 and r.json()["errors"] == {key: "option conflicts with option 'vmid'"}
+
+
+async def test_vzdump_exclude_alone_means_all_but_these_and_templates_count(admin: Api) -> None:
+    upid = await admin.data("POST", "/nodes/pve1/vzdump", data={"exclude": "100,102,107", "storage": "nfs-shared"})
+    st = await admin.wait_task(upid)
+    log = await admin.log(upid)
+    assert st["exitstatus"] == "OK", log
+    started = [line for line in log if line.startswith("INFO: Starting Backup of VM")]
+    assert started == ["INFO: Starting Backup of VM 106 (qemu)", "INFO: Starting Backup of VM 9000 (qemu)"]
+    assert "--all 1" in log[0]
+
+
+async def test_vzdump_unknown_guest_and_storage_fail_in_the_task(admin: Api) -> None:
+    upid = await admin.data("POST", "/nodes/pve2/vzdump", data={"vmid": "4242", "storage": "nfs-shared"})
+    assert ":vzdump:4242:" in upid
+    st = await admin.wait_task(upid)
+    assert st["exitstatus"] == "job errors"
+    assert "ERROR: Backup of VM 4242 failed - unable to find VM '4242'" in await admin.log(upid)
+    upid = await admin.data("POST", "/nodes/pve1/vzdump", data={"vmid": "100", "storage": "nope"})
+    st = await admin.wait_task(upid)
+    assert st["exitstatus"] == (
+        "could not activate storage 'nope': storage 'nope' does not exist "
+        "could not get storage information for 'nope': storage 'nope' does not exist"
+    )
+
+
+async def test_job_needs_a_schedule_and_converts_starttime(admin: Api) -> None:
+    r = await admin.post("/cluster/backup", data={"id": "j1", "all": "1"})
+    assert r.status_code == 400 and r.json()["errors"] == {"schedule": "neither 'starttime' nor 'schedule' were set"}
+    r = await admin.post("/cluster/backup", data={"id": "j1", "all": "1", "schedule": "01:00", "starttime": "02:00"})
+    assert r.json()["errors"] == {"starttime": "'starttime' and 'schedule' cannot both be set"}
+    r = await admin.post("/cluster/backup", data={"id": "j1", "schedule": "01:00"})
+    assert r.json()["errors"] == {"vmid": "property is missing"}
+    await admin.data("POST", "/cluster/backup", data={"id": "j1", "vmid": "100", "starttime": "02:00", "dow": "sat"})
+    assert (await admin.data("GET", "/cluster/backup/j1"))["schedule"] == "sat 02:00"
+
+
+async def test_job_update_selection_replaces_the_other_selection(admin: Api) -> None:
+    await admin.data("POST", "/cluster/backup", data={"id": "j2", "schedule": "01:00", "exclude": "100"})
+    job = await admin.data("GET", "/cluster/backup/j2")
+    assert job["all"] == 1 and job["exclude"] == "100"  # exclude alone means all-but
+    await admin.data("PUT", "/cluster/backup/j2", data={"vmid": "101,102"})
+    job = await admin.data("GET", "/cluster/backup/j2")
+    assert job["vmid"] == "101,102" and "all" not in job and "exclude" not in job
+    await admin.data("PUT", "/cluster/backup/j2", data={"pool": "dev"})
+    job = await admin.data("GET", "/cluster/backup/j2")
+    assert job["pool"] == "dev" and "vmid" not in job
+    r = await admin.put("/cluster/backup/j2", data={"delete": "bogus"})
+    assert r.status_code == 400 and r.json()["errors"] == {"delete": "unknown option 'bogus'"}
+    r = await admin.put("/cluster/backup/j2", data={})
+    assert r.json()["message"] == "no options specified\n"
+
+
+async def test_next_run_follows_the_weekday(sim: RunningSimulator, admin: Api) -> None:
+    await admin.data("POST", "/cluster/backup", data={"id": "sunday", "schedule": "sun 01:00", "all": "1"})
+    jobs = {j["id"]: j for j in await admin.data("GET", "/cluster/backup")}
+    now = sim.sim.clock.now()
+    nxt = jobs["sunday"]["next-run"]
+    when = time.gmtime(nxt)
+    assert (when.tm_wday, when.tm_hour, when.tm_min) == (6, 1, 0)
+    assert now < nxt <= now + 7 * 86400
+    weekly = next(j for j in jobs.values() if j.get("schedule") == "sat 03:00")
+    assert time.gmtime(weekly["next-run"]).tm_wday == 5
+
+
+async def test_purge_removes_the_guest_from_jobs(sim: RunningSimulator, admin: Api) -> None:
+    await admin.data("POST", "/cluster/backup", data={"id": "only105", "schedule": "01:00", "vmid": "105"})
+    await admin.data("POST", "/cluster/backup", data={"id": "all-but", "schedule": "01:00", "exclude": "105,110"})
+    upid = await admin.data("DELETE", "/nodes/pve3/qemu/105", params={"purge": "1"})
+    assert (await admin.wait_task(upid))["exitstatus"] == "OK"
+    jobs = {j["id"]: j for j in await admin.data("GET", "/cluster/backup")}
+    assert "only105" not in jobs  # its list became empty: the job is gone
+    assert jobs["all-but"]["exclude"] == "110"

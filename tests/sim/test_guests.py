@@ -218,8 +218,10 @@ async def test_create_lxc_from_template(admin: Api) -> None:
     assert r.json()["message"] == "volume 'local:vztmpl/nope.tar.zst' does not exist\n"
     r = await admin.post("/nodes/pve3/lxc", data={"vmid": "103", "ostemplate": tmpl})
     assert r.json()["message"] == "CT 103 already exists on node 'pve3'\n"
+    # pve-container API2/LXC.pm create_vm $check_and_activate_storage: raise_param_exc (400)
     r = await admin.post("/nodes/pve3/lxc", data={"vmid": "132", "ostemplate": tmpl})
-    assert r.json()["message"] == "storage 'local' does not support container directories\n"
+    assert r.status_code == 400
+    assert r.json()["errors"] == {"storage": "storage 'local' does not support container directories"}
 
 
 async def test_destroy_rules(sim: RunningSimulator, admin: Api) -> None:
@@ -329,8 +331,13 @@ async def test_guest_listings(shared_admin: Api) -> None:
     assert set(lxc) == {103, 109} and lxc[103]["type"] == "lxc" and isinstance(lxc[103]["vmid"], int)
 
 
-async def test_create_on_storage_without_images_fails_in_the_task(admin: Api) -> None:
-    _, st = await _task(admin, "POST", "/nodes/pve1/qemu", {"vmid": "140", "scsi0": "local:8"})
-    assert st["exitstatus"] == "storage 'local' does not support vm images"
+async def test_create_on_storage_without_images_is_a_400(admin: Api) -> None:
+    # qemu-server API2/Qemu.pm $check_storage_access runs before the worker: raise_param_exc, nothing created
+    r = await admin.post("/nodes/pve1/qemu", data={"vmid": "140", "scsi0": "local:8"})
+    assert r.status_code == 400
+    assert r.json()["errors"] == {"storage": "storage 'local' does not support vm images"}
     r = await admin.get("/nodes/pve1/qemu/140/config")
-    assert r.status_code == 500  # the placeholder config is removed again
+    assert r.status_code == 500
+    r = await admin.post("/nodes/pve1/qemu/100/clone", data={"newid": "141", "storage": "local"})
+    assert r.status_code == 400
+    assert r.json()["errors"] == {"storage": "storage 'local' does not support vm images"}

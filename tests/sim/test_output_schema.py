@@ -56,6 +56,7 @@ GETS: list[str] = [
     "/nodes/pve1/lxc/107/status/current",
     "/nodes/pve3/lxc/109/status/current",
     "/nodes/pve1/lxc/107/config",
+    "/nodes/pve1/lxc/107/pending",
     "/nodes/pve1/lxc/107/snapshot",
     "/nodes/pve1/lxc/107/snapshot/before_grafana_12",
     "/nodes/pve1/lxc/107/snapshot/before_grafana_12/config",

@@ -408,3 +408,15 @@ def test_a_clone_takes_a_copy_of_the_firewall_config() -> None:
     assert "comment" not in store.guest_conf(state, 100).rules[0]
     store.clone_guest_conf(state, 105, Guest(vmid=501, type="qemu", node="pve1", config={}))
     assert 501 not in store.guests, "a guest without .fw file gives its clone none"
+
+
+async def test_a_clone_starts_with_a_copy_of_the_source_firewall(admin: Api) -> None:
+    # qemu-server API2/Qemu.pm clone_vm: clone_vmfw_conf($vmid, $newid) once the new config exists
+    rule = {"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "22"}
+    await admin.data("POST", "/nodes/pve1/qemu/106/firewall/rules", data=rule)
+    source = await admin.data("GET", "/nodes/pve1/qemu/106/firewall/rules")
+    upid = await admin.data("POST", "/nodes/pve1/qemu/106/clone", data={"newid": "301", "target": "pve2"})
+    assert (await admin.wait_task(upid))["exitstatus"] == "OK"
+    clone = await admin.data("GET", "/nodes/pve2/qemu/301/firewall/rules")
+    assert [(r["type"], r["action"], r.get("dport")) for r in clone] == [("in", "ACCEPT", "22")]
+    assert [r["pos"] for r in clone] == [r["pos"] for r in source]

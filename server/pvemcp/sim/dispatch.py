@@ -73,13 +73,31 @@ class ApiResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# Subtrees registered with ``fragmentDelimiter => ''``: everything after the prefix is one path parameter.
+# pve-storage ``PVE/API2/Storage/Status.pm`` registers ``{storage}/content`` that way "because volume IDs may
+# contain a slash", and pve-common ``PVE/RESTHandler.pm`` ``map_path_to_methods`` joins the rest of the stack
+# with ``/`` when it enters such a subclass. ``None`` matches any one segment.
+FRAGMENT_TAILS: tuple[tuple[str | None, ...], ...] = (("nodes", None, "storage", None, "content"),)
+
+
 def split_path(raw_path: str) -> list[str]:
-    """Percent-decode each segment of the raw path separately (a volid may contain an encoded ``/``)."""
-    return [unquote(s) for s in raw_path.strip("/").split("/")] if raw_path.strip("/") else []
+    """The path's segments as PVE sees them.
+
+    pve-http-server ``PVE/APIServer/AnyEvent.pm`` (``handle_api2_request``) percent-decodes the whole path
+    first (``uri_unescape``), then ``RESTHandler::find_handler`` splits it on ``/+`` and skips empty
+    fragments — so an encoded ``%2F`` is a separator like a literal ``/``. Under a fragment-delimited
+    subtree the remaining segments are joined back into one (``local:vztmpl/x.tar.zst``).
+    """
+    segments = [s for s in unquote(raw_path).split("/") if s]
+    for prefix in FRAGMENT_TAILS:
+        n = len(prefix)
+        if len(segments) > n + 1 and all(p is None or p == s for p, s in zip(prefix, segments, strict=False)):
+            return [*segments[:n], "/".join(segments[n:])]
+    return segments
 
 
 def _match(sim: Simulator, method: str, segments: list[str]) -> tuple[Operation, dict[str, str]] | None:
-    # the spec matcher splits on "/", so hide slashes that were percent-encoded inside one segment
+    # the spec matcher splits on "/", so hide the slashes of a joined fragment-delimited tail
     hidden = [s.replace("/", _SLASH) for s in segments]
     hit = sim.spec.match(method, "/" + "/".join(hidden))
     if hit is None:

@@ -168,6 +168,10 @@ class Guest:
     started_at: float | None = None
     pid: int | None = None
     snapshots: dict[str, Snapshot] = field(default_factory=dict)
+    # the config file's ``[PENDING]`` section: changes waiting for the next start, and keys waiting to be
+    # deleted (value: forced, ``!key`` in PVE's ``delete:`` line) — see :mod:`pvemcp.sim.pending`
+    pending: Config = field(default_factory=dict)
+    pending_delete: dict[str, bool] = field(default_factory=dict)
     pool: str | None = None
     # seconds the guest OS needs to power off on ACPI shutdown; None = ignores ACPI (hung guest)
     shutdown_seconds: float | None = 4.0
@@ -256,6 +260,11 @@ def render_config(guest: Guest) -> str:
         return lines
 
     out = section(guest.config)
+    if guest.pending or guest.pending_delete:
+        out += ["", "[PENDING]"]
+        out += section(guest.pending)
+        if guest.pending_delete:
+            out.append("delete: " + ",".join(("!" if f else "") + k for k, f in sorted(guest.pending_delete.items())))
     for snap in guest.snapshots.values():
         out.append("")
         out.append(f"[{snap.name}]")

@@ -4,7 +4,9 @@ A path parameter comes from a model's tool arguments, i.e. from untrusted text. 
 ``pve1/qemu/100/status/stop`` or ``..`` or ``%2e%2e``, a read-only tool could be steered to a different,
 destructive endpoint.  So every value is validated (no ``/``, no ``\\``, no ``.``/``..``, no ``%``, no
 control characters, not empty) and then percent-encoded into exactly one path segment, and only templates
-the API spec knows are accepted (the client checks that, see ``client.py``).
+the API spec knows are accepted (the client checks that, see ``client.py``).  The one exception is the
+volume id at the end of ``…/storage/{storage}/content/{volume}``: PVE hands that whole tail to the volume
+handler, so its ``/`` is allowed (each part still validated) and sent encoded.
 
 Query and body values get PVE's encoding: booleans as ``1``/``0`` (PVE rejects ``true`` in form data),
 lists as repeated keys, ``None`` dropped.
@@ -64,6 +66,34 @@ def encode_segment(value: object, *, name: str = "value", method: str = "", temp
     return quote(text, safe=":@!")
 
 
+def takes_volume_id(template: str, name: str) -> bool:
+    """Whether ``{name}`` is the tail of a fragment-delimited subtree, where a ``/`` belongs to the value.
+
+    pve-storage ``PVE/API2/Storage/Status.pm`` registers ``{storage}/content`` with ``fragmentDelimiter => ''``
+    and pve-common ``RESTHandler::map_path_to_methods`` hands everything after ``content/`` to ``{volume}``;
+    volume ids such as ``local:vztmpl/debian.tar.zst`` or ``local:backup/vzdump-….vma.zst`` need the ``/``.
+    """
+    return name == "volume" and template.endswith("/storage/{storage}/content/{volume}")
+
+
+def encode_volume_id(value: object, *, name: str = "volume", method: str = "", template: str = "") -> str:
+    """A volume id as the last path segment: each ``/``-separated part validated like a segment.
+
+    Parts are joined with ``%2F``: pve-http-server decodes the whole path before splitting it
+    (``uri_unescape`` in ``APIServer/AnyEvent.pm``), so PVE reads the same volume id, and no HTTP layer in
+    between can treat the parts as path segments (``..`` is refused anyway). Empty parts are refused too,
+    because PVE would silently drop them (``find_handler`` skips empty fragments).
+    """
+    if isinstance(value, str) and "/" in value:
+        parts = value.split("/")
+        if any(p == "" for p in parts):
+            raise _refuse(method, template, name, "must not contain an empty '/'-separated part")
+        if len(value) > MAX_SEGMENT_LEN:
+            raise _refuse(method, template, name, f"must be at most {MAX_SEGMENT_LEN} characters")
+        return "%2F".join(encode_segment(p, name=name, method=method, template=template) for p in parts)
+    return encode_segment(value, name=name, method=method, template=template)
+
+
 def build_path(method: str, template: str, params: Mapping[str, object] | None) -> str:
     """Fill a path template; every placeholder must be given exactly once, nothing extra."""
     names = template_params(template)
@@ -77,6 +107,8 @@ def build_path(method: str, template: str, params: Mapping[str, object] | None) 
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)
+        if takes_volume_id(template, name):
+            return encode_volume_id(given[name], name=name, method=method, template=template)
         return encode_segment(given[name], name=name, method=method, template=template)
 
     return _PLACEHOLDER_RE.sub(fill, template)

@@ -14,7 +14,8 @@ import time
 from collections.abc import Generator
 from typing import Any
 
-from pvemcp.sim.errors import TaskError, fail
+from pvemcp.sim.calendar_event import next_event
+from pvemcp.sim.errors import PveHttpError, TaskError, fail, param_error
 from pvemcp.sim.handlers.common import guest_alive
 from pvemcp.sim.routing import Call, route
 from pvemcp.sim.state import GIB, ClusterState, Config, Guest, Storage, Volume
@@ -41,38 +42,81 @@ def _notes(template: str, guest: Guest, node: str, cluster: str) -> str:
     )
 
 
-def _selected(call: Call, state: ClusterState) -> list[int]:
-    vmids = _split_ids(call.text("vmid"))
-    pool = call.text("pool")
-    if pool:
+def verify_vzdump_parameters(params: dict[str, Any], check_missing: bool) -> None:
+    """pve-manager ``PVE/VZDump.pm`` ``verify_vzdump_parameters``: conflicts (400), ``exclude`` implies ``all``.
+
+    Changes ``params`` like PVE does (``all`` set when ``exclude`` is given without ``pool``).
+    """
+    if params.get("vmid"):
+        for key in ("all", "exclude", "pool"):
+            if _truthy(params.get(key)):
+                raise param_error({key: "option conflicts with option 'vmid'"})
+    if params.get("exclude") is not None and not params.get("pool"):
+        params["all"] = 1
+    if check_missing and not (_truthy(params.get("all")) or params.get("pool")) and not params.get("vmid"):
+        raise param_error({"vmid": "property is missing"})
+
+
+def _truthy(value: Any) -> bool:
+    return value is not None and f"{int(value) if isinstance(value, bool) else value}" not in ("", "0")
+
+
+def _included(state: ClusterState, params: dict[str, Any]) -> dict[str, list[int]]:
+    """``get_included_guests``: the selected guests per node; unknown ids under ``''`` (they fail later)."""
+    if params.get("pool"):
+        pool = str(params["pool"])
         if pool not in state.pools:
             raise fail(f"pool '{pool}' does not exist")
-        vmids += sorted(state.pools[pool].vmids)
-    if call.flag("all"):
-        excluded = set(_split_ids(call.text("exclude")))
+        vmids = sorted(state.pools[pool].vmids)
+    elif params.get("vmid"):
+        vmids = _split_ids(str(params["vmid"]))
+    elif _truthy(params.get("all")):
+        excluded = set(_split_ids(str(params.get("exclude") or "")))
         vmids = sorted(v for v in state.guests if v not in excluded)
-    return sorted(set(vmids))
+    else:
+        return {}
+    per_node: dict[str, list[int]] = {}
+    for vmid in vmids:
+        guest = state.guests.get(vmid)
+        per_node.setdefault(guest.node if guest is not None else "", []).append(vmid)
+    return per_node
+
+
+def _storage_errors(state: ClusterState, storage_id: str) -> str | None:
+    """``PVE::VZDump->new`` (in the worker): activating the storage, then ``storage_info``; errors joined."""
+    storage = state.storages.get(storage_id)
+    errors: list[str] = []
+    if storage is None:
+        missing = f"storage '{storage_id}' does not exist"
+        errors.append(f"could not activate storage '{storage_id}': {missing}")
+        errors.append(f"could not get storage information for '{storage_id}': {missing}")
+    elif not storage.enabled:
+        errors.append(f"could not activate storage '{storage_id}': storage '{storage_id}' is disabled")
+        if "backup" not in storage.content:
+            wrong = f"can't use storage '{storage_id}' for backups - wrong content type"
+            errors.append(f"could not get storage information for '{storage_id}': {wrong}")
+    elif "backup" not in storage.content:
+        wrong = f"can't use storage '{storage_id}' for backups - wrong content type"
+        errors.append(f"could not get storage information for '{storage_id}': {wrong}")
+    return "\n".join(errors) or None
 
 
 @route("POST", "/nodes/{node}/vzdump")
 def vzdump(call: Call) -> Task | str:
+    """pve-manager ``PVE/API2/VZDump.pm`` ``vzdump``: parameter checks here, storage and guests in the task.
+
+    Guests of other nodes are skipped silently (``OK`` when none is local and ``all`` is not set); unknown
+    ids are backed up "locally" and fail there; templates are backed up like any guest.
+    """
     state = call.sim.state
     node = call.node
-    if not (call.text("vmid") or call.flag("all") or call.text("pool")):
-        raise fail("No guests selected, please use either 'all', 'vmid' or 'pool'")
-    vmids = _selected(call, state)
-    for vmid in vmids:
-        if vmid not in state.guests:
-            raise fail(f"Unable to find VM '{vmid}'")
-    storage_id = call.text("storage") or "local"
-    storage = state.storages.get(storage_id)
-    if storage is None:
-        raise fail(f"storage '{storage_id}' does not exist")
-    if "backup" not in storage.content:
-        raise fail(f"storage '{storage_id}' does not support backups")
-    local = [v for v in vmids if state.guests[v].node == node and not state.guests[v].template]
-    if not local:
+    params = dict(call.params)
+    verify_vzdump_parameters(params, True)
+    per_node = _included(state, params)
+    local = per_node.pop(node, []) + per_node.pop("", [])
+    if not local and not _truthy(params.get("all")):
         return "OK"
+    storage_id = call.text("storage") or "local"
     mode = call.text("mode", "snapshot") or "snapshot"
     compress = call.text("compress", "0") or "0"
     notes_template = call.text("notes-template")
@@ -80,18 +124,22 @@ def vzdump(call: Call) -> Task | str:
     wid = str(local[0]) if len(local) == 1 else ""
 
     def worker(ctx: TaskContext) -> Worker:
+        errors_text = _storage_errors(state, storage_id)
+        if errors_text is not None:
+            raise TaskError(errors_text.replace("\n", " "))
+        storage = state.storages[storage_id]
         opts = f"--mode {mode} --storage {storage_id}"
         if compress != "0":
             opts += f" --compress {compress}"
         if notes_template:
             opts += f" --notes-template '{notes_template}'"
-        ids = " ".join(str(v) for v in local) if not call.flag("all") else "--all 1"
+        ids = " ".join(str(v) for v in local) if not _truthy(params.get("all")) else "--all 1"
         ctx.log(f"INFO: starting new backup job: vzdump {ids} {opts} --node {node}")
         errors = 0
         for vmid in local:
             guest = state.guests.get(vmid)
             if guest is None:
-                ctx.log(f"ERROR: Backup of VM {vmid} failed - unable to find VM {vmid}")
+                ctx.log(f"ERROR: Backup of VM {vmid} failed - unable to find VM '{vmid}'")
                 errors += 1
                 continue
             ok = yield from _backup_one(ctx, state, guest, storage, mode, compress, notes_template, protected, node)
@@ -199,18 +247,14 @@ _JOB_META = frozenset({"id", "delete", "digest"})
 
 
 def _next_run(state: ClusterState, job: Config) -> int | None:
-    """Next start of a ``HH:MM`` or ``<dow> HH:MM`` schedule (enough for the seeded jobs)."""
-    if not job.get("enabled", 1):
+    """``next-run`` as ``PVE/API2/Backup.pm`` ``index`` computes it: the schedule's next event after now.
+
+    PVE computes it for every job with a schedule, enabled or not.
+    """
+    schedule = job.get("schedule")
+    if not schedule:
         return None
-    m = re.search(r"(\d{1,2}):(\d{2})$", str(job.get("schedule", "")))
-    if not m:
-        return None
-    now = int(state.clock.now())
-    day = now - now % 86400
-    t = day + int(m.group(1)) * 3600 + int(m.group(2)) * 60
-    while t <= now:
-        t += 86400
-    return t
+    return next_event(str(schedule), state.clock.now())
 
 
 def _job_entry(state: ClusterState, job_id: str, job: Config) -> dict[str, Any]:
@@ -227,69 +271,111 @@ def backup_jobs(call: Call) -> list[dict[str, Any]]:
     return [_job_entry(state, k, v) for k, v in state.backup_jobs.items()]
 
 
-def _job(state: ClusterState, job_id: str) -> Config:
-    job = state.backup_jobs.get(job_id)
-    if job is None:
-        raise fail(f"job '{job_id}' does not exist")
-    return job
+def _no_such_job(job_id: str) -> PveHttpError:
+    """``read_job``/``delete_job``: ``raise_param_exc({ id => "No such job '…'" })``."""
+    return param_error({"id": f"No such job '{job_id}'"})
 
 
 @route("GET", "/cluster/backup/{id}")
 def backup_job_get(call: Call) -> dict[str, Any]:
     state = call.sim.state
     job_id = call.req("id")
-    return {"id": job_id, **_job(state, job_id)}
+    job = state.backup_jobs.get(job_id)
+    if job is None:
+        raise _no_such_job(job_id)
+    return {"id": job_id, **job}
 
 
-def _job_values(call: Call) -> Config:
+def _schedule_param_check(params: dict[str, Any], required: bool) -> None:
+    """``$schedule_param_check``: ``schedule`` xor ``starttime`` (+``dow``), converted to a schedule."""
+    if params.get("schedule") is not None:
+        if params.get("starttime") is not None:
+            raise param_error({"starttime": "'starttime' and 'schedule' cannot both be set"})
+    elif params.get("starttime") is None:
+        if required:
+            raise param_error({"schedule": "neither 'starttime' nor 'schedule' were set"})
+    else:
+        dow = ",".join(re.split(r"[,;\s]+", str(params.get("dow") or "")))
+        all_days = "mon,tue,wed,thu,fri,sat,sun"
+        starttime = str(params["starttime"])
+        params["schedule"] = starttime if dow.strip(",") in ("", all_days) else f"{dow} {starttime}"
+    params.pop("starttime", None)
+    params.pop("dow", None)
+
+
+def _job_values(params: dict[str, Any]) -> Config:
     out: Config = {}
-    for k, v in call.params.items():
+    for k, v in params.items():
         if k in _JOB_META:
             continue
         out[k] = int(v) if isinstance(v, bool) else v
     return out
 
 
-def _save_job(state: ClusterState, job_id: str, job: Config) -> None:
-    """Validate a job as it will be stored (a known storage, some guests selected), then store it.
-
-    Create and update check the same thing: the whole resulting job, not just the changed keys.
-    """
-    storage = job.get("storage")
-    if storage is not None and storage not in state.storages:
-        raise fail(f"storage '{storage}' does not exist")
-    if not (job.get("vmid") or job.get("all") or job.get("pool")):
-        raise fail("No guests selected, please use either 'all', 'vmid' or 'pool'")
-    state.backup_jobs[job_id] = job
-    state.touch()
-
-
 @route("POST", "/cluster/backup")
 def backup_job_create(call: Call) -> None:
+    """``create_job`` (pve-manager ``PVE/API2/Backup.pm``)."""
     state = call.sim.state
+    params = dict(call.params)
+    pool = params.get("pool")
+    if pool and pool not in state.pools:
+        raise fail(f"pool '{pool}' does not exist")
+    _schedule_param_check(params, True)
+    params.setdefault("enabled", 1)
     job_id = call.text("id")
     if job_id is None:
-        h = f"{state.rng.getrandbits(48):012x}"
-        job_id = f"backup-{h[:8]}-{h[8:12]}"
+        job_id = state.new_uuid()
     if job_id in state.backup_jobs:
         raise fail(f"Job '{job_id}' already exists")
-    job: Config = {"type": "vzdump", "enabled": 1, **_job_values(call)}
-    job.setdefault("schedule", "00:00")
-    _save_job(state, job_id, job)
+    verify_vzdump_parameters(params, True)
+    state.backup_jobs[job_id] = {"type": "vzdump", **_job_values(params)}
+    state.touch()
     return None
+
+
+# keys a job update may delete beyond vzdump's own options (``update_job`` ``$deletable``)
+_DELETABLE = frozenset({"comment", "repeat-missed"})
 
 
 @route("PUT", "/cluster/backup/{id}")
 def backup_job_update(call: Call) -> None:
+    """``update_job``: the selection keys exclude each other — the one given wins, the others are dropped."""
     state = call.sim.state
     job_id = call.req("id")
-    job = _job(state, job_id)
+    params = dict(call.params)
+    deletes = [k for k in re.split(r"[,;\s]+", call.text("delete") or "") if k]
+    pool = params.get("pool")
+    if pool and pool not in state.pools:
+        raise fail(f"pool '{pool}' does not exist")
+    _schedule_param_check(params, False)
+    values = _job_values(params)
+    if not values and not deletes:
+        raise fail("no options specified")
+    verify_vzdump_parameters(dict(values), False)
+    job = state.backup_jobs.get(job_id)
+    if job is None:
+        raise fail("no such vzdump job")
     updated = dict(job)
-    updated.update(_job_values(call))
-    for key in re.split(r"[,;\s]+", call.text("delete") or ""):
-        if key:
+    schema = call.sim.spec.operation(call.key).input_schema.get("properties", {})
+    for key in deletes:
+        if (key not in schema or key in _JOB_META or key in ("starttime", "dow")) and key not in _DELETABLE:
+            raise param_error({"delete": f"unknown option '{key}'"})
+        updated.pop(key, None)
+    updated.update(values)
+    if updated.get("exclude") is not None and not updated.get("pool"):
+        updated["all"] = 1
+    if values.get("vmid") is not None:
+        for key in ("all", "exclude", "pool"):
             updated.pop(key, None)
-    _save_job(state, job_id, updated)
+    elif _truthy(values.get("all")):
+        updated.pop("vmid", None)
+        updated.pop("pool", None)
+    elif updated.get("pool"):
+        for key in ("vmid", "all", "exclude"):
+            updated.pop(key, None)
+    verify_vzdump_parameters(updated, True)
+    state.backup_jobs[job_id] = updated
+    state.touch()
     return None
 
 
@@ -297,7 +383,8 @@ def backup_job_update(call: Call) -> None:
 def backup_job_delete(call: Call) -> None:
     state = call.sim.state
     job_id = call.req("id")
-    _job(state, job_id)
+    if job_id not in state.backup_jobs:
+        raise _no_such_job(job_id)
     del state.backup_jobs[job_id]
     state.touch()
     return None

@@ -58,7 +58,7 @@ def _resources(state: ClusterState) -> dict[str, list[dict[str, Any]]]:
                 base = int(storage.options.get("_base_used", 0))
                 entry["disk"] = base + shared_used + usage.get((storage.storage, node.name), 0)
             storages.append(entry)
-    pools = [{"id": f"/pool/{p}", "type": "pool", "pool": p} for p in sorted(state.pools)]
+    pools = _pool_entries(state, vms)
     network = [
         {
             "id": f"network/{n.name}/zone/localnetwork",
@@ -76,6 +76,27 @@ def _resources(state: ClusterState) -> dict[str, list[dict[str, Any]]]:
     return result
 
 
+def _pool_entries(state: ClusterState, vms: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pool entries as pve-manager ``PVE/API2/Cluster.pm`` ``resources`` builds them.
+
+    Each pool sums its running members (those with an uptime): the longest ``uptime``, ``mem``/``maxmem``,
+    and ``cpu`` weighted by ``maxcpu``.
+    """
+    pools: dict[str, dict[str, Any]] = {p: {"id": f"/pool/{p}", "pool": p, "type": "pool"} for p in sorted(state.pools)}
+    for entry in vms:
+        pe = pools.get(str(entry.get("pool", "")))
+        if pe is None or not entry.get("uptime"):
+            continue
+        pe["uptime"] = max(int(pe.get("uptime", 0)), int(entry["uptime"]))
+        pe["mem"] = pe.get("mem", 0) + entry.get("mem", 0)
+        pe["maxmem"] = pe.get("maxmem", 0) + entry.get("maxmem", 0)
+        cpu, maxcpu = pe.get("cpu", 0), pe.get("maxcpu", 0)
+        total = maxcpu + entry.get("maxcpu", 0)
+        pe["cpu"] = (cpu * maxcpu + entry.get("cpu", 0) * entry.get("maxcpu", 0)) / total if total else 0
+        pe["maxcpu"] = total
+    return list(pools.values())
+
+
 _AUDIT_PRIVS = ("VM.Audit", "Sys.Audit", "Datastore.Audit", "Pool.Audit", "SDN.Audit")
 _ENCODED: dict[tuple[Any, ...], PreEncoded] = {}
 
@@ -91,18 +112,19 @@ def cluster_resources(call: Call) -> PreEncoded:
     if hit is not None:
         return hit
     res = _resources(state)
+    # pve-manager PVE/API2/Cluster.pm resources: pools first, then guests, nodes, storages, networks;
+    # every type can be asked for on its own
     out: list[dict[str, Any]] = []
+    if rtype in (None, "pool") and ident.has("Pool.Audit"):
+        out += res["pool"]
     if rtype in (None, "vm") and ident.has("VM.Audit"):
         out += res["vm"]
     if rtype in (None, "node") and ident.has("Sys.Audit"):
         out += res["node"]
     if rtype in (None, "storage") and ident.has("Datastore.Audit"):
         out += res["storage"]
-    if rtype is None:
-        if ident.has("Pool.Audit"):
-            out += res["pool"]
-        if ident.has("SDN.Audit"):
-            out += res["network"]
+    if rtype in (None, "network") and ident.has("SDN.Audit"):
+        out += res["network"]
     encoded = PreEncoded(out, json.dumps({"data": out}, separators=(",", ":"), ensure_ascii=False).encode())
     if len(_ENCODED) > 32 or any(k[:3] != key[:3] for k in _ENCODED):
         _ENCODED.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pvemcp.sim import pending
 from pvemcp.sim.errors import PveHttpError, TaskError, fail, param_error
 from pvemcp.sim.routing import Call
 from pvemcp.sim.state import ClusterState, Guest, GuestType, Node, Snapshot
@@ -39,6 +40,17 @@ def set_running(state: ClusterState, guest: Guest) -> None:
     guest.started_at = state.clock.now()
     guest.pid = state.alloc_pid()
     state.touch()
+
+
+def boot_guest(state: ClusterState, guest: Guest, from_state: bool = False) -> None:
+    """Start the guest as ``vm_start`` does: pending changes are applied first, unless resuming a saved state.
+
+    qemu-server ``QemuServer.pm`` ``vm_start_nolock`` (``!$statefile && !$resume``) and pve-container
+    ``LXC.pm`` ``vm_start`` call ``vmconfig_apply_pending``; a reboot is a shutdown plus such a start.
+    """
+    if not from_state and (guest.pending or guest.pending_delete):
+        pending.apply_pending(state, guest)
+    set_running(state, guest)
 
 
 def set_stopped(state: ClusterState, guest: Guest) -> None:

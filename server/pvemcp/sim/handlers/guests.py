@@ -9,10 +9,13 @@ synchronously (``CT 101 already running``); qemu stop/shutdown of a stopped VM i
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
+from pvemcp.sim import pending
 from pvemcp.sim.errors import PveHttpError, TaskError, fail, param_error
 from pvemcp.sim.handlers.common import (
+    boot_guest,
     check_lock_sync,
     check_lock_task,
     check_quorum,
@@ -28,6 +31,7 @@ from pvemcp.sim.handlers.common import (
     skiplock,
     start_guest_task,
 )
+from pvemcp.sim.handlers.storage import volume_path
 from pvemcp.sim.handlers.views import lxc_index_entry, qemu_index_entry
 from pvemcp.sim.routing import Call, route
 from pvemcp.sim.state import (
@@ -174,7 +178,8 @@ def qemu_start(call: Call) -> Task:
             raise TaskError("you can't start a vm if it's a template")
         if guest.lock == "backup" and guest.status == "running":
             return  # a backup in progress: start just resumes the VM
-        if guest.lock == "suspended":
+        resumed = guest.lock == "suspended"
+        if resumed:
             ctx.log(f"Resuming suspended VM {vmid}")
             guest.config.pop("lock", None)
             guest.config.pop("vmstate", None)
@@ -182,7 +187,7 @@ def qemu_start(call: Call) -> Task:
             check_lock_task(guest, skip)
         if guest.status == "running":
             raise TaskError(f"VM {vmid} already running")
-        set_running(ctx.state, guest)
+        boot_guest(ctx.state, guest, from_state=resumed)
         yield START_SECONDS
 
     return start_guest_task(call, "qmstart", worker)
@@ -203,7 +208,9 @@ def qemu_stop(call: Call) -> Task:
         guest = find_guest(call, "qemu")
         if guest is None:
             raise TaskError(config_missing(node, vmid, "qemu"))
-        check_lock_task(guest, skip)
+        # qemu-server QemuServer.pm _do_vm_stop returns before check_lock when the VM is not running
+        if guest.status == "running":
+            check_lock_task(guest, skip)
         if overrule:
             for t in call.sim.tasks.running_for(str(vmid), ("qmshutdown",)):
                 ctx.log(f"overruling shutdown task {t.upid}")
@@ -225,10 +232,12 @@ def _shutdown_worker(
         guest = find_guest(call, guest_type)
         if guest is None:
             raise TaskError(config_missing(node, vmid, guest_type))
-        if guest_type == "qemu":
-            check_lock_task(guest, skip)
         if guest.status != "running":
-            return
+            return  # qemu-server _do_vm_stop: nothing to do, no lock check
+        # the lock is checked in the worker: qemu _do_vm_stop (shutdown and reboot), pve-container
+        # vm_shutdown's realcmd; pve-container LXC.pm vm_reboot stops and starts without a lock check
+        if guest_type == "qemu" or not then_start:
+            check_lock_task(guest, skip)
         needed = guest.shutdown_seconds
         if needed is not None and needed <= timeout:
             yield needed
@@ -245,7 +254,7 @@ def _shutdown_worker(
                 _stop_now(ctx, guest)
         if then_start and guest_alive(ctx.state, guest):
             yield START_SECONDS
-            set_running(ctx.state, guest)
+            boot_guest(ctx.state, guest)
 
     return worker
 
@@ -392,7 +401,7 @@ def lxc_start(call: Call) -> Task:
         check_lock_task(guest, skip, ignore=("mounted",))
         if guest.status == "running":
             raise TaskError(f"CT {guest.vmid} already running")
-        set_running(ctx.state, guest)
+        boot_guest(ctx.state, guest)
         yield START_SECONDS
 
     return start_guest_task(call, "vzstart", worker)
@@ -431,24 +440,30 @@ def lxc_reboot(call: Call) -> Task:
 
 @route("POST", "/nodes/{node}/lxc/{vmid}/status/suspend")
 def lxc_suspend(call: Call) -> Task:
+    """pve-container ``API2/LXC/Status.pm`` ``vm_suspend``: ``lxc-checkpoint -s`` checkpoints and stops the CT."""
     guest = _running_lxc(call)
 
     def worker(ctx: TaskContext) -> Worker:
         check_lock_task(guest)
-        guest.qmpstatus = "paused"
-        ctx.state.touch()
         yield 0.5
+        if guest_alive(ctx.state, guest):
+            set_stopped(ctx.state, guest)
 
     return start_guest_task(call, "vzsuspend", worker)
 
 
 @route("POST", "/nodes/{node}/lxc/{vmid}/status/resume")
 def lxc_resume(call: Call) -> Task:
-    guest = _running_lxc(call)
+    """``vm_resume``: ``CT N already running`` unless stopped, then ``lxc-checkpoint -r`` restores it.
+
+    A restore without a checkpoint fails in PVE with lxc's own error, which is not modelled here.
+    """
+    guest = load_guest(call, "lxc")
+    if guest.status == "running":
+        raise fail(f"CT {guest.vmid} already running")
 
     def worker(ctx: TaskContext) -> Worker:
-        guest.qmpstatus = "running"
-        ctx.state.touch()
+        boot_guest(ctx.state, guest, from_state=True)
         yield 0.5
 
     return start_guest_task(call, "vzresume", worker)
@@ -470,12 +485,21 @@ def _config_response(guest: Guest, cfg: Config) -> dict[str, Any]:
 
 
 def _get_config(call: Call, gtype: GuestType) -> dict[str, Any]:
+    """``vm_config``: the snapshot's config, or the config with pending values taken in unless ``current=1``.
+
+    qemu-server ``API2/Qemu.pm`` ``vm_config`` refuses ``snapshot`` together with ``current``;
+    pve-guest-common ``AbstractConfig.pm`` ``load_current_config`` merges ``[PENDING]``.
+    """
     guest = load_guest(call, gtype)
     snapname = call.text("snapshot")
+    current = call.flag("current")
+    if snapname and current:
+        both = "cannot use 'snapshot' parameter with 'current'"
+        raise param_error({"snapshot": both, "current": both})
     if snapname:
         out = _config_response(guest, find_snapshot(guest, snapname).config)
     else:
-        out = _config_response(guest, guest.config)
+        out = _config_response(guest, pending.effective_config(guest, current))
     out["digest"] = config_digest(guest)
     return out
 
@@ -492,9 +516,14 @@ def lxc_config_get(call: Call) -> dict[str, Any]:
 
 @route("GET", "/nodes/{node}/qemu/{vmid}/pending")
 def qemu_pending(call: Call) -> list[dict[str, Any]]:
-    guest = load_guest(call, "qemu")
-    # pending changes are not modelled: every key shows its current value (as a string, per the schema)
-    return [{"key": k, "value": str(v)} for k, v in guest.config.items()]
+    """``vm_pending`` (qemu-server ``API2/Qemu.pm``): ``GuestHelpers::config_with_pending_array``."""
+    return pending.pending_items(load_guest(call, "qemu"))
+
+
+@route("GET", "/nodes/{node}/lxc/{vmid}/pending")
+def lxc_pending(call: Call) -> list[dict[str, Any]]:
+    """``vm_pending`` (pve-container ``API2/LXC.pm``): the same array as for VMs."""
+    return pending.pending_items(load_guest(call, "lxc"))
 
 
 _NON_CONFIG = frozenset(
@@ -534,7 +563,8 @@ def _allocate_disk_value(
         volid = f"{storage_id}:{guest.vmid}/vm-{guest.vmid}-disk-{idx}.qcow2"
         fmt = "qcow2"
     elif storage.file_based:
-        volid = f"{storage_id}:{guest.vmid}/subvol-{guest.vmid}-disk-{idx}.raw"
+        # pve-container LXC.pm alloc_disk: a sized volume on a directory storage is a raw image
+        volid = f"{storage_id}:{guest.vmid}/vm-{guest.vmid}-disk-{idx}.raw"
         fmt = "raw"
     else:
         volid = f"{storage_id}:vm-{guest.vmid}-disk-{idx}"
@@ -554,74 +584,247 @@ def _allocate_disk_value(
     return rendered, vol
 
 
-def _apply_config_update(call: Call, guest: Guest) -> list[str]:
-    """Apply PUT/POST config parameters; returns log lines (for the async variant)."""
-    state = call.sim.state
-    params = call.params
+_CONFIG_META = frozenset({"node", "vmid", "digest", "delete", "revert", "skiplock", "background_delay", "force"})
+# config keys PVE knows (``option_exists``) that the update API does not take as parameters
+_CONFIG_ONLY = frozenset({"vmstate", "runningmachine", "runningcpu", "running-nets-host-mtu"})
+
+
+def _option_exists(call: Call, key: str) -> bool:
+    """``option_exists``: a key of the guest config schema (the update call's own parameters, indexed ones too)."""
+    if key in _CONFIG_ONLY:
+        return True
+    schema = call.sim.spec.operation(call.key).input_schema
+    if key in _CONFIG_META:
+        return False
+    if key in schema.get("properties", {}):
+        return True
+    return any(re.fullmatch(p, key) for p in schema.get("patternProperties", {}))
+
+
+def _split_list(text: str | None) -> list[str]:
+    """``PVE::Tools::split_list``."""
+    return [d for d in re.split(r"[,;\s]+", text or "") if d]
+
+
+@dataclass
+class _ConfigUpdate:
+    """A config update that passed PVE's synchronous checks, ready to be written."""
+
+    guest: Guest
+    updates: dict[str, Any]
+    deletes: list[str]
+    reverts: list[str]
+    force: bool
+
+
+def _check_qemu_update(call: Call, guest: Guest) -> _ConfigUpdate:
+    """qemu-server ``API2/Qemu.pm`` ``$update_vm_api`` up to ``$load_and_check_config->(0)`` (before forking)."""
     check_quorum(call)
     skip = skiplock(call)  # root-only check happens first, whether or not the guest is locked
+    updates = {k: v for k, v in call.params.items() if k not in _CONFIG_META}
+    delete_str, revert_str = call.text("delete"), call.text("revert")
+    if not delete_str and not revert_str and not updates:
+        raise fail("no options specified")
+    reverts: list[str] = []
+    for opt in _split_list(revert_str):
+        if not _option_exists(call, opt):
+            raise param_error({"revert": f"unknown option '{opt}'"})
+        if opt in updates:
+            raise param_error({"delete": f"you can't use '-{opt}' and -revert {opt}' at the same time"})
+        reverts.append(opt)
+    deletes: list[str] = []
+    for opt in _split_list(delete_str):
+        opt = "ide2" if opt == "cdrom" else opt
+        if opt in updates:
+            raise param_error({"delete": f"you can't use '-{opt}' and -delete {opt}' at the same time"})
+        if opt in reverts:
+            raise param_error({"revert": f"you can't use '-delete {opt}' and -revert {opt}' at the same time"})
+        if not _option_exists(call, opt):
+            raise param_error({"delete": f"unknown option '{opt}'"})
+        deletes.append(opt)
     digest = call.text("digest")
     if digest and digest != config_digest(guest):
         raise fail("checksum mismatch (file change by other user?)")
-    if not skip:
+    # deleting the saved state of a VM suspended to disk also drops its 'suspended' lock
+    # ($load_and_check_config: the lock is ignored for the check and deleted with it)
+    discard_state = "vmstate" in deletes and guest.lock == "suspended"
+    if discard_state:
+        deletes += [k for k in ("lock", "runningmachine", "runningcpu") if k in guest.config and k not in deletes]
+    if not skip and not discard_state:
         check_lock_sync(guest)
-    deletes = [d for d in re.split(r"[,;\s]+", call.text("delete") or "") if d]
-    reverts = [d for d in re.split(r"[,;\s]+", call.text("revert") or "") if d]
-    updates = {k: v for k, v in params.items() if k not in _NON_CONFIG}
-    errors: dict[str, str] = {}
-    for d in deletes:
-        if d in updates:
-            errors["delete"] = f"you can't use '-{d}' and -delete {d}' at the same time"
-    if errors:
-        raise param_error(errors)
-    lines: list[str] = []
-    disk_re = QEMU_DISK_RE if guest.type == "qemu" else LXC_DISK_RE
+    _check_balloon(guest, updates)
     for key, value in updates.items():
+        if QEMU_DISK_RE.match(key) or re.match(r"^(ide|sata)\d+$", key):
+            _check_qemu_drive_storage(call.sim.state, str(value))
+    return _ConfigUpdate(guest, updates, deletes, reverts, call.flag("force"))
+
+
+def _check_balloon(guest: Guest, updates: dict[str, Any]) -> None:
+    if not (updates.get("memory") or updates.get("balloon") is not None):
+        return
+    memory = updates.get("memory") or guest.pending.get("memory") or guest.config.get("memory", 2048)
+    text = str(memory)
+    maxmem = int(split_property_string(text)[1].get("current", 2048)) if "=" in text else int(text)
+    balloon = updates.get("balloon")
+    balloon = balloon if balloon is not None else guest.pending.get("balloon") or guest.config.get("balloon")
+    if balloon and int(balloon) > maxmem:
+        raise fail("balloon value too large (must be smaller than assigned memory)")
+
+
+def _check_boot_order(guest: Guest, value: str, updates: dict[str, Any], deletes: list[str]) -> None:
+    """``$update_vm_api``: every device of a new ``boot: order=…`` must exist and not be deleted."""
+    _, opts = split_property_string(value)
+    for dev in _split_list(opts.get("order")):
+        exists = dev in guest.config or dev in guest.pending or dev in updates
+        if not exists or dev in deletes:
+            raise fail(f"invalid bootorder: device '{dev}' does not exist'")  # sic: PVE's stray quote
+
+
+def _write_qemu_update(call: Call, upd: _ConfigUpdate) -> list[str]:
+    """``$updatefn``: write the changes to ``[PENDING]``, then apply or hot-plug them (log lines returned)."""
+    state, guest = call.sim.state, upd.guest
+    if "boot" in upd.updates:
+        _check_boot_order(guest, str(upd.updates["boot"]), upd.updates, upd.deletes)
+    lines: list[str] = []
+    modified: set[str] = set()
+    for opt in upd.reverts:
+        guest.pending.pop(opt, None)
+        guest.pending_delete.pop(opt, None)
+    for opt in upd.deletes:
+        value = guest.config.get(opt, guest.pending.get(opt))
+        if value is None:
+            lines.append(f"cannot delete '{opt}' - not set in current configuration!")
+            continue
+        modified.add(opt)
+        pending_value = guest.pending.pop(opt, None)
+        if opt.startswith("unused") or opt in ("tags", "vmstate", "lock"):
+            # removed at once (try_deallocate_drive for unused disks and the saved state), never pending
+            guest.config.pop(opt, None)
+            if opt.startswith("unused") or opt == "vmstate":
+                vol = state.find_volume(str(value), guest.node)
+                if vol is not None:
+                    state.remove_volume(vol)
+            continue
+        if pending_value is not None and QEMU_DISK_RE.match(opt):
+            # a drive that was only pending is registered as unused (``vmconfig_register_unused_drive``)
+            volid = str(pending_value).split(",", 1)[0]
+            if volid != str(guest.config.get(opt, "")).split(",", 1)[0] and "media=cdrom" not in str(pending_value):
+                pending.add_unused(guest, volid)
+        if opt in guest.config:
+            guest.pending_delete[opt] = upd.force
+    for opt, value in upd.updates.items():
+        modified.add(opt)
         stored = _store_value(value)
-        if disk_re.match(key) and isinstance(stored, str):
-            stored, vol = _allocate_disk_value(state, guest, key, stored, guest.node)
+        if opt in guest.pending and str(guest.pending[opt]) == str(stored):
+            continue
+        if QEMU_DISK_RE.match(opt) and isinstance(stored, str):
+            stored, vol = _allocate_disk_value(state, guest, opt, stored, guest.node)
             if vol is not None:
                 state.add_volume(vol)
-                lines.append(f"{key}: successfully created disk '{vol.volid},size={format_size(vol.size)}'")
-            if key in guest.config and vol is not None:
-                old = str(guest.config[key])
-                n = 0
-                while f"unused{n}" in guest.config:
-                    n += 1
-                guest.config[f"unused{n}"] = old.split(",", 1)[0]
-        guest.config[key] = stored
-    for key in deletes:
-        old_value = guest.config.pop(key, None)
-        volid = str(old_value).split(",", 1)[0]
-        if old_value is not None and disk_re.match(key) and ":" in volid and "media=cdrom" not in str(old_value):
-            n = 0
-            while f"unused{n}" in guest.config:
-                n += 1
-            guest.config[f"unused{n}"] = volid
-        elif key.startswith("unused") and old_value is not None:
-            vol = state.find_volume(str(old_value), guest.node)
-            if vol is not None:
-                state.remove_volume(vol)
-    # ``revert`` is accepted and ignored: pending changes are not modelled, every change applies at once
-    del reverts
-    guest.config = dict(sorted(guest.config.items()))
-    state.touch()
+                lines.append(f"{opt}: successfully created disk '{vol.volid},size={format_size(vol.size)}'")
+        elif opt.startswith("net") and isinstance(stored, str):
+            stored = _net_with_mac(state, stored, "qemu")
+        if opt == "cipassword":
+            guest.config[opt] = stored  # written to the config directly, never pending
+        else:
+            guest.pending[opt] = stored
+        guest.pending_delete.pop(opt, None)
+    pending.cleanup_pending(guest)
+    if guest.status == "running":
+        pending.hotplug_pending(state, guest, modified)
+    else:
+        pending.apply_pending(state, guest)
     return lines
+
+
+def _check_lxc_update(call: Call, guest: Guest) -> _ConfigUpdate:
+    """pve-container ``API2/LXC/Config.pm`` ``update_vm`` (checks before ``update_pct_config``)."""
+    check_quorum(call)
+    updates = {k: v for k, v in call.params.items() if k not in _CONFIG_META}
+    if not updates and not call.text("delete") and not call.text("revert"):
+        raise fail("no options specified")
+    deletes, reverts = _split_list(call.text("delete")), _split_list(call.text("revert"))
+    check_lock_sync(guest)
+    digest = call.text("digest")
+    if digest and digest != config_digest(guest):
+        raise fail("detected modified configuration - file changed by other user? Try again.")
+    for opt in reverts:
+        if not _option_exists(call, opt):
+            raise param_error({"revert": f"unknown option '{opt}'"})
+        if opt in updates:
+            raise param_error({"revert": f"you can't use '-{opt}' and '-revert {opt}' at the same time"})
+    for opt in deletes:
+        if not _option_exists(call, opt):
+            raise param_error({"delete": f"unknown option '{opt}'"})
+        if opt in updates:
+            raise param_error({"delete": f"you can't use '-{opt}' and -delete {opt}' at the same time"})
+        if opt in reverts:
+            raise param_error({"delete": f"you can't use '-delete {opt}' and '-revert {opt}' at the same time"})
+    return _ConfigUpdate(guest, updates, deletes, reverts, False)
+
+
+def _write_lxc_update(call: Call, upd: _ConfigUpdate) -> None:
+    """pve-container ``LXC/Config.pm`` ``update_pct_config``."""
+    state, guest = call.sim.state, upd.guest
+    for opt in upd.reverts:
+        guest.pending.pop(opt, None)
+        guest.pending_delete.pop(opt, None)
+    modified: set[str] = set()
+    for opt in upd.deletes:
+        if opt not in guest.config and opt not in guest.pending:
+            continue  # PVE warns "cannot delete '…' - not set in current configuration!"
+        modified.add(opt)
+        if opt in ("memory", "rootfs", "ostype"):
+            raise fail(f"unable to delete required option '{opt}'")
+        if opt == "unprivileged":
+            raise fail(f"unable to delete read-only option: '{opt}'")
+        if re.match(r"^(unused|mp)\d+$", opt) and guest.config.get("protection"):
+            raise fail(f"can't remove CT {guest.vmid} drive '{opt}'")
+        guest.pending_delete[opt] = False
+    for opt in sorted(upd.updates):
+        modified.add(opt)
+        stored = _store_value(upd.updates[opt])
+        if LXC_DISK_RE.match(opt) and isinstance(stored, str):
+            if guest.config.get("protection"):
+                raise fail(f"can't update CT {guest.vmid} drive '{opt}'")
+            head = stored.split(",", 1)[0]
+            sid = head.split(":", 1)[0] if ":" in head else None
+            storage = state.storages.get(sid) if sid else None
+            if storage is not None and "rootdir" not in storage.content:
+                raise fail(f"storage '{sid}' does not allow content type 'rootdir' (Container)")
+            stored, vol = _allocate_disk_value(state, guest, opt, stored, guest.node)
+            if vol is not None:
+                state.add_volume(vol)
+        elif opt == "unprivileged":
+            raise fail(f"unable to modify read-only option: '{opt}'")
+        elif opt.startswith("net") and isinstance(stored, str):
+            stored = _lxc_net(state, stored)
+        guest.pending[opt] = stored
+        guest.pending_delete.pop(opt, None)
+    pending.cleanup_pending(guest)
+    if guest.status == "running":
+        pending.hotplug_pending(state, guest, modified)
+    else:
+        pending.apply_pending(state, guest)
 
 
 @route("PUT", "/nodes/{node}/qemu/{vmid}/config")
 def qemu_config_put(call: Call) -> None:
     guest = load_guest(call, "qemu")
-    _apply_config_update(call, guest)
+    _write_qemu_update(call, _check_qemu_update(call, guest))
     return None
 
 
 @route("POST", "/nodes/{node}/qemu/{vmid}/config")
 def qemu_config_post(call: Call) -> Task | None:
     guest = load_guest(call, "qemu")
-    lines = _apply_config_update(call, guest)
+    upd = _check_qemu_update(call, guest)
 
     def worker(ctx: TaskContext) -> Worker:
+        try:
+            lines = _write_qemu_update(call, upd)
+        except PveHttpError as err:
+            raise TaskError(err.message) from None
         for line in lines:
             ctx.log(line)
         yield 0.5
@@ -639,7 +842,7 @@ def qemu_config_post(call: Call) -> Task | None:
 @route("PUT", "/nodes/{node}/lxc/{vmid}/config")
 def lxc_config_put(call: Call) -> None:
     guest = load_guest(call, "lxc")
-    _apply_config_update(call, guest)
+    _write_lxc_update(call, _check_lxc_update(call, guest))
     return None
 
 
@@ -653,6 +856,32 @@ def _check_vmid_free(state: ClusterState, vmid: int, gtype: GuestType) -> None:
     if gtype == "qemu":
         raise fail(f"unable to create VM {vmid} - VM {vmid} already exists on node '{existing.node}'")
     raise fail(f"CT {vmid} already exists on node '{existing.node}'")
+
+
+def _check_ct_storage(state: ClusterState, sid: str, node: str) -> None:
+    """pve-container ``create_vm`` ``$check_and_activate_storage``: enabled on the node, takes ``rootdir``."""
+    storage = state.storages.get(sid)
+    if storage is None:
+        raise fail(f"storage '{sid}' does not exist")
+    if not storage.enabled:
+        raise fail(f"storage '{sid}' is disabled")
+    if not storage.available_on(node):
+        raise fail(f"storage '{sid}' is not available on node '{node}'")
+    if "rootdir" not in storage.content:
+        raise param_error({"storage": f"storage '{sid}' does not support container directories"})
+
+
+def _check_qemu_drive_storage(state: ClusterState, value: str) -> None:
+    """qemu-server ``API2/Qemu.pm`` ``$check_storage_access``: a new disk's storage must take ``images`` (400)."""
+    head = value.split(",", 1)[0]
+    if "media=cdrom" in value or ":" not in head:
+        return
+    sid, rest = head.split(":", 1)
+    storage = state.storages.get(sid)
+    if storage is None:
+        raise fail(f"storage '{sid}' does not exist")
+    if _SIZE_ONLY.match(rest) and "images" not in storage.content:
+        raise param_error({"storage": f"storage '{sid}' does not support vm images"})
 
 
 def _check_pool(state: ClusterState, pool: str | None) -> None:
@@ -693,9 +922,20 @@ def _net_with_mac(state: ClusterState, value: str, gtype: GuestType) -> str:
         elif first.startswith("model="):
             parts[0] = f"{first.split('=', 1)[1]}={state.new_mac()}"
         return ",".join(parts)
-    if not any(p.startswith("hwaddr=") for p in parts):
-        parts.insert(1 if parts and parts[0].startswith("name=") else 0, f"hwaddr={state.new_mac()}")
-    return ",".join(parts)
+    return _lxc_net(state, value)
+
+
+def _lxc_net(state: ClusterState, value: str) -> str:
+    """pve-container ``LXC/Config.pm`` ``parse_lxc_network`` + ``print_lxc_network``.
+
+    ``type`` is always ``veth`` and a missing ``hwaddr`` is generated; ``print_property_string``
+    (pve-common ``JSONSchema.pm``) writes the required ``name`` first, then the other keys sorted.
+    """
+    opts = dict(p.split("=", 1) for p in value.split(",") if "=" in p)
+    opts["type"] = "veth"
+    opts.setdefault("hwaddr", state.new_mac())
+    head = [f"name={opts.pop('name')}"] if "name" in opts else []
+    return ",".join(head + [f"{k}={v}" for k, v in sorted(opts.items())])
 
 
 @route("POST", "/nodes/{node}/qemu")
@@ -711,12 +951,8 @@ def qemu_create(call: Call) -> Task:
     _check_pool(state, pool)
     updates = {k: v for k, v in call.params.items() if k not in _NON_CONFIG and k != "pool" and k != "archive"}
     for key, value in updates.items():
-        if QEMU_DISK_RE.match(key):
-            head = str(value).split(",", 1)[0]
-            if ":" in head:
-                sid = head.split(":", 1)[0]
-                if sid not in state.storages:
-                    raise fail(f"storage '{sid}' does not exist")
+        if QEMU_DISK_RE.match(key) or re.match(r"^(ide|sata)\d+$", key):
+            _check_qemu_drive_storage(state, str(value))
     guest = _new_guest(state, vmid, "qemu", node, pool)
     start = call.flag("start")
 
@@ -782,17 +1018,30 @@ def lxc_create(call: Call) -> Task:
             raise fail(f"storage '{sid}' does not exist")
         raise fail(f"volume '{ostemplate}' does not exist")
     storage_id = call.text("storage", "local") or "local"
-    rootfs = call.text("rootfs") or f"{storage_id}:4"
-    sid = rootfs.split(":", 1)[0] if ":" in rootfs else storage_id
-    storage = state.storages.get(sid)
-    if storage is None:
-        raise fail(f"storage '{sid}' does not exist")
-    if "rootdir" not in storage.content:
-        raise fail(f"storage '{sid}' does not support container directories")
+    # pve-container API2/LXC.pm create_vm: a bare number for rootfs/mpN means "<storage>:<GiB>"; every
+    # volume's storage must exist and take rootdir content (400), checked before the worker forks
+    mounts: dict[str, str] = {}
+    for key, value in call.params.items():
+        if LXC_DISK_RE.match(key):
+            text = str(value)
+            mounts[key] = f"{storage_id}:{text}" if _SIZE_ONLY.match(text) else text
+    if mounts and "rootfs" not in mounts:
+        raise fail("mount points configured, but 'rootfs' not set - aborting")
+    for text in [*mounts.values()] or [f"{storage_id}:4"]:
+        head = text.split(",", 1)[0]
+        if ":" in head and not head.startswith("/"):
+            _check_ct_storage(state, head.split(":", 1)[0], node)
+    rootfs = mounts.get("rootfs", f"{storage_id}:4")
     skip = {"ostemplate", "storage", "password", "ssh-public-keys", "pool", "start", "restore", "force", "unique"}
+    skip |= {"ha-managed", "ignore-unpack-errors", "bwlimit"}
     updates = {k: v for k, v in call.params.items() if k not in _NON_CONFIG and k not in skip}
+    updates.update(mounts)
     updates["rootfs"] = rootfs
-    updates.setdefault("unprivileged", 1)
+    # 'unprivileged' defaults to 1 and is only written when set ($conf->{unprivileged} = 1 if $unprivileged)
+    if call.params.get("unprivileged") is not None and not call.flag("unprivileged"):
+        updates.pop("unprivileged", None)
+    else:
+        updates["unprivileged"] = 1
     guest = _new_guest(state, vmid, "lxc", node, pool)
     start = call.flag("start")
 
@@ -815,8 +1064,7 @@ def lxc_create(call: Call) -> Task:
             cfg.setdefault("memory", 512)
             cfg.setdefault("swap", 512)
             cfg.setdefault("hostname", f"CT{vmid}")
-            path = {"local": "/var/lib/vz", "nfs-shared": "/mnt/pve/nfs-shared"}.get(tmpl.storage, "/var/lib/vz")
-            ctx.log(f"extracting archive '{path}/template/cache/{name}'")
+            ctx.log(f"extracting archive '{volume_path(state.storages[tmpl.storage], tmpl.volid)}'")
             yield 3.0
             ctx.log(f"Total bytes read: {tmpl.size * 4} ({tmpl.size * 4 // (1024 * 1024)}MiB, 1.1GiB/s)")
             ctx.log(f"Detected container architecture: {cfg['arch']}")
@@ -841,14 +1089,22 @@ def lxc_create(call: Call) -> Task:
 
 
 def _purge_references(state: ClusterState, vmid: int) -> None:
-    for job in state.backup_jobs.values():
-        ids = [v for v in str(job.get("vmid", "")).split(",") if v]
-        if str(vmid) in ids:
-            ids.remove(str(vmid))
-            if ids:
-                job["vmid"] = ",".join(ids)
-            else:
-                job.pop("vmid", None)
+    """``purge``: pve-guest-common ``PVE/VZDump/Plugin.pm`` ``remove_vmid_from_backup_jobs``.
+
+    The id leaves a job's ``vmid`` list — a job whose list becomes empty is deleted — or its ``exclude``
+    list (``remove_vmid_from_job``).
+    """
+    for job_id, job in list(state.backup_jobs.items()):
+        key = "vmid" if job.get("vmid") is not None else "exclude" if job.get("exclude") is not None else None
+        if key is None:
+            continue
+        ids = [v for v in re.split(r"[,;\s]+", str(job[key])) if v and v != str(vmid)]
+        if ids:
+            job[key] = ",".join(ids)
+        elif key == "vmid":
+            del state.backup_jobs[job_id]
+        else:
+            job.pop("exclude", None)
     state.touch()
 
 
@@ -985,36 +1241,53 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.1f} B"
 
 
-def _clone(call: Call, gtype: GuestType) -> Task:
+def _clone_checks(call: Call, gtype: GuestType) -> tuple[Guest, Config, bool, str, list[tuple[str, str]]]:
+    """The synchronous checks of ``clone_vm``, in PVE's order; returns (source, config, full, target, disks).
+
+    qemu-server ``API2/Qemu.pm`` ``clone_vm`` (``$load_and_check``, ``$check_storage_access_clone``) and
+    pve-container ``API2/LXC.pm`` ``clone_vm``. Differences kept: a VM is "shared" only if every drive,
+    CD-ROMs included, is on shared storage, whatever ``storage`` says; a CT counts ``storage`` instead.
+    Linked clones need the storage's ``clone`` feature (pve-storage ``volume_has_feature``: LVM-thin for
+    base volumes and snapshots, directory-like storages for base volumes only).
+    """
     state = call.sim.state
-    check_quorum(call)
-    src = load_guest(call, gtype)
-    newid = call.integer("newid")
-    assert newid is not None
     pool = call.text("pool")
     _check_pool(state, pool)
-    target = call.text("target") or call.node
-    if target not in state.nodes:
+    target = call.text("target")
+    if target in (call.node, "localhost"):
+        target = None
+    if target is not None and target not in state.nodes:
         raise fail(f"no such cluster node '{target}'")
     storage_id = call.text("storage")
     if storage_id is not None:
         st = state.storages.get(storage_id)
         if st is None:
             raise fail(f"storage '{storage_id}' does not exist")
-        content = "images" if gtype == "qemu" else "rootdir"
-        if content not in st.content:
-            raise fail(
-                f"storage '{storage_id}' does not support {'vm images' if gtype == 'qemu' else 'container directories'}"
-            )
+        if not st.enabled:
+            raise fail(f"storage '{storage_id}' is disabled")
+        if not st.available_on(call.node):
+            raise fail(f"storage '{storage_id}' is not available on node '{call.node}'")
+        if gtype == "qemu" and "images" not in st.content:
+            raise param_error({"storage": f"storage '{storage_id}' does not support vm images"})
+        if target is not None:
+            if not st.available_on(target):
+                raise fail(f"storage '{storage_id}' is not available on node '{target}'")
+            if not st.shared:
+                raise fail(f"can't clone to non-shared storage '{storage_id}'")
+    check_quorum(call)
+    src = load_guest(call, gtype)
     check_lock_sync(src)
     snapname = call.text("snapname")
-    source_cfg = src.config
-    if snapname:
-        source_cfg = find_snapshot(src, snapname).config
-    if newid in state.guests:
-        raise fail(f"unable to create {'VM' if gtype == 'qemu' else 'CT'} {newid}: config file already exists")
+    if gtype == "lxc":
+        # the CT's 'disk' lock is taken first, then create_and_lock_config checks the new id
+        _check_vmid_free(state, call.integer("newid") or 0, "lxc")
+    source_cfg = find_snapshot(src, snapname).config if snapname else src.config
     full_param = call.params.get("full")
     full = bool(int(full_param)) if full_param is not None else not src.template
+    if storage_id is not None and not full:
+        raise fail("parameter 'storage' not allowed for linked clones")
+    if gtype == "qemu" and call.text("format") is not None and not full:
+        raise fail("parameter 'format' not allowed for linked clones")
     disks = [
         (k, str(v))
         for k, v in source_cfg.items()
@@ -1022,29 +1295,61 @@ def _clone(call: Call, gtype: GuestType) -> Task:
         and "media=cdrom" not in str(v)
         and "cloudinit" not in str(v)
     ]
-    if not full:
-        if storage_id is not None:
-            raise fail("parameter 'storage' not allowed for linked clones")
-        if call.text("format") is not None:
-            raise fail("parameter 'format' not allowed for linked clones")
-        for key, value in disks:
-            volid = value.split(",", 1)[0]
-            sid = volid.split(":", 1)[0]
-            st = state.storages.get(sid)
-            if not src.template or st is None or not st.supports_linked_clone:
-                raise fail(f"Linked clone feature is not supported for '{volid}' ({key})")
-    elif gtype == "lxc" and src.status == "running" and not snapname:
-        raise fail("Full clone of a running container is only possible from a snapshot")
-    if target != src.node:
-        for _key, value in disks:
-            sid = value.split(",", 1)[0].split(":", 1)[0]
-            st = state.storages.get(sid)
-            target_storage = state.storages.get(storage_id) if storage_id else st
-            if st is None or target_storage is None or not target_storage.shared:
-                raise fail(f"can't clone VM to node '{target}' (VM uses local storage)")
+    shared = True
+    drives = [(k, str(v)) for k, v in source_cfg.items() if QEMU_DISK_RE.match(k) or re.match(r"^(ide|sata)\d+$", k)]
+    for _key, value in drives if gtype == "qemu" else disks:
+        head = value.split(",", 1)[0]
+        if head in ("none", "cdrom") or ":" not in head:
+            continue
+        sid = head.split(":", 1)[0]
+        if gtype == "lxc" and storage_id is not None:
+            sid = storage_id
+        st = state.storages.get(sid)
+        if st is None or not st.shared:
+            shared = False
+    if gtype == "qemu":
+        if target is not None and not shared:
+            raise fail(f"can't clone VM to node '{target}' (VM uses local storage)")
+        newid = call.integer("newid") or 0
+        if newid in state.guests:
+            raise fail(f"unable to create VM {newid}: config file already exists")
+    for key, value in disks:
+        volid = value.split(",", 1)[0]
+        st = state.storages.get(volid.split(":", 1)[0])
+        if full:
+            if gtype == "lxc" and src.status == "running" and not snapname:
+                raise fail("Full clone of a running container is only possible from a snapshot")
+            continue
+        is_base = "base-" in volid.split(":", 1)[-1].split("/")[0] or src.template
+        can_clone = st is not None and (
+            (st.type == "lvmthin" and (is_base or bool(snapname)))
+            or (st.supports_linked_clone and st.type != "lvmthin" and is_base and not snapname)
+        )
+        if not can_clone:
+            if gtype == "lxc":
+                raise fail(f"Linked clone feature for '{volid}' is not available")
+            of = " a snapshot of" if snapname else ""
+            raise fail(f"Linked clone feature is not supported for{of} '{volid}' ({key})")
+    if gtype == "lxc" and target is not None and not shared:
+        raise fail(f"can't clone CT to node '{target}' (CT uses local storage)")
+    return src, source_cfg, full, target or call.node, disks
+
+
+def _clone(call: Call, gtype: GuestType) -> Task:
+    state = call.sim.state
+    src, source_cfg, full, target, disks = _clone_checks(call, gtype)
+    newid = call.integer("newid")
+    assert newid is not None
+    pool = call.text("pool")
+    storage_id = call.text("storage")
 
     new_guest = _new_guest(state, newid, gtype, target, pool)
-    new_guest.config = {"lock": "clone"}
+    # qemu-server writes "lock: clone" into the new config; pve-container locks the source CT with 'disk'
+    # (set_lock) and creates the new one with 'create' (create_and_lock_config) until the worker ends
+    new_guest.config = {"lock": "clone" if gtype == "qemu" else "create"}
+    if gtype == "lxc":
+        src.config["lock"] = "disk"
+        state.touch()
     name_key = "name" if gtype == "qemu" else "hostname"
     name = call.text(name_key)
     fmt_param = call.text("format")
@@ -1083,6 +1388,9 @@ def _clone(call: Call, gtype: GuestType) -> Task:
                 src_storage = state.storages[sid]
                 dst_sid = storage_id or sid
                 dst_storage = state.storages[dst_sid]
+                if gtype == "lxc" and full and "rootdir" not in dst_storage.content:
+                    # pve-container LXC.pm alloc_disk (via copy_volume), inside the clone worker
+                    raise TaskError(f"content type 'rootdir' is not available or configured on storage '{dst_sid}'")
                 src_vol = state.find_volume(volid, src.node)
                 size = src_vol.size if src_vol else 0
                 if not size:
@@ -1090,7 +1398,8 @@ def _clone(call: Call, gtype: GuestType) -> Task:
                     size = parse_size(opts.get("size", "0"))
                 idx = state.next_disk_index(dst_sid, newid)
                 if full:
-                    ctx.log(f"create full clone of drive {key} ({volid})")
+                    what = "drive" if gtype == "qemu" else "mountpoint"
+                    ctx.log(f"create full clone of {what} {key} ({volid})")
                     if dst_storage.file_based and gtype == "qemu":
                         fmt = fmt_param or "qcow2"
                         new_volid = f"{dst_sid}:{newid}/vm-{newid}-disk-{idx}.{fmt}"
@@ -1107,13 +1416,16 @@ def _clone(call: Call, gtype: GuestType) -> Task:
                         done = size * i / steps
                         ctx.log(f"transferred {_fmt_bytes(done)} of {_fmt_bytes(size)} ({100.0 * i / steps:.2f}%)")
                 else:
-                    ctx.log(f"create linked clone of drive {key} ({volid})")
+                    what = "drive" if gtype == "qemu" else "mount point"  # sic: PVE's two spellings
+                    ctx.log(f"create linked clone of {what} {key} ({volid})")
                     fmt = src_vol.format if src_vol else "raw"
                     if src_storage.file_based:
                         base_path = volid.split(":", 1)[1]
                         new_volid = f"{sid}:{base_path}/{newid}/vm-{newid}-disk-{idx}.{fmt}"
-                    else:
+                    elif "base-" in volid:
                         new_volid = f"{volid}/vm-{newid}-disk-{idx}"
+                    else:  # LVM-thin clone of a snapshot: a thin snapshot, no base name in the volid
+                        new_volid = f"{sid}:vm-{newid}-disk-{idx}"
                     yield 0.5
                 new_vol = Volume(
                     new_volid,
@@ -1130,15 +1442,23 @@ def _clone(call: Call, gtype: GuestType) -> Task:
                 cfg[key] = new_volid + ("," + rest if rest else "")
             if not guest_alive(state, new_guest):
                 raise TaskError(f"clone target {newid} was removed")
+            # qemu-server API2/Qemu.pm and pve-container API2/LXC.pm clone_vm: clone_vmfw_conf copies the .fw
+            call.sim.firewall.clone_guest_conf(state, src.vmid, new_guest)
             new_guest.config = dict(sorted(cfg.items()))
             state.touch()
             ok = True
+        except TaskError as err:
+            raise TaskError(f"clone failed: {err.message}") from None  # both clone_vm workers say so
         finally:
+            if gtype == "lxc" and src.config.get("lock") == "disk":
+                src.config.pop("lock", None)  # "Unlock the source config in any case"
+                state.touch()
             if not ok:
                 _destroy_guest(state, new_guest)
 
     wtype = "qmclone" if gtype == "qemu" else "vzclone"
-    return start_guest_task(call, wtype, worker, interrupt_text=INTERRUPT_SIGNAL)
+    # the workers' own SIGTERM handler dies "interrupted by signal" inside the eval that adds "clone failed: "
+    return start_guest_task(call, wtype, worker, interrupt_text=f"clone failed: {INTERRUPT_SIGNAL}")
 
 
 @route("POST", "/nodes/{node}/qemu/{vmid}/clone")

@@ -152,12 +152,13 @@ def _delete(call: Call, gtype: GuestType) -> Task:
     guest = load_guest(call, gtype)
     state = call.sim.state
     name = call.req("snapname")
-    force = call.flag("force")
 
     def worker(ctx: TaskContext) -> Worker:
+        # pve-guest-common AbstractConfig.pm snapshot_delete: set_lock('snapshot-delete') runs check_lock
+        # whether or not 'force' is set ('force' only ignores failing volume snapshot removals), and
+        # the lock taken is the only one removed at the end — a guest locked otherwise keeps its lock
         snap = find_snapshot(guest, name, TaskError)
-        if not force:
-            check_lock_task(guest)
+        check_lock_task(guest)
         guest.config["lock"] = "snapshot-delete"
         snap.snapstate = "delete"
         state.touch()
@@ -177,7 +178,8 @@ def _delete(call: Call, gtype: GuestType) -> Task:
                     guest.config.pop("parent", None)
             del guest.snapshots[name]
         finally:
-            guest.config.pop("lock", None)
+            if guest.config.get("lock") == "snapshot-delete":
+                guest.config.pop("lock", None)
             if name in guest.snapshots:
                 guest.snapshots[name].snapstate = None
             state.touch()
@@ -225,6 +227,10 @@ def _rollback(call: Call, gtype: GuestType) -> Task:
             restored["description"] = guest.config["description"]
         restored["parent"] = name
         guest.config = dict(sorted(restored.items()))
+        # pve-guest-common AbstractConfig.pm __snapshot_apply_config builds a new config from the snapshot
+        # (plus description and unused disks): pending changes are dropped
+        guest.pending.clear()
+        guest.pending_delete.clear()
         state.touch()
         if snap.vmstate or start_after:
             if snap.vmstate:

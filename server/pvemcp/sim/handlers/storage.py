@@ -12,6 +12,9 @@ from pvemcp.sim.routing import Call, route
 from pvemcp.sim.state import ClusterState, Storage, Volume
 from pvemcp.sim.tasks import Task, TaskContext, Worker
 
+# pve-storage PVE/Storage/Plugin.pm @SHARED_STORAGE
+SHARED_STORAGE_TYPES = frozenset({"iscsi", "nfs", "cifs", "rbd", "cephfs", "iscsidirect", "zfs", "drbd", "pbs"})
+
 
 def _storage_cfg(storage: Storage, digest: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
@@ -20,7 +23,8 @@ def _storage_cfg(storage: Storage, digest: str) -> dict[str, Any]:
         "content": ",".join(storage.content),
         "digest": digest,
     }
-    if storage.shared and storage.type not in ("nfs", "cifs", "pbs", "rbd", "cephfs"):
+    # pve-storage Plugin.pm parse_config sets 'shared' for the @SHARED_STORAGE types; others only when configured
+    if storage.shared or storage.type in SHARED_STORAGE_TYPES:
         entry["shared"] = 1
     for key, value in storage.options.items():
         if not key.startswith("_"):
@@ -63,24 +67,35 @@ def storage_get(call: Call) -> dict[str, Any]:
 
 
 def _status_entry(state: ClusterState, storage: Storage, node: str) -> dict[str, Any]:
-    used = state.storage_used(storage, node)
-    total = storage.total
-    return {
+    """One storage as ``PVE::Storage::storage_info`` reports it: a storage not enabled on the node is listed
+    with ``enabled``/``active`` 0 and no usage figures."""
+    enabled = storage.available_on(node)
+    entry: dict[str, Any] = {
         "storage": storage.storage,
         "type": storage.type,
         "content": ",".join(storage.content),
         "shared": 1 if storage.shared else 0,
-        "enabled": 1 if storage.enabled else 0,
-        "active": 1,
-        "total": total,
-        "used": used,
-        "avail": max(0, total - used),
-        "used_fraction": used / total if total else 0,
+        "enabled": 1 if enabled else 0,
+        "active": 1 if enabled else 0,
+        "total": 0,
+        "used": 0,
+        "avail": 0,
     }
+    if enabled:
+        used = state.storage_used(storage, node)
+        entry.update(total=storage.total, used=used, avail=max(0, storage.total - used))
+        if storage.total:
+            entry["used_fraction"] = used / storage.total
+    return entry
 
 
 @route("GET", "/nodes/{node}/storage")
 def node_storage_index(call: Call) -> list[dict[str, Any]]:
+    """pve-storage ``API2/Storage/Status.pm`` ``index`` over ``PVE::Storage::storage_info``.
+
+    A ``content`` filter keeps only storages enabled here that take one of the types; ``enabled`` drops
+    storages disabled in storage.cfg; ``target`` (another node) keeps shared storages available on both.
+    """
     state = call.sim.state
     node = node_of(call)
     only = call.text("storage")
@@ -88,18 +103,23 @@ def node_storage_index(call: Call) -> list[dict[str, Any]]:
         raise param_error({"storage": "No such storage."})
     contents = {c for c in (call.text("content") or "").split(",") if c}
     enabled_only = call.flag("enabled")
+    target = call.text("target")
+    if target in (node.name, "localhost"):
+        target = None
     out = []
     for storage in state.storages.values():
-        if only is not None and storage.storage != only:
-            continue
-        if not storage.available_on(node.name) and enabled_only:
-            continue
-        if storage.nodes is not None and node.name not in storage.nodes:
-            continue
-        if contents and not contents & set(storage.content):
+        if contents and not (contents & set(storage.content) and storage.available_on(node.name)):
             continue
         if not call.ident.has("Datastore.Audit"):
             continue
+        if only is not None and storage.storage != only:
+            continue
+        if enabled_only and not storage.enabled:
+            continue
+        if target is not None:
+            on_both = all(storage.nodes is None or n in storage.nodes for n in (node.name, target))
+            if not storage.shared or not on_both:
+                continue
         out.append(_status_entry(state, storage, node.name))
     return out
 
@@ -132,7 +152,7 @@ def node_storage_status(call: Call) -> dict[str, Any]:
         raise fail(f"storage '{storage.storage}' is not available on node '{node.name}'")
     entry = _status_entry(state, storage, node.name)
     del entry["storage"]
-    del entry["used_fraction"]
+    entry.pop("used_fraction", None)
     return entry
 
 
@@ -192,11 +212,45 @@ def _find(call: Call) -> tuple[Storage, Volume]:
     return storage, vol
 
 
+# pve-storage ``PVE/Storage/Plugin.pm`` ``$vtype_subdirs``: where a file-based storage keeps each content type
+_VTYPE_SUBDIRS = {
+    "images": "images",
+    "iso": "template/iso",
+    "vztmpl": "template/cache",
+    "backup": "dump",
+    "snippets": "snippets",
+    "import": "import",
+}
+
+
+def volume_path(storage: Storage, volid: str) -> str:
+    """The volume's path on the node, as ``PVE::Storage::path`` computes it.
+
+    File-based storages (``Plugin.pm`` ``filesystem_path``/``parse_volname``): ``<vmid>/<name>`` (and a linked
+    clone's ``<basevmid>/<base>/<vmid>/<name>``) lives in ``<path>/images/<vmid>/<name>``, the other types in
+    their ``$vtype_subdirs`` folder. LVM and LVM-thin (``LvmThinPlugin.pm`` ``filesystem_path``):
+    ``/dev/<vgname>/<name>``, the last part of a linked clone's volume name.
+    """
+    volname = volid.split(":", 1)[1]
+    parts = volname.split("/")
+    if storage.file_based:
+        root = str(storage.options.get("path", f"/mnt/pve/{storage.storage}"))
+        if parts[0].isdigit():
+            return f"{root}/images/{parts[-2]}/{parts[-1]}"
+        return f"{root}/{_VTYPE_SUBDIRS.get(parts[0], parts[0])}/{'/'.join(parts[1:])}"
+    if storage.type in ("lvmthin", "lvm"):
+        return f"/dev/{storage.options.get('vgname', 'pve')}/{parts[-1]}"
+    if storage.type == "zfspool" and not parts[-1].startswith("subvol-"):
+        return f"/dev/zvol/{storage.options.get('pool', 'rpool/data')}/{parts[-1]}"  # ZFSPoolPlugin.pm path
+    # other plugins (RBD, iSCSI, ZFS subvolumes, …) are not seeded; their paths are not modelled
+    raise fail(f"path of volume '{volid}' on a '{storage.type}' storage is not modelled by the simulator")
+
+
 @route("GET", "/nodes/{node}/storage/{storage}/content/{volume}")
 def storage_volume_get(call: Call) -> dict[str, Any]:
-    _storage, vol = _find(call)
+    storage, vol = _find(call)
     entry: dict[str, Any] = {
-        "path": f"/dev/pve/{vol.volid.split(':', 1)[1]}",
+        "path": volume_path(storage, vol.volid),
         "size": vol.size,
         "used": vol.used or 0,
         "format": vol.format,

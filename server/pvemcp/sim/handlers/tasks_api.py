@@ -80,7 +80,9 @@ def task_list(call: Call) -> list[dict[str, Any]]:
     start = call.integer("start", 0) or 0
     limit = call.integer("limit", 50)
     call.total = len(out)
-    page = out[start:] if not limit else out[start : start + limit]
+    # pve-manager PVE/API2/Tasks.pm node_tasks: $filter_task drops every task once $limit <= 0, so
+    # limit=0 lists nothing (unlike the task log, where PVE::Tools::dump_logfile reads to the end)
+    page = out[start : start + max(0, limit if limit is not None else 50)]
     return [t.list_entry() for t in page]
 
 
