@@ -16,6 +16,7 @@ from pvemcp.core.spec.model import Operation, Spec, load_spec
 from pvemcp.sim.auth import TICKET_LIFETIME, AuthService
 from pvemcp.sim.clock import SimClock
 from pvemcp.sim.faults import FaultSet, parse_fault_spec
+from pvemcp.sim.guest_agent import GuestAgents
 from pvemcp.sim.seed import build_cluster, seed_task_history
 from pvemcp.sim.state import ClusterState
 from pvemcp.sim.tasks import TaskManager
@@ -59,6 +60,7 @@ class Simulator:
         self.clock = SimClock(task_speed=task_speed, start_epoch=start_epoch)
         self.state: ClusterState = build_cluster(seed=seed, nodes=nodes, guests=guests, clock=self.clock)
         self.tasks = TaskManager(self.state)
+        self.guest_agents = GuestAgents()
         self.auth = AuthService(self.clock)
         self.faults = FaultSet(seed=seed)
         if faults:
