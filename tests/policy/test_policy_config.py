@@ -34,7 +34,8 @@ tags = ["Agent"]
 
 def test_defaults() -> None:
     c = PolicyConfig()
-    assert dict(c.rules) == {"read": "allow", "write": "allow", "destructive": "confirm"}
+    # guest_exec stays off until the operator names it (issue 13)
+    assert dict(c.rules) == {"read": "allow", "write": "allow", "destructive": "confirm", "guest_exec": "deny"}
     assert c.read_only is False
     assert c.toolsets is None
     assert c.confirm_fallback == "token"

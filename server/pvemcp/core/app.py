@@ -66,13 +66,14 @@ Planner = Callable[[RunContext], Awaitable[Plan]]
 _READ_KINDS = frozenset(
     {"guest_read", "api_read", "storage_list", "cluster_status", "next_vmid", "task_list", "task_status"}
     | {"task_log", "guest_list", "api_search"}
+    | {"guest_facts", "guest_metrics", "node_metrics", "guest_backups"}
 )
 
 
 @functools.cache
 def _handlers() -> tuple[dict[str, Planner], dict[str, Reader]]:
     """The handler modules, imported on the first call: a server start that only lists tools skips them."""
-    from pvemcp.core.tools import guests, reads
+    from pvemcp.core.tools import agent, guests, metrics, ops, reads, undo
 
     planners: dict[str, Planner] = {
         "guest_action": guests.plan_guest_action,
@@ -82,6 +83,11 @@ def _handlers() -> tuple[dict[str, Planner], dict[str, Reader]]:
         "backup_now": guests.plan_backup_now,
         "api_write": guests.plan_operation,
         "task_stop": guests.plan_task_stop,
+        "guest_exec": agent.plan_guest_exec,
+        "guest_migrate": ops.plan_migrate,
+        "backup_restore": ops.plan_restore,
+        "disk_grow": ops.plan_disk_grow,
+        "config_undo": undo.plan_config_undo,
     }
     readers: dict[str, Reader] = {
         "guest_read": reads.guest_read,
@@ -92,6 +98,10 @@ def _handlers() -> tuple[dict[str, Planner], dict[str, Reader]]:
         "task_list": reads.task_list,
         "task_status": reads.task_status,
         "task_log": reads.task_log,
+        "guest_facts": agent.guest_facts,
+        "guest_metrics": metrics.guest_metrics,
+        "node_metrics": metrics.node_metrics,
+        "guest_backups": ops.guest_backups,
     }
     return planners, readers
 
@@ -210,7 +220,7 @@ class App:
         control = {k: original[k] for k in _CONTROL_KEYS if k in original}
         planners, _ = _handlers()
         try:
-            rc = RunContext(tool, args, await self.client(control.get("cluster")), self.spec, ctx)
+            rc = RunContext(tool, args, await self.client(control.get("cluster")), self.spec, ctx, self._ledger)
             if tool.handler in _READ_KINDS:
                 return await self._read(rc)
             planner = planners.get(tool.handler)
@@ -386,7 +396,7 @@ class App:
         failed = len(items) - ok
         if rc.tool.output_schema.get("properties", {}).get("results") is None:
             item = items[0]
-            text = _line(rc.tool.name, item)
+            text = item.pop("summary", None) or _line(rc.tool.name, item)
             return ToolResult({"data": item}, text, is_error=not item.get("ok"))
         text = f"{rc.tool.name}: {ok} ok, {failed} failed — " + "; ".join(_line("", r).strip() for r in items)
         return ToolResult({"results": items, "ok": ok, "failed": failed}, text, is_error=ok == 0)
@@ -426,6 +436,7 @@ class App:
                 item.update(ok=True, status="running")
         else:
             item.update(ok=True, result=data)
+        extra = await call.after(rc, call, item) if call.after is not None and item["ok"] else None
         await self._audit(
             rc.tool.name,
             rc.call,
@@ -433,6 +444,8 @@ class App:
             calls=[call],
             upid=item.get("upid"),
             detail=item.get("error"),
+            extra=extra,
+            call_id=item.get("call_id"),
         )
         return item
 
@@ -450,6 +463,8 @@ class App:
         detail: str | None = None,
         risk: str | None = None,
         via: str | None = None,
+        extra: JsonDict | None = None,
+        call_id: str | None = None,
     ) -> None:
         """One ledger record (secrets redacted by the ledger). A write failure propagates: fail closed."""
         if self._ledger is None:
@@ -467,7 +482,8 @@ class App:
             error=detail if failed else None,
             reason=detail if not failed else None,
             via=via,
-            details={"requests": [c.describe() for c in chosen]} if chosen else None,
+            call=call_id,
+            details={"requests": [c.describe() for c in chosen], **(extra or {})} if chosen else None,
         )
 
     # ------------------------------------------------------------------ resources
@@ -505,7 +521,8 @@ def _line(tool: str, item: Mapping[str, Any]) -> str:
     if item.get("timed_out"):
         return f"{tool} {who}: still running ({item.get('upid')})".strip()
     state = item.get("exitstatus") or item.get("status") or "done"
-    return f"{tool} {who}: {state}".strip()
+    undo = f" (undo: config_undo call_id={item['call_id']})" if item.get("call_id") else ""
+    return f"{tool} {who}: {state}{undo}".strip()
 
 
 def _error(text: str) -> ToolResult:

@@ -85,13 +85,15 @@ _HANDLER_PARAMS: dict[str, JsonDict] = {
         "operation": {**_STR, "description": "'METHOD /path': its schema"},
         "limit": _INT,
     },
+    "config_undo": {"call_id": {**_STR, "description": "from the change's result"}},
+    "disk_grow": {"disk": {**_STR, "description": "default: the boot disk"}},
     "api_call": {
         "method": {"enum": ["GET", "POST", "PUT", "DELETE"]},
         "path": {**_STR, "description": "e.g. /nodes/pve1/qemu/100/config"},
         "args": {"type": "object"},
     },
 }
-_HANDLER_REQUIRED: dict[str, list[str]] = {"api_call": ["method", "path"]}
+_HANDLER_REQUIRED: dict[str, list[str]] = {"api_call": ["method", "path"], "config_undo": ["call_id"]}
 
 OUTPUT_SHAPES: dict[str, JsonDict] = {
     "list": {

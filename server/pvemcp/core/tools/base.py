@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pvemcp.core.catalog import ToolDef
 
 if TYPE_CHECKING:
+    from pvemcp.core.policy.ledger import AuditLedger
     from pvemcp.core.pve.client import PveClient
     from pvemcp.core.pve.resolve import GuestRef
     from pvemcp.core.spec.model import Spec
@@ -74,6 +75,9 @@ class PlannedCall:
     task: bool
     target: GuestRef | None = None
     label: str = ""
+    # Run after the request succeeded (waiting on guest-agent exec, recording a config change's
+    # before-state); it may add fields to the result item and returns extra ledger details.
+    after: AfterHook | None = None
 
     @property
     def concrete_path(self) -> str:
@@ -109,6 +113,9 @@ class Plan:
         return list(seen.values())
 
 
+AfterHook = Callable[["RunContext", PlannedCall, JsonDict], Awaitable[JsonDict | None]]
+
+
 @dataclass
 class RunContext:
     """What a handler may use: the tool, its validated arguments, the cluster's client and the spec."""
@@ -118,6 +125,7 @@ class RunContext:
     client: PveClient
     spec: Spec
     call: CallContext
+    ledger: AuditLedger | None = None  # the audit ledger, for tools that read it back (undo)
 
     async def progress(self, value: float, total: float | None, message: str) -> None:
         if self.call.progress is not None:

@@ -152,6 +152,9 @@ async def plan_config_set(rc: RunContext) -> Plan:
     if rc.args.get("digest"):
         args["digest"] = rc.args["digest"]
     call = _planned(rc, rc.tool.operations[guest.type], {"node": guest.node, "vmid": guest.vmid}, args, guest)
+    from pvemcp.core.tools.undo import record_change  # the before-state makes the change undoable
+
+    call = PlannedCall(**{**call.__dict__, "after": await record_change(rc, guest, [*to_set, *to_delete])})
     return Plan(calls=[call], risk=rc.tool.risk)
 
 

@@ -161,6 +161,19 @@ def _move(state: ClusterState, guest: Guest, target: str) -> None:
     state.touch()
 
 
+def _snapshot_error(state: ClusterState, guest: Guest, volid: str, running: bool) -> str | None:
+    """``scan_local_volumes``: a local volume referenced by a snapshot moves only offline, and only where
+    the snapshots live inside the volume (zfspool, qcow2 files)."""
+    if not any(volid in str(v) for snap in guest.snapshots.values() for v in snap.config.values()):
+        return None
+    if running:
+        return "online storage migration not possible if non-replicated snapshot exists"
+    storage = state.storages.get(volid.split(":", 1)[0])
+    if storage is not None and (storage.type == "zfspool" or volid.endswith(".qcow2")):
+        return None
+    return "non-migratable snapshot exists"
+
+
 def _abort(ctx: TaskContext, started: float, why: str) -> TaskError:
     ctx.log(f"{_stamp(ctx.now())} ERROR: migration aborted (duration {_duration(ctx.elapsed() - started)}): {why}")
     return TaskError("migration aborted")
@@ -197,12 +210,12 @@ def qemu_migrate(call: Call) -> Task:
         locals_ = [d for d in local_disks(state, guest) if not d["cdrom"]]
         blocked = []
         for disk in locals_:
-            if disk["is_attached"] and online and not with_local:
+            why = _snapshot_error(state, guest, disk["volid"], online)
+            if why is None and disk["is_attached"] and online and not with_local:
+                why = "can't live migrate attached local disks without with-local-disks option"
+            if why is not None:
                 blocked.append(disk["volid"])
-                ctx.warn(
-                    f"can't migrate local disk '{disk['volid']}': can't live migrate attached local disks "
-                    "without with-local-disks option"
-                )
+                ctx.warn(f"can't migrate local disk '{disk['volid']}': {why}")
             else:
                 ctx.log(f"{_stamp(ctx.now())} found local disk '{disk['volid']}' (attached)")
         if blocked:
@@ -261,6 +274,11 @@ def lxc_migrate(call: Call) -> Task:
             raise _abort(ctx, started, "running container can only be migrated in restart mode")
         if not node.online:
             raise _abort(ctx, started, "Can't connect to destination address using public key")
+        for disk in local_disks(state, guest):
+            why = _snapshot_error(state, guest, disk["volid"], False)
+            if why is not None:  # pve-container LXC/Migrate.pm phase1: the same rule for CT volumes
+                ctx.warn(f"can't migrate local volume '{disk['volid']}': {why}")
+                raise _abort(ctx, started, "can't migrate CT - check log")
         guest.config["lock"] = "migrate"
         state.touch()
         try:

@@ -1,8 +1,9 @@
 """RRD statistics of nodes and guests: ``GET /nodes/{node}[/{qemu,lxc}/{vmid}]/rrddata``.
 
-pve-cluster ``src/PVE/RRD.pm`` ``create_rrd_data``: 70 rows at the timeframe's resolution (hour 60 s,
-day 30 min, week 3 h, month 12 h, year 1 week), aligned to it and ending before the current slot,
-``cf`` AVERAGE unless MAX is asked; fields with no value are left out of a row. qemu-server
+pve-cluster ``src/PVE/RRD.pm`` ``create_rrd_data`` with the PVE 9 layout (``$setup``; a cluster without
+pre-9 ``pve2-*`` files): hour 60 rows of 1 min, day 1440 of 1 min, week 336 of 30 min, month 1440 of
+30 min, year 1440 of 6 h, decade 570 of 1 week; aligned to the resolution and ending before the current
+slot, ``cf`` AVERAGE unless MAX is asked; fields with no value are left out of a row. qemu-server
 ``src/PVE/API2/Qemu.pm`` ``rrddata`` reads ``pve-vm-9.0/<vmid>`` whatever the node (no config load);
 the node handler in pve-manager ``PVE/API2/Nodes.pm`` reads ``pve-node-9.0/<node>``.
 
@@ -21,15 +22,22 @@ from pvemcp.sim.handlers.common import node_of
 from pvemcp.sim.routing import Call, route
 from pvemcp.sim.state import GIB, Guest
 
-RESOLUTION = {"hour": 60, "day": 60 * 30, "week": 60 * 180, "month": 60 * 720, "year": 60 * 10080}
-ROWS = 70
+SETUP = {
+    "hour": (60, 60),
+    "day": (60, 1440),
+    "week": (60 * 30, 336),
+    "month": (60 * 30, 1440),
+    "year": (3600 * 6, 1440),
+    "decade": (86400 * 7, 570),
+}
+RESOLUTION = {k: v[0] for k, v in SETUP.items()}
 
 
 def slots(now: float, timeframe: str) -> list[int]:
-    reso = RESOLUTION[timeframe]
+    reso, count = SETUP[timeframe]
     ctime = reso * int(now // reso)
-    start = ctime - reso * ROWS
-    return [start + i * reso for i in range(ROWS)]
+    start = ctime - reso * count
+    return [start + i * reso for i in range(count)]
 
 
 def _load(key: str, seed: int, t: int, reso: int, peak: bool) -> float:
