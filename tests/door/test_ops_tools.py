@@ -28,7 +28,7 @@ from .helpers import MODES, Answers, cluster_env, ledger, mutating, text_of
 
 pytestmark = pytest.mark.anyio
 
-OPS_TOOLSETS = '["guests", "backups", "ops", "metrics", "exec"]'
+OPS_TOOLSETS = '["guests", "snapshots", "backups", "ops", "metrics", "exec"]'
 
 
 @pytest.fixture(params=sorted(MODES))
@@ -36,11 +36,12 @@ def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def _app(sim: RunningSimulator, tmp_path: Path, rules: str = "") -> AsyncIterator[App]:
+async def _app(sim: RunningSimulator, tmp_path: Path, rules: str = "", extra: str = "") -> AsyncIterator[App]:
     config = tmp_path / "pvemcp.toml"
     audit = tmp_path / "audit.jsonl"
     config.write_text(
-        f'[policy]\ntoolsets = {OPS_TOOLSETS}\naudit_log = "{audit}"\n[policy.rules]\n{rules}\n', encoding="utf-8"
+        f'[policy]\ntoolsets = {OPS_TOOLSETS}\naudit_log = "{audit}"\n{extra}\n[policy.rules]\n{rules}\n',
+        encoding="utf-8",
     )
     async with App(load_app_config(config_path=config, env=cluster_env(sim))) as app:
         yield app
@@ -277,3 +278,28 @@ async def test_undo_refuses_a_stale_change(ops_app: App, sim: RunningSimulator, 
         stale = await _call(client, "config_undo", {"call_id": call_id}, ok=False)
     assert "changed after" in text_of(stale) and config_digest(sim.state.guests[101]) == digest
     assert len(mutating(sim)) == sent
+
+
+# ------------------------------------------------------------------------------------------- safety snapshot
+
+
+async def test_safety_snapshot_before_rollback_and_delete(sim: RunningSimulator, tmp_path: Path, mode: str) -> None:
+    answers = Answers("accept")
+    async for app in _app(sim, tmp_path, extra="safety_snapshot = true"):
+        async with Client(build_server(app), mode=mode, elicitation_callback=answers) as client:
+            rollback = await _call(client, "snapshot_rollback", {"vmid": 102, "snapname": "pre_upgrade"})
+            deleted = await _call(client, "guest_delete", {"vmid": 105})
+    assert "safety snapshot" in answers.questions[0] and "safety backup" in answers.questions[1]
+    safety = [n for n in sim.state.guests[102].snapshots if n.startswith("pvemcp_safety_")]
+    assert len(safety) == 1 and sim.state.guests[102].snapshots[safety[0]].parent == "post_upgrade"
+    assert "safety snapshot" in str(rollback.structured_content)
+    assert 105 not in sim.state.guests and (deleted.structured_content or {})["ok"] == 1
+    assert any(v.content == "backup" and v.vmid == 105 for v in sim.state.volumes.values())
+    records = [r for r in ledger(tmp_path / "audit.jsonl") if r["outcome"] == "succeeded"]
+    assert any("safety" in (r.get("details") or {}) for r in records)
+
+
+async def test_no_safety_step_without_the_policy(ops_app: App, sim: RunningSimulator, mode: str) -> None:
+    async with Client(build_server(ops_app), mode=mode, elicitation_callback=Answers("accept")) as client:
+        await _call(client, "snapshot_rollback", {"vmid": 102, "snapname": "pre_upgrade"})
+    assert not [n for n in sim.state.guests[102].snapshots if n.startswith("pvemcp_safety_")]

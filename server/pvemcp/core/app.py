@@ -220,7 +220,8 @@ class App:
         control = {k: original[k] for k in _CONTROL_KEYS if k in original}
         planners, _ = _handlers()
         try:
-            rc = RunContext(tool, args, await self.client(control.get("cluster")), self.spec, ctx, self._ledger)
+            client = await self.client(control.get("cluster"))
+            rc = RunContext(tool, args, client, self.spec, ctx, self._ledger, self.config.policy.safety_snapshot)
             if tool.handler in _READ_KINDS:
                 return await self._read(rc)
             planner = planners.get(tool.handler)
@@ -409,6 +410,13 @@ class App:
         progress: Callable[[float, float | None, str], Awaitable[None]],
     ) -> JsonDict:
         item: JsonDict = _target_fields(call)
+        if call.before is not None:
+            try:
+                item["safety"] = await call.before(rc, call)
+            except (PveError, ToolError) as exc:
+                item.update(ok=False, error=f"safety step failed, so the request was not sent: {exc}")
+                await self._audit(rc.tool.name, rc.call, "failed", calls=[call], detail=item["error"])
+                return item
         try:
             envelope = await rc.client.request(
                 call.method,
@@ -437,6 +445,8 @@ class App:
         else:
             item.update(ok=True, result=data)
         extra = await call.after(rc, call, item) if call.after is not None and item["ok"] else None
+        if "safety" in item:
+            extra = {**(extra or {}), "safety": item["safety"]}
         await self._audit(
             rc.tool.name,
             rc.call,

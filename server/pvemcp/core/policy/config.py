@@ -9,6 +9,7 @@ Example (TOML)::
     confirm_ttl_s = 300
     audit_log = "/var/log/pvemcp/audit.jsonl"
     audit_key_file = "/etc/pvemcp/audit.key" # default: <audit_log>.key
+    safety_snapshot = true                   # snapshot before rollback; backup before restore-over/delete
 
     [policy.rules]                           # risk class or tool name -> allow | confirm | deny
     destructive = "confirm"
@@ -96,6 +97,8 @@ class PolicyConfig:
     audit_log: Path | None = None
     audit_key_file: Path | None = None
     confirm_ttl_s: float = 300.0
+    safety_snapshot: bool = False
+    """Before a rollback, a restore over a guest or a delete: a snapshot (rollback) or a backup first."""
 
     @property
     def audit_key_path(self) -> Path | None:
@@ -307,4 +310,5 @@ _TABLE_KEYS: Mapping[str, Callable[[Any, str], Any]] = {
     "scope": parse_scope,
     "audit_log": _parse_path,
     "audit_key_file": _parse_path,
+    "safety_snapshot": _parse_bool,
 }

@@ -78,6 +78,8 @@ class PlannedCall:
     # Run after the request succeeded (waiting on guest-agent exec, recording a config change's
     # before-state); it may add fields to the result item and returns extra ledger details.
     after: AfterHook | None = None
+    # Run just before the request; if it fails, the request is not sent (the policy's safety snapshot).
+    before: BeforeHook | None = None
 
     @property
     def concrete_path(self) -> str:
@@ -114,6 +116,7 @@ class Plan:
 
 
 AfterHook = Callable[["RunContext", PlannedCall, JsonDict], Awaitable[JsonDict | None]]
+BeforeHook = Callable[["RunContext", PlannedCall], Awaitable[str]]
 
 
 @dataclass
@@ -126,6 +129,7 @@ class RunContext:
     spec: Spec
     call: CallContext
     ledger: AuditLedger | None = None  # the audit ledger, for tools that read it back (undo)
+    safety_snapshot: bool = False  # policy: snapshot/back up before rollback, restore-over, delete
 
     async def progress(self, value: float, total: float | None, message: str) -> None:
         if self.call.progress is not None:

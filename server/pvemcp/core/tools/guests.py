@@ -13,6 +13,7 @@ from typing import Any
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.pve.resolve import GuestRef
 from pvemcp.core.pve.upid import parse_upid
+from pvemcp.core.tools import safety
 from pvemcp.core.tools.args import check_against_operation, encode_structured, path_arguments, task_node
 from pvemcp.core.tools.base import JsonDict, Plan, PlannedCall, RunContext, ToolError, guest_label
 
@@ -81,7 +82,7 @@ async def plan_guest_action(rc: RunContext) -> Plan:
                 raise ToolError("snapname is required", field="snapname")
             path["snapname"] = rc.args["snapname"]
         args = _api_args(rc, set(_ADDRESSING) | set(path))
-        calls.append(_planned(rc, key, path, args, guest))
+        calls.append(safety.guard(rc, _planned(rc, key, path, args, guest)))
     return Plan(calls=calls, risk=rc.tool.risk, wait=rc.tool.wait)
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pvemcp.core.pve.errors import PveError
+from pvemcp.core.tools import safety
 from pvemcp.core.tools.args import check_against_operation
 from pvemcp.core.tools.base import JsonDict, Plan, PlannedCall, RunContext, ToolError, ToolResult, guest_label
 from pvemcp.core.tools.guests import next_free_vmid, resolve_targets
@@ -194,7 +195,7 @@ async def plan_restore(rc: RunContext) -> Plan:
     else:
         kind = "VM" if gtype == "qemu" else "CT"
         label = f"restore {archive} as new {kind} {vmid} on {node}"
-    call = _call(rc, f"POST /nodes/{{node}}/{gtype}", {"node": node}, args, label, existing)
+    call = safety.guard(rc, _call(rc, f"POST /nodes/{{node}}/{gtype}", {"node": node}, args, label, existing))
     new = [] if existing is not None else [int(vmid)]
     return Plan(calls=[call], risk=rc.tool.risk, wait=rc.tool.wait, new_vmids=new, new_nodes=[str(node)])
 
