@@ -303,3 +303,23 @@ async def test_no_safety_step_without_the_policy(ops_app: App, sim: RunningSimul
     async with Client(build_server(ops_app), mode=mode, elicitation_callback=Answers("accept")) as client:
         await _call(client, "snapshot_rollback", {"vmid": 102, "snapname": "pre_upgrade"})
     assert not [n for n in sim.state.guests[102].snapshots if n.startswith("pvemcp_safety_")]
+
+
+async def test_token_fallback_and_dry_run_name_what_is_at_stake(
+    exec_app: App, sim: RunningSimulator, mode: str
+) -> None:
+    """A client without elicitation gets the preview (with the exact command) and a single-use token."""
+    async with Client(build_server(exec_app), mode=mode) as client:
+        restart = ["systemctl", "restart", "nginx"]
+        dry = await _call(client, "guest_exec", {"vmid": 100, "command": restart, "dry_run": True})
+        preview = await _call(client, "guest_exec", {"vmid": 100, "command": ["uptime"]})
+        confirmation = (preview.structured_content or {})["confirmation"]
+        assert mutating(sim) == []
+        done = await _call(
+            client, "guest_exec", {"vmid": 100, "command": ["uptime"], "confirm_token": confirmation["confirm_token"]}
+        )
+    requests = (dry.structured_content or {})["dry_run"]["requests"]
+    assert requests[0]["body"]["command"] == restart
+    assert "run uptime" in confirmation["question"]
+    assert _data(done)["exitcode"] == 0 and "load average" in _data(done)["stdout"]
+    assert [r.path for r in mutating(sim)] == ["/nodes/pve1/qemu/100/agent/exec"]

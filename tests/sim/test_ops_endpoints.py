@@ -160,6 +160,19 @@ async def test_qemu_online_migration_moves_guest_and_disks(admin: Api) -> None:
     assert any("migration finished successfully" in line for line in log)
 
 
+async def test_local_disks_with_snapshots_do_not_migrate(admin: Api) -> None:
+    """scan_local_volumes: live with snapshots never; offline only where snapshots live in the volume."""
+    data = {"target": "pve2", "online": 1, "with-local-disks": 1}
+    status, log = await _run(admin, "POST", "/nodes/pve1/qemu/102/migrate", data)
+    assert status["exitstatus"] == "migration aborted"
+    assert any("online storage migration not possible if non-replicated snapshot exists" in line for line in log)
+    admin.sim.state.guests[102].status = "stopped"
+    status, log = await _run(admin, "POST", "/nodes/pve1/qemu/102/migrate", {"target": "pve2"})
+    assert status["exitstatus"] == "migration aborted"
+    assert any("non-migratable snapshot exists" in line for line in log)
+    assert admin.sim.state.guests[102].node == "pve1" and admin.sim.state.guests[102].lock is None
+
+
 async def test_lxc_migrate_rules(admin: Api) -> None:
     r = await admin.post("/nodes/pve3/lxc/103/migrate", data={"target": "pve1"})
     assert r.json()["message"] == "can't migrate running container without --online or --restart\n"

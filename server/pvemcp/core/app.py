@@ -444,7 +444,12 @@ class App:
                 item.update(ok=True, status="running")
         else:
             item.update(ok=True, result=data)
-        extra = await call.after(rc, call, item) if call.after is not None and item["ok"] else None
+        extra = None
+        if call.after is not None and item["ok"]:
+            try:
+                extra = await call.after(rc, call, item)
+            except PveError as exc:  # the request itself went through: say so, and what could not be read
+                item["warning"] = f"the request succeeded, but reading its outcome failed: {exc}"
         if "safety" in item:
             extra = {**(extra or {}), "safety": item["safety"]}
         await self._audit(
@@ -532,7 +537,8 @@ def _line(tool: str, item: Mapping[str, Any]) -> str:
         return f"{tool} {who}: still running ({item.get('upid')})".strip()
     state = item.get("exitstatus") or item.get("status") or "done"
     undo = f" (undo: config_undo call_id={item['call_id']})" if item.get("call_id") else ""
-    return f"{tool} {who}: {state}{undo}".strip()
+    warning = f"; {item['warning']}" if item.get("warning") else ""
+    return f"{tool} {who}: {state}{undo}{warning}".strip()
 
 
 def _error(text: str) -> ToolResult:
