@@ -28,7 +28,7 @@ from .helpers import MODES, Answers, cluster_env, ledger, mutating, text_of
 
 pytestmark = pytest.mark.anyio
 
-OPS_TOOLSETS = '["guests", "snapshots", "backups", "ops", "metrics", "exec"]'
+OPS_TOOLSETS = '["guests", "snapshots", "backups", "api", "ops", "metrics", "exec"]'
 
 
 @pytest.fixture(params=sorted(MODES))
@@ -265,6 +265,14 @@ async def test_undo_restores_the_config_byte_for_byte(ops_app: App, sim: Running
         await _call(client, "config_undo", {"call_id": redo})  # the undo is itself undoable
         assert sim.state.guests[100].config["cores"] == 4
         unknown = await _call(client, "config_undo", {"call_id": "chg-nope"}, ok=False)
+        # a config change through the generic API tool is recorded the same way
+        generic = await _call(
+            client, "api_call", {"method": "PUT", "path": "/nodes/pve1/qemu/100/config", "args": {"cores": 8}}
+        )
+        generic_id = _data(generic)["call_id"]
+        assert f"call_id={generic_id}" in text_of(generic) and sim.state.guests[100].config["cores"] == 8
+        await _call(client, "config_undo", {"call_id": generic_id})
+        assert sim.state.guests[100].config["cores"] == 4
     assert "no recorded config change" in text_of(unknown)
 
 

@@ -278,5 +278,9 @@ async def test_rrddata_shapes(admin: Api) -> None:
     assert {r["cpu"] for r in stopped} == {0} and stopped[1]["time"] - stopped[0]["time"] == 60
     node = await admin.data("GET", "/nodes/pve2/rrddata", params={"timeframe": "week"})
     assert len(node) == 336 and node[-1]["memtotal"] > node[-1]["memused"] > 0
+    r = await admin.get("/nodes/pve1/qemu/4242/rrddata", timeframe="hour")
+    assert r.status_code == 500 and r.json()["message"].startswith(
+        "RRD error: opening '/var/lib/rrdcached/db/pve-vm-9.0/4242'"
+    )
     r = await admin.get("/nodes/pve1/qemu/100/rrddata", timeframe="decade")
     assert r.status_code == 400 and "timeframe" in r.json()["errors"]

@@ -412,7 +412,9 @@ class App:
         item: JsonDict = _target_fields(call)
         if call.before is not None:
             try:
-                item["safety"] = await call.before(rc, call)
+                note = await call.before(rc, call)
+                if note:
+                    item["safety"] = note
             except (PveError, ToolError) as exc:
                 item.update(ok=False, error=f"safety step failed, so the request was not sent: {exc}")
                 await self._audit(rc.tool.name, rc.call, "failed", calls=[call], detail=item["error"])

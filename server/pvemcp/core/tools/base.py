@@ -78,7 +78,8 @@ class PlannedCall:
     # Run after the request succeeded (waiting on guest-agent exec, recording a config change's
     # before-state); it may add fields to the result item and returns extra ledger details.
     after: AfterHook | None = None
-    # Run just before the request; if it fails, the request is not sent (the policy's safety snapshot).
+    # Run just before the request; if it fails, the request is not sent (the policy's safety snapshot);
+    # a text it returns is reported with the result.
     before: BeforeHook | None = None
 
     @property
@@ -116,7 +117,7 @@ class Plan:
 
 
 AfterHook = Callable[["RunContext", PlannedCall, JsonDict], Awaitable[JsonDict | None]]
-BeforeHook = Callable[["RunContext", PlannedCall], Awaitable[str]]
+BeforeHook = Callable[["RunContext", PlannedCall], Awaitable[str | None]]
 
 
 @dataclass

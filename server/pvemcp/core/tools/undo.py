@@ -26,7 +26,16 @@ from pvemcp.core.policy.ledger import MAX_VALUE_CHARS
 from pvemcp.core.policy.redact import redact
 from pvemcp.core.pve.resolve import GuestRef
 from pvemcp.core.tools.args import check_against_operation
-from pvemcp.core.tools.base import AfterHook, JsonDict, Plan, PlannedCall, RunContext, ToolError, guest_label
+from pvemcp.core.tools.base import (
+    AfterHook,
+    BeforeHook,
+    JsonDict,
+    Plan,
+    PlannedCall,
+    RunContext,
+    ToolError,
+    guest_label,
+)
 
 UNRECORDED = {"unrecorded": True}
 
@@ -80,6 +89,39 @@ async def record_change(rc: RunContext, guest: GuestRef, keys: Iterable[str]) ->
     """Read the before-state of ``keys`` now (planning) and return the hook that records it."""
     config = await read_config(rc, guest)
     return recorder(guest, before_state(config, keys), config.get("digest"))
+
+
+CONFIG_TEMPLATES = ("/nodes/{node}/qemu/{vmid}/config", "/nodes/{node}/lxc/{vmid}/config")
+_NOT_CONFIG = frozenset({"digest", "delete", "revert", "skiplock", "background_delay"})
+
+
+def changed_keys(args: Mapping[str, Any]) -> list[str]:
+    """The config keys a config PUT/POST sets or deletes."""
+    deleted = [k.strip() for k in str(args.get("delete") or "").replace(";", ",").split(",") if k.strip()]
+    return [k for k in args if k not in _NOT_CONFIG] + [k for k in deleted if k not in args]
+
+
+def record_in_flight(keys: Iterable[str]) -> tuple[BeforeHook, AfterHook]:
+    """Hooks recording a config change planned elsewhere (the generic API tool): the before-state is
+    read just before the request is sent, then recorded like a ``guest_config_set`` change."""
+    wanted = list(keys)
+    seen: dict[str, Any] = {}
+
+    async def before(rc: RunContext, call: PlannedCall) -> str | None:
+        try:
+            guest = await rc.client.resolve_guest(int(call.path["vmid"]))
+            config = await read_config(rc, guest)
+        except Exception:  # the request itself will report what is wrong; it just is not undoable then
+            return None
+        seen.update(guest=guest, before=before_state(config, wanted), digest=config.get("digest"))
+        return None
+
+    async def after(rc: RunContext, call: PlannedCall, item: JsonDict) -> JsonDict | None:
+        if "guest" not in seen:
+            return None
+        return await recorder(seen["guest"], seen["before"], seen["digest"])(rc, call, item)
+
+    return before, after
 
 
 def find_change(rc: RunContext, call_id: str) -> JsonDict:

@@ -9,7 +9,7 @@ the node handler in pve-manager ``PVE/API2/Nodes.pm`` reads ``pve-node-9.0/<node
 
 The series are deterministic (a function of the guest, the time slot and the seed), plausible (a
 working-hours hump, noise, rare spikes) and consistent with the guest's state: nothing before a guest
-ran, zero while it is stopped, no rows for a guest the cluster never had.
+ran, zero while it is stopped, rrdtool's "No such file" for a guest the cluster never had.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import math
 import random
 from typing import Any
 
+from pvemcp.sim.errors import fail
 from pvemcp.sim.handlers.common import node_of
 from pvemcp.sim.routing import Call, route
 from pvemcp.sim.state import GIB, Guest
@@ -96,6 +97,8 @@ def _timeframe(call: Call) -> tuple[str, bool]:
 def _guest_rrd(call: Call) -> list[dict[str, Any]]:
     timeframe, peak = _timeframe(call)
     guest = call.sim.state.guests.get(call.vmid)
+    if guest is None:  # no RRD file was ever written for it: RRDs::fetch fails, create_rrd_data dies
+        raise fail(f"RRD error: opening '/var/lib/rrdcached/db/pve-vm-9.0/{call.vmid}': No such file or directory")
     key = f"vm/{call.vmid}"
     return guest_rows(guest, key, call.sim.seed, call.sim.state.clock.now(), timeframe, peak)
 
