@@ -15,6 +15,7 @@ OPS_CALLS: list[tuple[str, str, dict[str, str]]] = [
     ("GET", "/nodes/pve1/qemu/100/rrddata?timeframe=day", {}),
     ("GET", "/nodes/pve3/lxc/103/rrddata?timeframe=week&cf=MAX", {}),
     ("GET", "/nodes/pve1/qemu/100/migrate", {}),
+    ("GET", "/nodes/pve3/lxc/103/migrate", {}),
     ("PUT", "/nodes/pve1/qemu/100/resize", {"disk": "scsi0", "size": "+1G"}),
     ("PUT", "/nodes/pve3/lxc/103/resize", {"disk": "rootfs", "size": "+1G"}),
     ("POST", "/nodes/pve1/qemu/106/migrate", {"target": "pve2", "online": "1"}),

@@ -129,6 +129,8 @@ async def test_qemu_precondition_lists_local_disks(admin: Api) -> None:
     assert [d["volid"] for d in pre["local_disks"]] == ["local-lvm:vm-100-disk-0"]
     assert pre["local_disks"][0]["is_attached"] == 1 and pre["local_disks"][0]["size"] == 32 * 1024**3
     assert pre["local_resources"] == [] and pre["not_allowed_nodes"] == {}
+    ct = await admin.data("GET", "/nodes/pve3/lxc/103/migrate")
+    assert ct == {"running": 1, "allowed-nodes": ["pve1", "pve2"], "not-allowed-nodes": {}}
     shared = await admin.data("GET", "/nodes/pve1/qemu/106/migrate")
     assert shared["local_disks"] == []  # ci-runner lives on the shared NFS store
 

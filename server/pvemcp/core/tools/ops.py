@@ -86,6 +86,10 @@ async def plan_migrate(rc: RunContext) -> Plan:
             size = sum(int(d.get("size") or 0) for d in disks)
             notes.append(f"copies local disk(s) {', '.join(d['volid'] for d in disks)} ({_gib(size)})")
     else:
+        pre = await rc.client.get("/nodes/{node}/lxc/{vmid}/migrate", path=path, params={"target": target})
+        blocked = (pre.get("not-allowed-nodes") or {}).get(target)
+        if blocked:
+            raise ToolError(f"{guest_label(guest)} cannot go to {target}: {blocked}", field="target")
         if running:
             args["restart"] = 1
             notes.append("restart mode: the container is shut down, moved and started again (downtime)")

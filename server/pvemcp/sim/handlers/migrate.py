@@ -1,7 +1,8 @@
 """Moving guests between nodes: the qemu precondition check and qemu/lxc migration.
 
 Read from qemu-server ``src/PVE/API2/Qemu.pm`` (``migrate_vm_precondition``, ``migrate_vm``,
-``$check_vm_disks_local``), ``src/PVE/QemuServer.pm`` (``check_storage_availability``,
+``$check_vm_disks_local``), pve-container ``src/PVE/API2/LXC.pm`` ``migrate_vm_precondition`` (only HA
+blockers; every other node is allowed), ``src/PVE/QemuServer.pm`` (``check_storage_availability``,
 ``check_local_storage_availability``, ``foreach_volid``), ``src/PVE/QemuMigrate.pm``
 (``prepare``, ``scan_local_volumes``: a running VM's attached local disks need ``with-local-disks``);
 pve-container ``src/PVE/API2/LXC.pm`` (``migrate_vm``) and ``src/PVE/LXC/Migrate.pm`` (``prepare``:
@@ -138,6 +139,15 @@ def qemu_migrate_precondition(call: Call) -> dict[str, Any]:
         "mapped-resource-info": {},
         "has-dbus-vmstate": 1,
     }
+
+
+@route("GET", "/nodes/{node}/lxc/{vmid}/migrate")
+def lxc_migrate_precondition(call: Call) -> dict[str, Any]:
+    check_quorum(call)
+    guest = load_guest(call, "lxc")
+    check_lock_sync(guest)
+    others = [name for name in call.sim.state.nodes if name != call.node]
+    return {"running": 1 if guest.status == "running" else 0, "allowed-nodes": others, "not-allowed-nodes": {}}
 
 
 def _duration(seconds: float) -> str:
