@@ -331,3 +331,21 @@ async def test_token_fallback_and_dry_run_name_what_is_at_stake(
     assert "run uptime" in confirmation["question"]
     assert _data(done)["exitcode"] == 0 and "load average" in _data(done)["stdout"]
     assert [r.path for r in mutating(sim)] == ["/nodes/pve1/qemu/100/agent/exec"]
+
+
+async def test_exec_output_is_bounded(exec_app: App, sim: RunningSimulator, mode: str) -> None:
+    async with Client(build_server(exec_app), mode=mode, elicitation_callback=Answers("accept")) as client:
+        result = await _call(client, "guest_exec", {"vmid": 100, "command": ["base64"], "input-data": "x" * 20000})
+    data = _data(result)
+    assert data["truncated"] is True and len(data["stdout"]) == 8000
+    assert "output cut to 8000 characters" in text_of(result) and len(text_of(result)) < 9000
+
+
+async def test_scope_covers_the_migration_target(sim: RunningSimulator, tmp_path: Path, mode: str) -> None:
+    async for app in _app(sim, tmp_path, extra='[policy.scope]\nnodes = ["pve1", "pve3"]'):
+        async with Client(build_server(app), mode=mode, elicitation_callback=Answers("accept")) as client:
+            refused = await _call(client, "guest_migrate", {"vmid": 100, "target": "pve2"}, ok=False)
+            allowed = await _call(client, "guest_migrate", {"vmid": 100, "target": "pve3"})
+    assert "outside the allowed scope" in text_of(refused)
+    assert _data(allowed)["exitstatus"] == "OK" and sim.state.guests[100].node == "pve3"
+    assert [r.path for r in mutating(sim)] == ["/nodes/pve1/qemu/100/migrate"]
