@@ -349,3 +349,11 @@ async def test_scope_covers_the_migration_target(sim: RunningSimulator, tmp_path
     assert "outside the allowed scope" in text_of(refused)
     assert _data(allowed)["exitstatus"] == "OK" and sim.state.guests[100].node == "pve3"
     assert [r.path for r in mutating(sim)] == ["/nodes/pve1/qemu/100/migrate"]
+
+
+async def test_the_generic_tool_cannot_sidestep_the_exec_rule(ops_app: App, sim: RunningSimulator, mode: str) -> None:
+    args = {"method": "POST", "path": "/nodes/pve1/qemu/100/agent/exec", "args": {"command": ["id"]}}
+    async with Client(build_server(ops_app), mode=mode, elicitation_callback=Answers("accept")) as client:
+        refused = await _call(client, "api_call", args, ok=False)
+    assert "guest_exec" in text_of(refused) and "refused by policy" in text_of(refused)
+    assert mutating(sim) == []

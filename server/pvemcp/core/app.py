@@ -310,7 +310,7 @@ class App:
         # A curated tool is at least as risky as it declares; the generic tool is as risky as its call.
         declared = [] if tool.per_call_risk else [tool.risk]
         risk = max_risk([*declared, plan.risk, *call_risks])
-        decision = decide(policy, tool.name, risk)
+        decision = self._with_curated_rules(tool, plan, decide(policy, tool.name, risk))
         if control.get("dry_run"):
             return self._dry_run(tool, plan, decision)
         if decision.denied:
@@ -352,6 +352,20 @@ class App:
         via = ("elicitation" if ctx.confirmed else "token") if decision.needs_confirmation else None
         await self._audit(tool.name, ctx, outcome, plan=plan, risk=decision.risk.value, arguments=original, via=via)
         return await self._execute(rc, plan)
+
+    def _with_curated_rules(self, tool: ToolDef, plan: Plan, decision: Decision) -> Decision:
+        """The generic tool reaching a curated tool's operation is also bound by that tool's rule (a
+        ``guest_exec = "deny"`` must not be sidestepped with api_call); only ever stricter."""
+        if not tool.per_call_risk:
+            return decision
+        strength = {"allow": 0, "confirm": 1, "deny": 2}
+        keys = {f"{c.method} {c.template}" for c in plan.calls}
+        for other in self.catalog.tools.values():
+            if other.name in self.config.policy.rules and keys & set(other.operations.values()):
+                candidate = decide(self.config.policy, other.name, decision.risk)
+                if strength[candidate.action.value] > strength[decision.action.value]:
+                    decision = candidate
+        return decision
 
     def _question(self, tool: ToolDef, plan: Plan) -> str:
         lines = []
