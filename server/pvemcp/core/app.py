@@ -476,7 +476,6 @@ class App:
             upid=item.get("upid"),
             detail=item.get("error"),
             extra=extra,
-            call_id=item.get("call_id"),
         )
         return item
 
@@ -495,7 +494,6 @@ class App:
         risk: str | None = None,
         via: str | None = None,
         extra: JsonDict | None = None,
-        call_id: str | None = None,
     ) -> None:
         """One ledger record (secrets redacted by the ledger). A write failure propagates: fail closed."""
         if self._ledger is None:
@@ -513,7 +511,6 @@ class App:
             error=detail if failed else None,
             reason=detail if not failed else None,
             via=via,
-            call=call_id,
             details={"requests": [c.describe() for c in chosen], **(extra or {})} if chosen else None,
         )
 

@@ -2,9 +2,10 @@
 
 Recording: a config change (``guest_config_set``, and ``config_undo`` itself) reads the config before
 it is sent (only a GET, during planning) and, once Proxmox accepted the change, reads it again. The
-ledger record of the change then carries a call id and ``details.undo``: the changed keys' previous
-values (``null`` = the key was absent), the digest before and the digest after. The call id is shown in
-the tool's result, so "undo that change" is one call.
+ledger record of the change then carries ``details.undo``: a call id of its own (independent of the
+ledger's record ids), the changed keys' previous values (``null`` = the key was absent), the digest
+before and the digest after. The call id is shown in the tool's result, so "undo that change" is one
+call.
 
 Undoing: ``config_undo`` finds the record by call id, refuses when the guest's config digest is no
 longer the digest after that change (someone changed it since: undoing would clobber their change), and
@@ -74,6 +75,7 @@ def recorder(guest: GuestRef, before: JsonDict, digest_before: str | None) -> Af
         call_id = "chg-" + secrets.token_hex(5)
         item["call_id"] = call_id
         undo = {
+            "call_id": call_id,
             "vmid": guest.vmid,
             "type": guest.type,
             "before": before,
@@ -137,9 +139,9 @@ def find_change(rc: RunContext, call_id: str) -> JsonDict:
                 record = json.loads(line)
             except ValueError:
                 continue
-            details = record.get("details") or {}
-            if record.get("call") == call_id and record.get("outcome") == "succeeded" and "undo" in details:
-                found = details["undo"]
+            undo = (record.get("details") or {}).get("undo") or {}
+            if undo.get("call_id") == call_id and record.get("outcome") == "succeeded":
+                found = undo
     if found is None:
         raise ToolError(
             f"no recorded config change with call id {call_id!r} (the call id is in the result of "
