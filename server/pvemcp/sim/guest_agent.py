@@ -79,11 +79,6 @@ class GuestAgents:
             out["err-data"] = proc.err.decode("utf-8", "replace")
         return out
 
-    def forget(self, vmid: int) -> None:
-        """A stopped or destroyed VM loses its agent's process table."""
-        for key in [k for k in self.processes if k[0] == vmid]:
-            del self.processes[key]
-
 
 def _uptime_text(seconds: int) -> str:
     days, rest = divmod(seconds, 86400)

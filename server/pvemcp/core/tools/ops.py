@@ -155,9 +155,8 @@ async def plan_restore(rc: RunContext) -> Plan:
     archive = str(rc.args["archive"])
     m = _ARCHIVE.search(archive)
     if m is None:
-        raise ToolError(
-            "archive: a vzdump backup volid, e.g. nfs-shared:backup/vzdump-qemu-105-….vma.zst", field="archive"
-        )
+        example = "nfs-shared:backup/vzdump-qemu-105-2026_11_28-02_00_15.vma.zst"
+        raise ToolError(f"archive: a vzdump backup volid (guest_backups lists them), e.g. {example}", field="archive")
     gtype, source = m.group(1), int(m.group(2))
     vmid = rc.args.get("vmid") or await next_free_vmid(rc)
     existing = None
