@@ -34,8 +34,7 @@ tags = ["Agent"]
 
 def test_defaults() -> None:
     c = PolicyConfig()
-    # guest_exec stays off until the operator names it (issue 13)
-    assert dict(c.rules) == {"read": "allow", "write": "allow", "destructive": "confirm", "guest_exec": "deny"}
+    assert dict(c.rules) == {"read": "allow", "write": "allow", "destructive": "confirm"}
     assert c.read_only is False
     assert c.toolsets is None
     assert c.confirm_fallback == "token"

@@ -360,8 +360,11 @@ class App:
             return decision
         strength = {"allow": 0, "confirm": 1, "deny": 2}
         keys = {f"{c.method} {c.template}" for c in plan.calls}
+        from pvemcp.core.policy.config import DEFAULT_TOOL_RULES
+
+        named = set(self.config.policy.rules) | set(DEFAULT_TOOL_RULES)
         for other in self.catalog.tools.values():
-            if other.name in self.config.policy.rules and keys & set(other.operations.values()):
+            if other.name in named and keys & set(other.operations.values()):
                 candidate = decide(self.config.policy, other.name, decision.risk)
                 if strength[candidate.action.value] > strength[decision.action.value]:
                     decision = candidate

@@ -16,7 +16,6 @@ from pvemcp.core.spec.model import Operation, Spec, load_spec
 from pvemcp.sim.auth import TICKET_LIFETIME, AuthService
 from pvemcp.sim.clock import SimClock
 from pvemcp.sim.faults import FaultSet, parse_fault_spec
-from pvemcp.sim.guest_agent import GuestAgents
 from pvemcp.sim.seed import build_cluster, seed_task_history
 from pvemcp.sim.state import ClusterState
 from pvemcp.sim.tasks import TaskManager
@@ -60,7 +59,6 @@ class Simulator:
         self.clock = SimClock(task_speed=task_speed, start_epoch=start_epoch)
         self.state: ClusterState = build_cluster(seed=seed, nodes=nodes, guests=guests, clock=self.clock)
         self.tasks = TaskManager(self.state)
-        self.guest_agents = GuestAgents()
         self.auth = AuthService(self.clock)
         self.faults = FaultSet(seed=seed)
         if faults:
@@ -68,6 +66,9 @@ class Simulator:
         self.latency_s = max(0.0, latency_ms) / 1000.0
         self.request_log: list[RequestRecord] = []
         self.local_node = next(iter(self.state.nodes))
+        from pvemcp.sim.guest_agent import GuestAgents
+
+        self.guest_agents = GuestAgents()
         self.spec: Spec = spec or load_spec()
         seed_task_history(self.state, self.tasks)
         self.sync_faults()

@@ -9,7 +9,6 @@ Example (TOML)::
     confirm_ttl_s = 300
     audit_log = "/var/log/pvemcp/audit.jsonl"
     audit_key_file = "/etc/pvemcp/audit.key" # default: <audit_log>.key
-    safety_snapshot = true                   # snapshot before rollback; backup before restore-over/delete
 
     [policy.rules]                           # risk class or tool name -> allow | confirm | deny
     destructive = "confirm"
@@ -66,9 +65,9 @@ ConfirmFallback = Literal["token", "deny"]
 
 RISK_KEYS = ("read", "write", "destructive")
 DEFAULT_RULES: Mapping[str, Action] = {"read": Action.ALLOW, "write": Action.ALLOW, "destructive": Action.CONFIRM}
-# Tools that stay off until the operator turns them on by name (a rule for the tool lifts this one).
-# guest_exec runs arbitrary commands inside VMs; "allow" is refused for it (see _parse_rules): it is
-# always confirmed, so the person sees the exact command.
+# Tools that stay off until the operator turns them on by name: used by ``decide`` when the rules have
+# no entry for the tool. guest_exec runs arbitrary commands inside VMs; "allow" is refused for it
+# (PolicyConfig.__post_init__): it is always confirmed, so the person sees the exact command.
 DEFAULT_TOOL_RULES: Mapping[str, Action] = {"guest_exec": Action.DENY}
 ALWAYS_CONFIRMED = frozenset({"guest_exec"})
 MAX_TTL_S = 86_400
@@ -87,7 +86,7 @@ class PolicyConfigError(ValueError):
 class PolicyConfig:
     """The operator's policy. Construct with :meth:`from_mapping` / :func:`load_policy`."""
 
-    rules: Mapping[str, Action] = field(default_factory=lambda: {**DEFAULT_RULES, **DEFAULT_TOOL_RULES})
+    rules: Mapping[str, Action] = field(default_factory=lambda: dict(DEFAULT_RULES))
     """Risk class (``read``/``write``/``destructive``) or tool name -> action; always has the 3 classes."""
     read_only: bool = False
     toolsets: tuple[str, ...] | None = None
@@ -100,6 +99,11 @@ class PolicyConfig:
     safety_snapshot: bool = False
     """Before a rollback, a restore over a guest or a delete: a snapshot (rollback) or a backup first."""
 
+    def __post_init__(self) -> None:
+        for name in ALWAYS_CONFIRMED:
+            if self.rules.get(name) is Action.ALLOW:
+                raise PolicyConfigError(f"policy.rules.{name}", 'cannot be "allow": use "confirm" (or "deny")')
+
     @property
     def audit_key_path(self) -> Path | None:
         """Where the ledger's HMAC key lives: the configured file, else ``<audit_log>.key``."""
@@ -111,8 +115,7 @@ class PolicyConfig:
 
     def unknown_rule_keys(self, known_tools: set[str] | frozenset[str]) -> list[str]:
         """Rule keys that are neither a risk class nor a known tool (typos the door should report)."""
-        builtin = set(DEFAULT_TOOL_RULES)
-        return sorted(k for k in self.rules if k not in RISK_KEYS and k not in builtin and k not in known_tools)
+        return sorted(k for k in self.rules if k not in RISK_KEYS and k not in known_tools)
 
     @classmethod
     def from_mapping(
@@ -209,13 +212,11 @@ def _parse_action(value: Any, key: str) -> Action:
 def _parse_rules(value: Any, key: str) -> dict[str, Action]:
     if not isinstance(value, Mapping):
         raise PolicyConfigError(key, f'must be a table of name = "allow|confirm|deny", got {value!r}')
-    rules: dict[str, Action] = {**DEFAULT_RULES, **DEFAULT_TOOL_RULES}
+    rules: dict[str, Action] = dict(DEFAULT_RULES)
     for name, action in value.items():
         if not isinstance(name, str) or not name.strip():
             raise PolicyConfigError(key, f"rule names must be non-empty strings, got {name!r}")
         rules[name.strip()] = _parse_action(action, f"{key}.{name}")
-        if name.strip() in ALWAYS_CONFIRMED and rules[name.strip()] is Action.ALLOW:
-            raise PolicyConfigError(f"{key}.{name}", 'cannot be "allow": use "confirm" (or "deny")')
     return rules
 
 

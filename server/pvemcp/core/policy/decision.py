@@ -4,7 +4,8 @@ Order of precedence, strongest first:
 
 1. ``read_only``: anything that is not ``read`` is denied, whatever the rules say (an operator who
    turned read-only on must not be overridden by a forgotten ``tool = "allow"``).
-2. A rule for the tool's name.
+2. A rule for the tool's name (some tools have a built-in one, ``DEFAULT_TOOL_RULES``: guest_exec is off
+   until the operator names it).
 3. The rule for the risk class (defaults: read=allow, write=allow, destructive=confirm).
 
 Risks that are not one of the three classes count as ``destructive`` (fail closed).
@@ -20,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from pvemcp.core.policy.config import Action, PolicyConfig
+from pvemcp.core.policy.config import DEFAULT_TOOL_RULES, Action, PolicyConfig
 from pvemcp.core.policy.risk import Risk, parse_risk
 
 __all__ = ["ConfirmVia", "Decision", "confirmation_method", "decide", "is_listed"]
@@ -64,8 +65,8 @@ def decide(config: PolicyConfig, tool: str, risk: Risk | str) -> Decision:
         return Decision(
             Action.DENY, r, f"the server is read-only: {r.value} calls are refused (read_only)", "read_only"
         )
-    if tool in config.rules:
-        action = Action(config.rules[tool])
+    if tool in config.rules or tool in DEFAULT_TOOL_RULES:
+        action = Action(config.rules[tool] if tool in config.rules else DEFAULT_TOOL_RULES[tool])
         reason = f"{tool} {_TOOL_VERB[action]} (policy rule {tool} = {action.value})"
         return Decision(action, r, reason, f"tool:{tool}")
     action = Action(config.rules.get(r.value, Action.CONFIRM if r is Risk.DESTRUCTIVE else Action.ALLOW))
