@@ -357,3 +357,15 @@ async def test_the_generic_tool_cannot_sidestep_the_exec_rule(ops_app: App, sim:
         refused = await _call(client, "api_call", args, ok=False)
     assert "guest_exec" in text_of(refused) and "refused by policy" in text_of(refused)
     assert mutating(sim) == []
+
+
+async def test_exec_refusal_says_how_to_enable_it(sim: RunningSimulator, tmp_path: Path, mode: str) -> None:
+    from pvemcp.core.policy.decision import decide
+
+    async for app in _app(sim, tmp_path):
+        decision = decide(app.config.policy, "guest_exec", "destructive")
+        args = {"method": "POST", "path": "/nodes/pve1/qemu/100/agent/exec", "args": {"command": ["id"]}}
+        async with Client(build_server(app), mode=mode) as client:
+            refused = await _call(client, "api_call", args, ok=False)
+    assert decision.denied and 'guest_exec = "confirm"' in decision.reason
+    assert 'guest_exec = "confirm"' in text_of(refused)

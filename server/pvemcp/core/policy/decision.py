@@ -65,10 +65,14 @@ def decide(config: PolicyConfig, tool: str, risk: Risk | str) -> Decision:
         return Decision(
             Action.DENY, r, f"the server is read-only: {r.value} calls are refused (read_only)", "read_only"
         )
-    if tool in config.rules or tool in DEFAULT_TOOL_RULES:
-        action = Action(config.rules[tool] if tool in config.rules else DEFAULT_TOOL_RULES[tool])
+    if tool in config.rules:
+        action = Action(config.rules[tool])
         reason = f"{tool} {_TOOL_VERB[action]} (policy rule {tool} = {action.value})"
         return Decision(action, r, reason, f"tool:{tool}")
+    if tool in DEFAULT_TOOL_RULES:
+        action = DEFAULT_TOOL_RULES[tool]
+        reason = f'{tool} {_TOOL_VERB[action]} until the policy names it ([policy.rules] {tool} = "confirm")'
+        return Decision(action, r, reason, f"builtin:{tool}")
     action = Action(config.rules.get(r.value, Action.CONFIRM if r is Risk.DESTRUCTIVE else Action.ALLOW))
     return Decision(
         action, r, f"{r.value} calls are {_VERB[action]} (policy rule {r.value} = {action.value})", f"risk:{r.value}"
