@@ -6,9 +6,11 @@ Order of precedence, strongest first:
    turned read-only on must not be overridden by a forgotten ``tool = "allow"``).
 2. A rule for the operation, named ``"METHOD /path"`` as in the API schema
    (``"DELETE /nodes/{node}/qemu/{vmid}" = "deny"``).
-3. A rule for the tool's name.
-4. The rules of the curated tools that drive the same operation (``guest_delete = "deny"`` also
-   holds when the generic API reaches ``DELETE /nodes/{node}/qemu/{vmid}``); the strictest wins.
+3. A rule for the tool's name; some tools have a built-in one (``DEFAULT_TOOL_RULES``: guest_exec is
+   off until the operator names it).
+4. The rules (operator's or built-in) of the curated tools that drive the same operation
+   (``guest_delete = "deny"`` also holds when the generic API reaches ``DELETE /nodes/{node}/qemu/{vmid}``,
+   and the generic API cannot run a command in a guest while guest_exec is off); the strictest wins.
 5. The rule for the risk class (defaults: read=allow, write=allow, destructive=confirm).
 
 The App decides once per request of a plan and keeps the strictest decision for the call.
@@ -26,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from pvemcp.core.policy.config import Action, PolicyConfig
+from pvemcp.core.policy.config import DEFAULT_TOOL_RULES, Action, PolicyConfig
 from pvemcp.core.policy.risk import Risk, parse_risk
 
 __all__ = ["ConfirmVia", "Decision", "confirmation_method", "decide", "is_listed", "strictest"]
@@ -98,16 +100,20 @@ def decide(
         action = Action(config.rules[tool])
         reason = f"{tool} {_TOOL_VERB[action]} (policy rule {tool} = {action.value})"
         return Decision(action, r, reason, f"tool:{tool}")
+    if tool in DEFAULT_TOOL_RULES:
+        action = DEFAULT_TOOL_RULES[tool]
+        reason = f'{tool} {_TOOL_VERB[action]} until the policy names it ([policy.rules] {tool} = "confirm")'
+        return Decision(action, r, reason, f"builtin:{tool}")
     by_driver = [
         Decision(
-            Action(config.rules[name]),
+            rule,
             r,
-            f"{operation} is what {name} does, and {name} {_TOOL_VERB[Action(config.rules[name])]} "
-            f"(policy rule {name} = {Action(config.rules[name]).value})",
+            f"{operation} is what {name} does, and {name} {_TOOL_VERB[rule]} "
+            f"(policy rule {name} = {rule.value}{'' if name in config.rules else ', built in'})",
             f"tool:{name}",
         )
         for name in sorted(set(drivers))
-        if name in config.rules and name != tool
+        if name != tool and (rule := _tool_rule(config, name)) is not None
     ]
     driven = strictest(by_driver)
     if driven is not None:
@@ -116,6 +122,13 @@ def decide(
     return Decision(
         action, r, f"{r.value} calls {_VERB[action]} (policy rule {r.value} = {action.value})", f"risk:{r.value}"
     )
+
+
+def _tool_rule(config: PolicyConfig, name: str) -> Action | None:
+    """The rule that governs tool ``name``: the operator's, else its built-in one, else none."""
+    if name in config.rules:
+        return Action(config.rules[name])
+    return DEFAULT_TOOL_RULES.get(name)
 
 
 ConfirmVia = Literal["elicit", "token", "deny"]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pvemcp.core.catalog import ToolDef
 
 if TYPE_CHECKING:
+    from pvemcp.core.policy.ledger import AuditLedger
     from pvemcp.core.pve.client import PveClient
     from pvemcp.core.pve.resolve import GuestRef
     from pvemcp.core.spec.model import Spec
@@ -97,6 +98,12 @@ class PlannedCall:
     task: bool
     target: GuestRef | None = None
     label: str = ""
+    # Run after the request succeeded (waiting on guest-agent exec, recording a config change's
+    # before-state); it may add fields to the result item and returns extra ledger details.
+    after: AfterHook | None = None
+    # Run just before the request; if it fails, the request is not sent (the policy's safety snapshot);
+    # a text it returns is reported with the result.
+    before: BeforeHook | None = None
 
     @property
     def concrete_path(self) -> str:
@@ -180,6 +187,10 @@ class Plan:
         return list(seen.values())
 
 
+AfterHook = Callable[["RunContext", PlannedCall, JsonDict], Awaitable[JsonDict | None]]
+BeforeHook = Callable[["RunContext", PlannedCall], Awaitable[str | None]]
+
+
 @dataclass
 class RunContext:
     """What a handler may use: the tool, its validated arguments, the cluster's client and the spec."""
@@ -191,6 +202,8 @@ class RunContext:
     call: CallContext
     visible: Callable[[Mapping[str, Any]], bool] | None = None
     """Read scope for listings: entries (guests, volumes, tasks) this returns False for are left out."""
+    ledger: AuditLedger | None = None  # the audit ledger, for tools that read it back (undo)
+    safety_snapshot: bool = False  # policy: snapshot/back up before rollback, restore-over, delete
 
     async def progress(self, value: float, total: float | None, message: str) -> None:
         if self.call.progress is not None:
