@@ -16,11 +16,11 @@ from typing import Any
 import mcp_types as types
 import pytest
 from mcp import Client
-from mcp.shared.exceptions import MCPError
 
 from pvemcp.door._core import App, load_app_config
 from pvemcp.door.server import build_server
 from pvemcp.sim.handlers.agent import container_address
+from pvemcp.sim.pending import effective_config
 from pvemcp.sim.runner import RunningSimulator
 from pvemcp.sim.state import config_digest, render_config
 
@@ -99,12 +99,16 @@ async def test_ip_of_a_vm_and_a_container(ops_app: App, sim: RunningSimulator, m
 # ------------------------------------------------------------------------------------------- exec
 
 
-async def test_exec_is_off_by_default(ops_app: App, sim: RunningSimulator, mode: str) -> None:
+async def test_exec_is_off_by_default(ops_app: App, sim: RunningSimulator, tmp_path: Path, mode: str) -> None:
+    """Its toolset enabled, guest_exec is still hidden, and a call is refused by the built-in rule (with
+    how to enable it), audited, not mistaken for a tool that does not exist."""
     async with Client(build_server(ops_app), mode=mode) as client:
         names = {t.name for t in (await client.list_tools()).tools}
-        with pytest.raises(MCPError, match="Unknown tool: guest_exec"):
-            await client.call_tool("guest_exec", {"vmid": 100, "command": ["id"]})
+        refused = await _call(client, "guest_exec", {"vmid": 100, "command": ["id"]}, ok=False)
     assert "guest_exec" not in names and "guest_migrate" in names
+    assert (refused.structured_content or {})["refused"]["reason"] == "rule"
+    assert 'guest_exec = "confirm"' in text_of(refused)
+    assert [r["outcome"] for r in ledger(tmp_path / "audit.jsonl") if r["tool"] == "guest_exec"] == ["denied"]
     assert mutating(sim) == []
 
 
@@ -124,8 +128,11 @@ async def test_exec_confirmed_shows_the_command_and_marks_output(
     assert "no API to run a command in a container" in text_of(container)
     assert [r.path for r in mutating(sim)] == ["/nodes/pve1/qemu/100/agent/exec"] * 2
     records = [r for r in ledger(tmp_path / "audit.jsonl") if r["tool"] == "guest_exec"]
-    assert records[0]["outcome"] == "confirmed" and records[0]["args"]["command"] == ["cat", "/etc/os-release"]
-    assert any(r["outcome"] == "succeeded" and r["details"]["exec"]["exitcode"] == 0 for r in records)
+    first = [r for r in records if r["call_id"] == records[0]["call_id"]]
+    assert [r["outcome"] for r in first] == ["pending", "confirmed", "succeeded"]  # one call: asked, confirmed, sent
+    assert first[1]["args"]["command"] == ["cat", "/etc/os-release"]
+    assert len({r["plan_digest"] for r in first}) == 1  # what ran is the plan the user was asked about
+    assert first[2]["details"]["exec"]["exitcode"] == 0
 
 
 async def test_exec_declined_sends_nothing(exec_app: App, sim: RunningSimulator, mode: str) -> None:
@@ -195,7 +202,7 @@ async def test_restore_last_backup_as_new_vm(ops_app: App, sim: RunningSimulator
 async def test_restore_over_an_existing_guest_names_it(ops_app: App, sim: RunningSimulator, mode: str) -> None:
     answers = Answers("accept")
     async with Client(build_server(ops_app), mode=mode, elicitation_callback=answers) as client:
-        backup = await _call(client, "backup_now", {"vmid": "105", "storage": "local"})
+        backup = await _call(client, "backup_now", {"vmid": 105, "storage": "local"})
         assert (backup.structured_content or {})["ok"] == 1
         archive = (await _call(client, "guest_backups", {"vmid": 105})).structured_content["items"][0]["volid"]
         sim.state.guests[105].config["memory"] = "1024"
@@ -250,30 +257,48 @@ async def test_metrics_summary(ops_app: App, sim: RunningSimulator, mode: str) -
 # ------------------------------------------------------------------------------------------- undo
 
 
-async def test_undo_restores_the_config_byte_for_byte(ops_app: App, sim: RunningSimulator, mode: str) -> None:
-    """ "undo that change" — by the call id the change's result showed."""
+async def test_undo_restores_the_config_byte_for_byte(
+    ops_app: App, sim: RunningSimulator, tmp_path: Path, mode: str
+) -> None:
+    """ "undo that change" — by the call id the change's result showed.
+
+    VM 100 runs, so the cold changes wait in [PENDING] (the config as read, pending applied, is what
+    changes); the undo sets the old values back as pending ones, which Proxmox drops as no change
+    (pve-guest-common AbstractConfig.pm cleanup_pending), so the file is byte for byte the old one."""
     before_file = render_config(sim.state.guests[100])
+
+    def config() -> dict[str, Any]:
+        return dict(effective_config(sim.state.guests[100], current=False))
+
     async with Client(build_server(ops_app), mode=mode, elicitation_callback=Answers("accept")) as client:
         changes = {"vmid": 100, "set": {"cores": 4, "description": "tuning"}, "delete": ["onboot"]}
         change = await _call(client, "guest_config_set", changes)
         call_id = (change.structured_content or {})["results"][0]["call_id"]
         assert f"config_undo call_id={call_id}" in text_of(change)  # the text face shows it too
-        assert sim.state.guests[100].config["cores"] == 4 and "onboot" not in sim.state.guests[100].config
+        assert config()["cores"] == 4 and "onboot" not in config()
         undone = await _call(client, "config_undo", {"call_id": call_id})
         assert render_config(sim.state.guests[100]) == before_file
         redo = (undone.structured_content or {})["data"]["call_id"]
         await _call(client, "config_undo", {"call_id": redo})  # the undo is itself undoable
-        assert sim.state.guests[100].config["cores"] == 4
+        assert config()["cores"] == 4
         unknown = await _call(client, "config_undo", {"call_id": "chg-nope"}, ok=False)
         # a config change through the generic API tool is recorded the same way
         generic = await _call(
             client, "api_call", {"method": "PUT", "path": "/nodes/pve1/qemu/100/config", "args": {"cores": 8}}
         )
         generic_id = _data(generic)["call_id"]
-        assert f"call_id={generic_id}" in text_of(generic) and sim.state.guests[100].config["cores"] == 8
+        assert f"call_id={generic_id}" in text_of(generic) and config()["cores"] == 8
         await _call(client, "config_undo", {"call_id": generic_id})
-        assert sim.state.guests[100].config["cores"] == 4
+        assert config()["cores"] == 4
     assert "no recorded config change" in text_of(unknown)
+    # each sent change ran its after-hook once: one undo record per change, its before-state in the ledger
+    undo_ids = [
+        r["details"]["undo"]["call_id"]
+        for r in ledger(tmp_path / "audit.jsonl")
+        if r["outcome"] == "succeeded" and "undo" in (r.get("details") or {})
+    ]
+    # (five changes: the change, its undo, the undo of that, the generic change, its undo)
+    assert len(undo_ids) == len(set(undo_ids)) == 5 and undo_ids[:2] == [call_id, redo] and undo_ids[3] == generic_id
 
 
 async def test_undo_refuses_a_stale_change(ops_app: App, sim: RunningSimulator, mode: str) -> None:

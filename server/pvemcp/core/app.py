@@ -521,6 +521,7 @@ class App:
             "expires_in_s": int(self.config.policy.confirm_ttl_s),
             "requests": [c.describe() for c in plan.calls],
             "targets": [o.to_json() for o in plan.objects],
+            **({"notes": plan.notes} if plan.notes else {}),
             "plan_digest": digest,
         }
 
@@ -546,6 +547,7 @@ class App:
         data = {
             "requests": [c.describe() for c in plan.calls],
             "targets": [o.to_json() for o in plan.objects],
+            **({"notes": plan.notes} if plan.notes else {}),
             "plan_digest": plan.digest(),
             "policy": {"decision": decision.action.value, "risk": decision.risk.value, "reason": decision.reason},
         }
@@ -595,7 +597,9 @@ class App:
                     item["safety"] = note
             except (PveError, ToolError) as exc:
                 item.update(ok=False, error=f"safety step failed, so the request was not sent: {exc}")
-                await self._audit(rc.tool.name, rc.call, "failed", calls=[call], detail=item["error"])
+                await self._audit(
+                    rc.tool.name, rc.call, "failed", calls=[call], detail=item["error"], plan_digest=plan_digest
+                )
                 return item
         try:
             envelope = await rc.client.request(

@@ -109,7 +109,11 @@ def decide(
             rule,
             r,
             f"{operation} is what {name} does, and {name} {_TOOL_VERB[rule]} "
-            f"(policy rule {name} = {rule.value}{'' if name in config.rules else ', built in'})",
+            + (
+                f"(policy rule {name} = {rule.value})"
+                if name in config.rules
+                else f'until the policy names it ([policy.rules] {name} = "confirm")'
+            ),
             f"tool:{name}",
         )
         for name in sorted(set(drivers))

@@ -150,6 +150,7 @@ async def plan_guest_exec(rc: RunContext) -> Plan:
             target=guest,
             label=f"{guest_label(guest)}: run {shlex.join(argv)}",
             after=after,
+            note=f"it will run {shlex.join(argv)}",
         )
     )
     return plan
@@ -187,11 +188,8 @@ async def _wait_for_exit(rc: RunContext, guest: GuestRef, item: JsonDict, wait: 
         item["signal"] = status["signal"]
     if out_cut or err_cut or status.get("out-truncated") or status.get("err-truncated"):
         item["truncated"] = True
-    parts = [f"guest_exec {who}: exit code {exitcode}"]
-    for name, text in (("stdout", out), ("stderr", err)):
-        if text:
-            parts.append(f"{name} ({UNTRUSTED}):\n<<<\n{text.rstrip()}\n>>>")
-    if item.get("truncated"):
-        parts.append(f"(output cut to {OUTPUT_LIMIT} characters per stream)")
-    item["summary"] = "\n".join(parts)
+    # The headline names the outcome only: stdout and stderr follow in the text face, once, between the
+    # untrusted-data marks (core/render.py), so the command's output cannot pass for pvemcp's words.
+    cut = f" (output cut to {OUTPUT_LIMIT} characters per stream)" if item.get("truncated") else ""
+    item["summary"] = f"guest_exec {who}: exit code {exitcode}{cut}"
     return {"exec": {"pid": pid, "exitcode": exitcode}}

@@ -104,6 +104,10 @@ class PlannedCall:
     # Run just before the request; if it fails, the request is not sent (the policy's safety snapshot);
     # a text it returns is reported with the result.
     before: BeforeHook | None = None
+    # What the planner learned that the person deciding must read (the exact command line, a migration's
+    # mode and the disks it copies, what a restore overwrites, a disk's size before and after, a safety
+    # step): shown in the question, the dry run and the token preview, and bound by the plan's digest.
+    note: str = ""
 
     @property
     def concrete_path(self) -> str:
@@ -174,8 +178,18 @@ class Plan:
 
         from pvemcp.core.policy._canonical import canonical_bytes
 
-        body = {"requests": [c.describe() for c in self.calls], "objects": [o.to_json() for o in self.objects]}
+        body: JsonDict = {
+            "requests": [c.describe() for c in self.calls],
+            "objects": [o.to_json() for o in self.objects],
+        }
+        if self.notes:  # what the question told the person is part of what they confirmed
+            body["notes"] = self.notes
         return hashlib.sha256(canonical_bytes(body)).hexdigest()
+
+    @property
+    def notes(self) -> list[str]:
+        """The requests' notes, in order, each once (see :attr:`PlannedCall.note`)."""
+        return list(dict.fromkeys(c.note for c in self.calls if c.note))
 
     @property
     def targets(self) -> list[GuestRef]:

@@ -100,14 +100,13 @@ def _result(who: str, timeframe: str, rows: Sequence[Mapping[str, Any]], data: J
     if not data:
         return ToolResult({"data": {"series": {}}}, f"{who}: no data for the last {timeframe}")
     start, end = int(rows[0]["time"]), int(rows[-1]["time"])
-    lines = [f"{who}, last {timeframe} ({_when(start)} to {_when(end)}):"]
-    width = max(len(k) for k in data)
-    for label, s in data.items():
-        lines.append(
-            f"{label:<{width}} {s['spark']}  last {s['last']}, avg {s['avg']}, peak {s['peak']} at {s['peak_at'][11:]}"
-        )
+    # The headline is one line; every series (sparkline, last, avg, peak and when) follows in the text
+    # face, written from the structured result (core/render.py), so it is there once, in both faces.
+    cpu = data.get("cpu")
+    peak = f"; cpu peak {cpu['peak']} at {cpu['peak_at']}" if cpu else ""
+    headline = f"{who}, last {timeframe}{peak}"
     return ToolResult(
-        {"data": {"timeframe": timeframe, "from": _when(start), "to": _when(end), "series": data}}, "\n".join(lines)
+        {"data": {"timeframe": timeframe, "from": _when(start), "to": _when(end), "series": data}}, headline
     )
 
 

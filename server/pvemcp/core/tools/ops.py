@@ -29,10 +29,10 @@ def _gib(n: float) -> str:
     return f"{n / _GIB:.1f}".rstrip("0").rstrip(".") + " GiB"
 
 
-def _call(rc: RunContext, key: str, path: JsonDict, args: JsonDict, label: str, target: Any) -> PlannedCall:
+def _call(rc: RunContext, key: str, path: JsonDict, args: JsonDict, label: str, target: Any, note: str) -> PlannedCall:
     op = rc.spec.operation(key)
     check_against_operation(op, {**path, **args})
-    return PlannedCall(op.method, op.path, path, args, op.task, target=target, label=label)
+    return PlannedCall(op.method, op.path, path, args, op.task, target=target, label=label, note=note)
 
 
 # ---------------------------------------------------------------------------------------------- migrate
@@ -97,7 +97,7 @@ async def plan_migrate(rc: RunContext) -> Plan:
             notes.append("offline")
     key = rc.tool.operations[guest.type]
     label = f"{guest_label(guest)} -> {target}, {', '.join(notes)}"
-    call = _call(rc, key, path, args, label, guest)
+    call = _call(rc, key, path, args, label, guest, ", ".join(notes))
     return Plan(calls=[call], risk=rc.tool.risk, wait=rc.tool.wait, new_nodes=[target])
 
 
@@ -198,7 +198,7 @@ async def plan_restore(rc: RunContext) -> Plan:
     else:
         kind = "VM" if gtype == "qemu" else "CT"
         label = f"restore {archive} as new {kind} {vmid} on {node}"
-    call = safety.guard(rc, _call(rc, f"POST /nodes/{{node}}/{gtype}", {"node": node}, args, label, existing))
+    call = safety.guard(rc, _call(rc, f"POST /nodes/{{node}}/{gtype}", {"node": node}, args, label, existing, label))
     new = [] if existing is not None else [int(vmid)]
     return Plan(calls=[call], risk=rc.tool.risk, wait=rc.tool.wait, new_vmids=new, new_nodes=[str(node)])
 
@@ -244,6 +244,6 @@ async def plan_disk_grow(rc: RunContext) -> Plan:
     args: JsonDict = {"disk": disk, "size": size}
     if config.get("digest"):
         args["digest"] = config["digest"]
-    label = f"{guest_label(guest)}: grow {disk} from {_gib(current)} to {_gib(new)}"
-    call = _call(rc, rc.tool.operations[guest.type], path, args, label, guest)
+    note = f"grow {disk} from {_gib(current)} to {_gib(new)}"
+    call = _call(rc, rc.tool.operations[guest.type], path, args, f"{guest_label(guest)}: {note}", guest, note)
     return Plan(calls=[call], risk=rc.tool.risk, wait=rc.tool.wait)

@@ -35,7 +35,9 @@ def guard(rc: RunContext, call: PlannedCall) -> PlannedCall:
         return call
     step = "a safety snapshot" if kind == "snapshot" else "a safety backup (vzdump)"
     label = f"{call.label} — {step} is taken first"
-    return PlannedCall(**{**call.__dict__, "label": label, "before": _snapshot if kind == "snapshot" else _backup})
+    note = "; ".join(n for n in (call.note, f"{step} is taken first") if n)
+    hook = _snapshot if kind == "snapshot" else _backup
+    return PlannedCall(**{**call.__dict__, "label": label, "before": hook, "note": note})
 
 
 async def _wait(rc: RunContext, upid: object, what: str) -> None:

@@ -201,6 +201,7 @@ async def plan_config_undo(rc: RunContext) -> Plan:
         task=op.task,
         target=guest,
         label=f"undo {call_id} on {guest_label(guest)} ({changes})",
+        note=f"undo {call_id}: {changes}",
         after=recorder(guest, before_state(config, before), current),
     )
     return Plan(calls=[call], risk=rc.tool.risk)
