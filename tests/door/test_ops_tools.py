@@ -394,3 +394,48 @@ async def test_exec_refusal_says_how_to_enable_it(sim: RunningSimulator, tmp_pat
             refused = await _call(client, "api_call", args, ok=False)
     assert decision.denied and 'guest_exec = "confirm"' in decision.reason
     assert 'guest_exec = "confirm"' in text_of(refused)
+
+
+async def test_scope_covers_ops_reads_and_a_restore_over_a_guest(
+    sim: RunningSimulator, tmp_path: Path, mode: str
+) -> None:
+    """Scope vmids 100-104 on pve1/pve3: the reads of a guest out of it, the metrics of a node out of it,
+    and a restore over an existing guest out of it (acting on that guest, though the request only
+    creates: qemu-server API2/Qemu.pm create_vm, ``force`` "Allow to overwrite existing VM") are refused."""
+    scope = '[policy.scope]\nvmids = ["100-104"]\nnodes = ["pve1", "pve3"]'
+    archive = next(v.volid for v in sim.state.volumes.values() if v.content == "backup" and v.vmid == 101)
+    async for app in _app(sim, tmp_path, extra=scope):
+        async with Client(build_server(app), mode=mode, elicitation_callback=Answers("accept")) as client:
+            refused = {
+                "guest_backups": await _call(client, "guest_backups", {"vmid": 105}, ok=False),
+                "guest_metrics": await _call(client, "guest_metrics", {"vmid": 105}, ok=False),
+                "guest_facts": await _call(client, "guest_facts", {"vmid": 105}, ok=False),
+                "node_metrics": await _call(client, "node_metrics", {"node": "pve2"}, ok=False),
+                "backup_restore": await _call(
+                    client, "backup_restore", {"archive": archive, "vmid": 105, "force": True}, ok=False
+                ),
+            }
+            allowed = await _call(client, "node_metrics", {"node": "pve1"})
+    for tool, result in refused.items():
+        assert (result.structured_content or {})["refused"]["reason"] == "scope", tool
+    assert "105" in text_of(refused["backup_restore"]) and "outside the allowed scope" in text_of(
+        refused["guest_facts"]
+    )
+    assert "pve2" in text_of(refused["node_metrics"]) and "load" in _data(allowed)["series"]
+    assert mutating(sim) == []
+
+
+async def test_restore_over_a_guest_asks_about_that_guest(sim: RunningSimulator, tmp_path: Path, mode: str) -> None:
+    """The question and the dry run of a restore over 105 name VM 105 as it is now, not a new guest."""
+    archive = next(v.volid for v in sim.state.volumes.values() if v.content == "backup" and v.vmid == 101)
+    args = {"archive": archive, "vmid": 105, "force": True}
+    answers = Answers("decline")
+    async for app in _app(sim, tmp_path):
+        async with Client(build_server(app), mode=mode, elicitation_callback=answers) as client:
+            dry = await _call(client, "backup_restore", {**args, "dry_run": True})
+            await _call(client, "backup_restore", args, ok=False)
+    targets = (dry.structured_content or {})["dry_run"]["targets"]
+    assert [t["kind"] for t in targets if t["id"] == "105"] == ["guest"]
+    assert "new_guest" not in {t["kind"] for t in targets}
+    assert "VM 105 (dev-box) on" in answers.questions[0] and "OVER VM 105" in answers.questions[0]
+    assert mutating(sim) == []
