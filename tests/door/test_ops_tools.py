@@ -439,3 +439,19 @@ async def test_restore_over_a_guest_asks_about_that_guest(sim: RunningSimulator,
     assert "new_guest" not in {t["kind"] for t in targets}
     assert "VM 105 (dev-box) on" in answers.questions[0] and "OVER VM 105" in answers.questions[0]
     assert mutating(sim) == []
+
+
+async def test_allowing_the_generic_tool_does_not_allow_exec(sim: RunningSimulator, tmp_path: Path, mode: str) -> None:
+    """``api_call = "allow"`` lets the generic tool write without asking, but never run a command in a
+    guest: refused while guest_exec is off, asked (here: declined) once it is on."""
+    args = {"method": "POST", "path": "/nodes/pve1/qemu/100/agent/exec", "args": {"command": ["id"]}}
+    async for app in _app(sim, tmp_path, 'api_call = "allow"'):
+        async with Client(build_server(app), mode=mode) as client:
+            off = await _call(client, "api_call", args, ok=False)
+    answers = Answers("decline")
+    async for app in _app(sim, tmp_path, 'api_call = "allow"\nguest_exec = "confirm"'):
+        async with Client(build_server(app), mode=mode, elicitation_callback=answers) as client:
+            declined = await _call(client, "api_call", args, ok=False)
+    assert (off.structured_content or {})["refused"]["reason"] == "rule"
+    assert (declined.structured_content or {})["refused"]["reason"] == "declined" and len(answers.questions) == 1
+    assert mutating(sim) == []

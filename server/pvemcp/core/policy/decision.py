@@ -13,6 +13,9 @@ Order of precedence, strongest first:
    and the generic API cannot run a command in a guest while guest_exec is off); the strictest wins.
 5. The rule for the risk class (defaults: read=allow, write=allow, destructive=confirm).
 
+Over all of these, a floor: a request that a tool of ``ALWAYS_CONFIRMED`` (guest_exec) makes, or drives,
+is denied while that tool is off and confirmed at least once it is on, whatever rule matched above.
+
 The App decides once per request of a plan and keeps the strictest decision for the call.
 
 Risks that are not one of the three classes count as ``destructive`` (fail closed).
@@ -28,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from pvemcp.core.policy.config import DEFAULT_TOOL_RULES, Action, PolicyConfig
+from pvemcp.core.policy.config import ALWAYS_CONFIRMED, DEFAULT_TOOL_RULES, Action, PolicyConfig
 from pvemcp.core.policy.risk import Risk, parse_risk
 
 __all__ = ["ConfirmVia", "Decision", "confirmation_method", "decide", "is_listed", "strictest"]
@@ -88,6 +91,28 @@ def decide(
     request's ``"METHOD /path-template"``; ``drivers`` the curated tools that drive that operation.
     """
     r = parse_risk(risk)
+    decision = _decide(config, tool, r, operation, drivers)
+    return strictest([decision, *_always_confirmed(config, tool, r, operation, drivers)]) or decision
+
+
+def _always_confirmed(
+    config: PolicyConfig, tool: str, r: Risk, operation: str | None, drivers: Iterable[str]
+) -> list[Decision]:
+    """The floor of the tools that are never run unasked (``ALWAYS_CONFIRMED``: guest_exec): their rule
+    (the operator's, else the built-in deny), and at least a confirmation, whoever reaches their
+    operation — so ``api_call = "allow"`` or an operation rule cannot run a command in a guest unasked."""
+    floor = []
+    for name in sorted({tool, *drivers} & ALWAYS_CONFIRMED):
+        rule = _tool_rule(config, name) or Action.CONFIRM
+        action = Action.DENY if rule is Action.DENY else Action.CONFIRM
+        named = name in config.rules
+        how = f"policy rule {name} = {rule.value}" if named else f'[policy.rules] {name} = "confirm" enables it'
+        what = f"{operation} is what {name} does: " if operation is not None and name != tool else ""
+        floor.append(Decision(action, r, f"{what}{name} {_TOOL_VERB[action]}, always ({how})", f"tool:{name}"))
+    return floor
+
+
+def _decide(config: PolicyConfig, tool: str, r: Risk, operation: str | None, drivers: Iterable[str]) -> Decision:
     if config.read_only and r is not Risk.READ:
         return Decision(
             Action.DENY, r, f"the server is read-only: {r.value} calls are refused (read_only)", "read_only"
