@@ -23,6 +23,7 @@ import anyio
 from pvemcp.core.app import App, CallContext, ToolResult
 from pvemcp.core.catalog import Catalog
 from pvemcp.core.config import load_app_config
+from pvemcp.core.render import face
 from pvemcp.core.spec.model import load_spec
 from pvemcp.sim import running_simulator
 
@@ -61,7 +62,10 @@ async def _metrics() -> None:
                     )
                     outcome = await app.call("guest_metrics", {"vmid": 100, "timeframe": timeframe}, CallContext())
                     assert isinstance(outcome, ToolResult)
-                    raw, text, structured = _compact(rows), len(outcome.text), _compact(outcome.structured)
+                    text = len(
+                        face(outcome.text, outcome.structured)
+                    )  # the text face a host shows, as the door sends it
+                    raw, structured = _compact(rows), _compact(outcome.structured)
                     ratio = raw / max(text, structured)
                     print(f"{timeframe:<10}{len(rows):>10}{raw:>12,}{text:>8,}{structured:>12,}{ratio:>9.0f}x")
 
