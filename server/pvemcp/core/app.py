@@ -589,6 +589,11 @@ class App:
         *,
         plan_digest: str | None = None,
     ) -> JsonDict:
+        """Send one request of the plan being executed (the re-planned one, after a confirmation).
+
+        Its hooks run here and only here, once per request sent: ``before`` (the policy's safety step; if
+        it fails, the request is not sent) and, after Proxmox accepted it, ``after`` (an exec's wait, a
+        config change's undo record); what they return goes into the ledger record's details."""
         item: JsonDict = _target_fields(call)
         if call.before is not None:
             try:
