@@ -455,3 +455,19 @@ async def test_allowing_the_generic_tool_does_not_allow_exec(sim: RunningSimulat
     assert (off.structured_content or {})["refused"]["reason"] == "rule"
     assert (declined.structured_content or {})["refused"]["reason"] == "declined" and len(answers.questions) == 1
     assert mutating(sim) == []
+
+
+async def test_hooks_run_only_when_the_request_is_sent(sim: RunningSimulator, tmp_path: Path, mode: str) -> None:
+    """A dry run, a token preview or a declined question runs no safety step and records no undo."""
+    async for app in _app(sim, tmp_path, extra="safety_snapshot = true"):
+        rollback = {"vmid": 102, "snapname": "pre_upgrade"}
+        async with Client(build_server(app), mode=mode, elicitation_callback=Answers("decline")) as client:
+            dry = await _call(client, "snapshot_rollback", {**rollback, "dry_run": True})
+            await _call(client, "snapshot_rollback", rollback, ok=False)
+            await _call(client, "guest_config_set", {"vmid": 101, "set": {"cores": 3}, "dry_run": True})
+        async with Client(build_server(app), mode=mode) as client:
+            preview = await _call(client, "snapshot_rollback", rollback)
+    assert "a safety snapshot is taken first" in (dry.structured_content or {})["dry_run"]["notes"]
+    assert "a safety snapshot is taken first" in (preview.structured_content or {})["confirmation"]["question"]
+    assert mutating(sim) == [] and not [n for n in sim.state.guests[102].snapshots if n.startswith("pvemcp_")]
+    assert not [r for r in ledger(tmp_path / "audit.jsonl") if "undo" in (r.get("details") or {})]
