@@ -28,12 +28,13 @@ class Session:
     def __init__(self, client: Client) -> None:
         self.client = client
         self.used: set[str] = set()
+        self.last_text = ""
 
     async def call(self, name: str, args: dict[str, Any], *, ok: bool = True) -> dict[str, Any]:
         self.used.add(name)
         result: types.CallToolResult = await self.client.call_tool(name, args)
         assert result.is_error == (not ok), f"{name}({args}): {text_of(result)}"
-        text = text_of(result)
+        text = self.last_text = text_of(result)
         assert text, f"{name} returned no text summary"
         structured = dict(result.structured_content or {})
         # One result, two faces: a text-only host must see every fact a structured host sees.

@@ -43,7 +43,12 @@ async def read_policy(app: App, mode: str) -> tuple[dict[str, Any], list[str], l
 async def test_policy_resource_matches_the_listing(app: App, audit_log: Path, mode: str) -> None:
     policy, uris, tools = await read_policy(app, mode)
     assert "pve://policy" in uris
-    assert policy["tools"]["listed"] == tools and policy["tools"]["hidden"] == {}
+    assert policy["tools"]["listed"] == tools
+    # hidden: only the opt-in toolsets' tools, each with the toolset that would list it
+    opt_in = {t.name: t.toolset for t in app.catalog.tools.values() if t.toolset not in app.catalog.default_toolsets}
+    assert {name: why.split(" is not enabled")[0] for name, why in policy["tools"]["hidden"].items()} == {
+        name: f"toolset {toolset}" for name, toolset in opt_in.items()
+    }
     assert policy["pve"] == {"default": {"reachable": True, "version": PVE_VERSION, "release": PVE_RELEASE}}
     assert policy["audit"]["log"] == str(audit_log) and policy["audit"]["ok"] is True
     assert policy["rules"]["destructive"] == "confirm"

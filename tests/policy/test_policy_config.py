@@ -271,6 +271,7 @@ def test_settings_report_every_key() -> None:
         "confirm_fallback",
         "confirm_ttl_s",
         "elicitation_timeout_s",
+        "safety_snapshot",
         "scope",
         "audit_log",
         "audit_key_file",

@@ -129,3 +129,18 @@ def test_elicitation_timeout_is_a_policy_key() -> None:
     assert cfg(elicitation_timeout_s=30).elicitation_timeout_s == 30
     with pytest.raises(ValueError, match=r"policy\.elicitation_timeout_s"):
         cfg(elicitation_timeout_s=0)
+
+
+def test_no_rule_runs_a_command_in_a_guest_unasked() -> None:
+    """guest_exec is off until named, and confirmed once on, however its operation is reached."""
+    exec_op = "POST /nodes/{node}/qemu/{vmid}/agent/exec"
+    allow_generic = cfg(rules={"api_call": "allow", exec_op: "allow"})
+    off = decide(allow_generic, "api_call", Risk.DESTRUCTIVE, operation=exec_op, drivers=["guest_exec"])
+    assert off.denied and 'guest_exec = "confirm"' in off.reason
+    assert decide(allow_generic, "guest_exec", Risk.DESTRUCTIVE, operation=exec_op, drivers=["guest_exec"]).denied
+    on = cfg(rules={"guest_exec": "confirm", "api_call": "allow", exec_op: "allow", "destructive": "allow"})
+    for tool in ("api_call", "guest_exec"):
+        d = decide(on, tool, Risk.DESTRUCTIVE, operation=exec_op, drivers=["guest_exec"])
+        assert d.needs_confirmation, (tool, d)
+    # the floor holds only where guest_exec is involved
+    assert decide(on, "api_call", Risk.DESTRUCTIVE, operation=STOP, drivers=["guest_stop"]).allowed

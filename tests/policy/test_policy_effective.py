@@ -37,7 +37,13 @@ def test_defaults(tmp_path: Path) -> None:
     app = app_from(tmp_path)
     policy = describe_policy(app)
     assert policy["tools"]["listed"] == [t.name for t in app.tools()]
-    assert policy["tools"]["hidden"] == {}
+    # only the opt-in toolsets' tools are hidden, each saying which toolset to enable
+    defaults = ", ".join(app.catalog.default_toolsets)
+    opt_in = {t.name: t.toolset for t in app.catalog.tools.values() if t.toolset not in app.catalog.default_toolsets}
+    assert opt_in and set(opt_in) >= {"guest_exec", "guest_migrate", "node_metrics"}
+    assert policy["tools"]["hidden"] == {
+        name: f"toolset {toolset} is not enabled (the default toolsets: {defaults})" for name, toolset in opt_in.items()
+    }
     assert policy["read_only"] is False
     assert policy["toolsets"]["enabled"] == list(app.catalog.default_toolsets)
     assert policy["rules"] == {"read": "allow", "write": "allow", "destructive": "confirm"}
@@ -54,9 +60,14 @@ def test_read_only_hides_every_mutating_tool_and_says_so(tmp_path: Path) -> None
     app = app_from(tmp_path, "[policy]\nread_only = true\n")
     policy = describe_policy(app)
     hidden = policy["tools"]["hidden"]
-    assert set(hidden) == {t.name for t in app.catalog.tools.values() if t.listing_risk != "read"}
+    defaults = app.catalog.default_toolsets
+    mutating = {t.name for t in app.catalog.tools.values() if t.listing_risk != "read"}
+    opt_in = {t.name for t in app.catalog.tools.values() if t.toolset not in defaults}
+    assert set(hidden) == mutating | opt_in
     assert hidden["guest_delete"] == "read_only: destructive tools are hidden and refused"
-    assert all(why.startswith("read_only") for why in hidden.values())
+    # a tool of a toolset that is not enabled says so first (enabling it would still leave it read-only)
+    assert all(why.startswith("read_only") for name, why in hidden.items() if name not in opt_in)
+    assert all(hidden[name].startswith("toolset ") for name in opt_in)
     assert "guest_delete" not in policy["tools"]["listed"]
 
 

@@ -18,6 +18,7 @@ from pvemcp.sim import RunningSimulator
 from pvemcp.sim.routing import ROUTES
 
 from .conftest import Api
+from .ops_calls import OPS_CALLS
 
 pytestmark = pytest.mark.anyio
 
@@ -258,6 +259,11 @@ async def test_responses_validate_against_output_schemas(sim: RunningSimulator, 
     volid = quote(backups[0]["volid"], safe="")
     deleted = await call("DELETE", f"/nodes/pve1/storage/nfs-shared/content/{volid}")
     assert (await admin.wait_task(deleted))["exitstatus"] == "OK"
+    for method, path, data in OPS_CALLS:
+        result = await call(method, path, data)
+        if isinstance(result, str) and result.startswith("UPID:"):
+            assert (await admin.wait_task(result))["exitstatus"] == "OK", (path, await admin.log(result))
+            await call("GET", f"/nodes/{result.split(':')[1]}/tasks/{result}/status")
     assert checker.failures == [], "\n".join(checker.failures)
     implemented = set(ROUTES)
     missing = {k for k in implemented if k not in checker.checked} - ERROR_ONLY

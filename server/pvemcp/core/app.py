@@ -89,13 +89,14 @@ _READ_KINDS = frozenset(
     {"guest_read", "api_read", "storage_list", "cluster_status", "node_status", "next_vmid", "task_list"}
     | {"task_status"}
     | {"task_log", "guest_list", "api_search"}
+    | {"guest_facts", "guest_metrics", "node_metrics", "guest_backups"}
 )
 
 
 @functools.cache
 def _handlers() -> tuple[dict[str, Planner], dict[str, Reader]]:
     """The handler modules, imported on the first call: a server start that only lists tools skips them."""
-    from pvemcp.core.tools import guests, reads
+    from pvemcp.core.tools import agent, guests, metrics, ops, reads, undo
 
     planners: dict[str, Planner] = {
         "guest_action": guests.plan_guest_action,
@@ -106,6 +107,11 @@ def _handlers() -> tuple[dict[str, Planner], dict[str, Reader]]:
         "api_write": guests.plan_operation,
         "backup_job": guests.plan_backup_job,
         "task_stop": guests.plan_task_stop,
+        "guest_exec": agent.plan_guest_exec,
+        "guest_migrate": ops.plan_migrate,
+        "backup_restore": ops.plan_restore,
+        "disk_grow": ops.plan_disk_grow,
+        "config_undo": undo.plan_config_undo,
     }
     readers: dict[str, Reader] = {
         "guest_read": reads.guest_read,
@@ -117,6 +123,10 @@ def _handlers() -> tuple[dict[str, Planner], dict[str, Reader]]:
         "task_list": reads.task_list,
         "task_status": reads.task_status,
         "task_log": reads.task_log,
+        "guest_facts": agent.guest_facts,
+        "guest_metrics": metrics.guest_metrics,
+        "node_metrics": metrics.node_metrics,
+        "guest_backups": ops.guest_backups,
     }
     return planners, readers
 
@@ -238,7 +248,16 @@ class App:
         args = {k: v for k, v in original.items() if k not in _CONTROL_KEYS}
         control = {k: original[k] for k in _CONTROL_KEYS if k in original}
         try:
-            rc = RunContext(tool, args, await self.client(control.get("cluster")), self.spec, ctx)
+            client = await self.client(control.get("cluster"))
+            rc = RunContext(
+                tool,
+                args,
+                client,
+                self.spec,
+                ctx,
+                ledger=self._ledger,
+                safety_snapshot=self.config.policy.safety_snapshot,
+            )
             if tool.handler in _READ_KINDS:
                 return await self._read(rc)
             plan = await self._prepare(rc, control, fresh=ctx.confirmed or bool(control.get("confirm_token")))
@@ -502,6 +521,7 @@ class App:
             "expires_in_s": int(self.config.policy.confirm_ttl_s),
             "requests": [c.describe() for c in plan.calls],
             "targets": [o.to_json() for o in plan.objects],
+            **({"notes": plan.notes} if plan.notes else {}),
             "plan_digest": digest,
         }
 
@@ -527,6 +547,7 @@ class App:
         data = {
             "requests": [c.describe() for c in plan.calls],
             "targets": [o.to_json() for o in plan.objects],
+            **({"notes": plan.notes} if plan.notes else {}),
             "plan_digest": plan.digest(),
             "policy": {"decision": decision.action.value, "risk": decision.risk.value, "reason": decision.reason},
         }
@@ -568,7 +589,23 @@ class App:
         *,
         plan_digest: str | None = None,
     ) -> JsonDict:
+        """Send one request of the plan being executed (the re-planned one, after a confirmation).
+
+        Its hooks run here and only here, once per request sent: ``before`` (the policy's safety step; if
+        it fails, the request is not sent) and, after Proxmox accepted it, ``after`` (an exec's wait, a
+        config change's undo record); what they return goes into the ledger record's details."""
         item: JsonDict = _target_fields(call)
+        if call.before is not None:
+            try:
+                note = await call.before(rc, call)
+                if note:
+                    item["safety"] = note
+            except (PveError, ToolError) as exc:
+                item.update(ok=False, error=f"safety step failed, so the request was not sent: {exc}")
+                await self._audit(
+                    rc.tool.name, rc.call, "failed", calls=[call], detail=item["error"], plan_digest=plan_digest
+                )
+                return item
         try:
             envelope = await rc.client.request(
                 call.method,
@@ -596,6 +633,14 @@ class App:
                 item.update(ok=True, status="running")
         else:
             item.update(ok=True, result=data)
+        extra = None
+        if call.after is not None and item["ok"]:
+            try:
+                extra = await call.after(rc, call, item)
+            except PveError as exc:  # the request itself went through: say so, and what could not be read
+                item["warning"] = f"the request succeeded, but reading its outcome failed: {exc}"
+        if "safety" in item:
+            extra = {**(extra or {}), "safety": item["safety"]}
         await self._audit(
             rc.tool.name,
             rc.call,
@@ -604,6 +649,7 @@ class App:
             upid=item.get("upid"),
             detail=item.get("error"),
             plan_digest=plan_digest,
+            extra=extra,
         )
         return item
 
@@ -622,6 +668,7 @@ class App:
         risk: str | None = None,
         via: str | None = None,
         plan_digest: str | None = None,
+        extra: JsonDict | None = None,
     ) -> None:
         """One ledger record with the call id and the plan digest (secrets redacted by the ledger).
         A write failure propagates: fail closed."""
@@ -645,7 +692,7 @@ class App:
             error=detail if failed else None,
             reason=detail if not failed else None,
             via=via,
-            details={"requests": [c.describe() for c in chosen]} if chosen else None,
+            details={"requests": [c.describe() for c in chosen], **(extra or {})} if chosen else None,
         )
 
     # ------------------------------------------------------------------ resources

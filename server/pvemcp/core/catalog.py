@@ -93,13 +93,19 @@ _HANDLER_PARAMS: dict[str, JsonDict] = {
         "path": _STR,
         "args": {"type": "object"},
     },
+    "config_undo": {"call_id": {**_STR, "description": "from the change's result"}},
+    "disk_grow": {"disk": {**_STR, "description": "default: the boot disk"}},
     "api_call": {
         "method": {"enum": ["POST", "PUT", "DELETE"]},
         "path": {**_STR, "description": "e.g. /nodes/pve1/qemu/100/config"},
         "args": {"type": "object"},
     },
 }
-_HANDLER_REQUIRED: dict[str, list[str]] = {"api_call": ["method", "path"], "api_get": ["path"]}
+_HANDLER_REQUIRED: dict[str, list[str]] = {
+    "api_call": ["method", "path"],
+    "api_get": ["path"],
+    "config_undo": ["call_id"],
+}
 #: The generic tools: each request's risk comes from the operation it reaches, not from the tool.
 GENERIC_HANDLERS = frozenset({"api_get", "api_call"})
 

@@ -26,6 +26,8 @@ SEPARATOR = "|"
 UNTRUSTED_KEYS = frozenset(
     {"name", "new_name", "hostname", "description", "notes", "comment", "tags", "log_tail", "lines", "t"}
     | {"out-data", "err-data", "notes-template", "searchdomain", "nameserver"}
+    | {"stdout", "stderr"}  # what a command inside a guest printed (guest_exec)
+    | {"interface", "pretty-name", "kernel-release", "machine"}  # what a guest agent reports (guest_facts)
 )
 
 

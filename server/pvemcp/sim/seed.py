@@ -29,6 +29,7 @@ from pvemcp.sim.state import (
     Snapshot,
     Storage,
     Volume,
+    archived_config,
 )
 from pvemcp.sim.tasks import TaskManager
 
@@ -421,6 +422,7 @@ def _seed_backups(state: ClusterState, now: float) -> None:
                     vmid=vmid,
                     notes=guest.name,
                     subtype=guest.type,
+                    guest_config=archived_config(guest),
                 )
             )
 

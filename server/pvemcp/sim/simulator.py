@@ -70,6 +70,9 @@ class Simulator:
         self.latency_s = max(0.0, latency_ms) / 1000.0
         self.request_log: list[RequestRecord] = []
         self.local_node = next(iter(self.state.nodes))
+        from pvemcp.sim.guest_agent import GuestAgents
+
+        self.guest_agents = GuestAgents()
         self.spec: Spec = spec or load_spec()
         seed_task_history(self.state, self.tasks)
         self.sync_faults()

@@ -135,6 +135,7 @@ class Volume:
     protected: bool = False
     subtype: str | None = None
     used: int | None = None
+    guest_config: Config | None = None  # a backup archive's guest config (what a restore brings back)
 
 
 def volume_key(volid: str, node: str | None) -> str:
@@ -270,6 +271,11 @@ def render_config(guest: Guest) -> str:
         out.append(f"[{snap.name}]")
         out += section(snap.config)
     return "\n".join(out) + "\n"
+
+
+def archived_config(guest: Guest) -> Config:
+    """The config vzdump puts into an archive: the guest's current one, without lock or snapshot link."""
+    return {k: v for k, v in guest.config.items() if k not in ("lock", "parent")}
 
 
 def config_digest(guest: Guest) -> str:

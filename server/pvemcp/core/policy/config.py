@@ -74,6 +74,11 @@ ConfirmFallback = Literal["token", "deny"]
 
 RISK_KEYS = ("read", "write", "destructive")
 DEFAULT_RULES: Mapping[str, Action] = {"read": Action.ALLOW, "write": Action.ALLOW, "destructive": Action.CONFIRM}
+# Tools that stay off until the operator turns them on by name: used by ``decide`` when the rules have
+# no entry for the tool. guest_exec runs arbitrary commands inside VMs; "allow" is refused for it
+# (PolicyConfig.__post_init__): it is always confirmed, so the person sees the exact command.
+DEFAULT_TOOL_RULES: Mapping[str, Action] = {"guest_exec": Action.DENY}
+ALWAYS_CONFIRMED = frozenset({"guest_exec"})
 MAX_TTL_S = 86_400
 
 
@@ -118,6 +123,13 @@ class PolicyConfig:
     confirm_ttl_s: float = 300.0
     elicitation_timeout_s: float = 300.0
     """How long a confirmation question waits for an answer; past it the call ends, nothing sent."""
+    safety_snapshot: bool = False
+    """Before a rollback, a restore over a guest or a delete: a snapshot (rollback) or a backup first."""
+
+    def __post_init__(self) -> None:
+        for name in ALWAYS_CONFIRMED:
+            if self.rules.get(name) is Action.ALLOW:
+                raise PolicyConfigError(f"policy.rules.{name}", 'cannot be "allow": use "confirm" (or "deny")')
 
     @property
     def audit_key_path(self) -> Path | None:
@@ -366,6 +378,7 @@ _TABLE_KEYS: Mapping[str, Callable[[Any, str], Any]] = {
     "scope": parse_scope,
     "audit_log": _parse_path,
     "audit_key_file": _parse_path,
+    "safety_snapshot": _parse_bool,
 }
 
 

@@ -6,10 +6,15 @@ Order of precedence, strongest first:
    turned read-only on must not be overridden by a forgotten ``tool = "allow"``).
 2. A rule for the operation, named ``"METHOD /path"`` as in the API schema
    (``"DELETE /nodes/{node}/qemu/{vmid}" = "deny"``).
-3. A rule for the tool's name.
-4. The rules of the curated tools that drive the same operation (``guest_delete = "deny"`` also
-   holds when the generic API reaches ``DELETE /nodes/{node}/qemu/{vmid}``); the strictest wins.
+3. A rule for the tool's name; some tools have a built-in one (``DEFAULT_TOOL_RULES``: guest_exec is
+   off until the operator names it).
+4. The rules (operator's or built-in) of the curated tools that drive the same operation
+   (``guest_delete = "deny"`` also holds when the generic API reaches ``DELETE /nodes/{node}/qemu/{vmid}``,
+   and the generic API cannot run a command in a guest while guest_exec is off); the strictest wins.
 5. The rule for the risk class (defaults: read=allow, write=allow, destructive=confirm).
+
+Over all of these, a floor: a request that a tool of ``ALWAYS_CONFIRMED`` (guest_exec) makes, or drives,
+is denied while that tool is off and confirmed at least once it is on, whatever rule matched above.
 
 The App decides once per request of a plan and keeps the strictest decision for the call.
 
@@ -26,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from pvemcp.core.policy.config import Action, PolicyConfig
+from pvemcp.core.policy.config import ALWAYS_CONFIRMED, DEFAULT_TOOL_RULES, Action, PolicyConfig
 from pvemcp.core.policy.risk import Risk, parse_risk
 
 __all__ = ["ConfirmVia", "Decision", "confirmation_method", "decide", "is_listed", "strictest"]
@@ -86,6 +91,28 @@ def decide(
     request's ``"METHOD /path-template"``; ``drivers`` the curated tools that drive that operation.
     """
     r = parse_risk(risk)
+    decision = _decide(config, tool, r, operation, drivers)
+    return strictest([decision, *_always_confirmed(config, tool, r, operation, drivers)]) or decision
+
+
+def _always_confirmed(
+    config: PolicyConfig, tool: str, r: Risk, operation: str | None, drivers: Iterable[str]
+) -> list[Decision]:
+    """The floor of the tools that are never run unasked (``ALWAYS_CONFIRMED``: guest_exec): their rule
+    (the operator's, else the built-in deny), and at least a confirmation, whoever reaches their
+    operation — so ``api_call = "allow"`` or an operation rule cannot run a command in a guest unasked."""
+    floor = []
+    for name in sorted({tool, *drivers} & ALWAYS_CONFIRMED):
+        rule = _tool_rule(config, name) or Action.CONFIRM
+        action = Action.DENY if rule is Action.DENY else Action.CONFIRM
+        named = name in config.rules
+        how = f"policy rule {name} = {rule.value}" if named else f'[policy.rules] {name} = "confirm" enables it'
+        what = f"{operation} is what {name} does: " if operation is not None and name != tool else ""
+        floor.append(Decision(action, r, f"{what}{name} {_TOOL_VERB[action]}, always ({how})", f"tool:{name}"))
+    return floor
+
+
+def _decide(config: PolicyConfig, tool: str, r: Risk, operation: str | None, drivers: Iterable[str]) -> Decision:
     if config.read_only and r is not Risk.READ:
         return Decision(
             Action.DENY, r, f"the server is read-only: {r.value} calls are refused (read_only)", "read_only"
@@ -98,16 +125,24 @@ def decide(
         action = Action(config.rules[tool])
         reason = f"{tool} {_TOOL_VERB[action]} (policy rule {tool} = {action.value})"
         return Decision(action, r, reason, f"tool:{tool}")
+    if tool in DEFAULT_TOOL_RULES:
+        action = DEFAULT_TOOL_RULES[tool]
+        reason = f'{tool} {_TOOL_VERB[action]} until the policy names it ([policy.rules] {tool} = "confirm")'
+        return Decision(action, r, reason, f"builtin:{tool}")
     by_driver = [
         Decision(
-            Action(config.rules[name]),
+            rule,
             r,
-            f"{operation} is what {name} does, and {name} {_TOOL_VERB[Action(config.rules[name])]} "
-            f"(policy rule {name} = {Action(config.rules[name]).value})",
+            f"{operation} is what {name} does, and {name} {_TOOL_VERB[rule]} "
+            + (
+                f"(policy rule {name} = {rule.value})"
+                if name in config.rules
+                else f'until the policy names it ([policy.rules] {name} = "confirm")'
+            ),
             f"tool:{name}",
         )
         for name in sorted(set(drivers))
-        if name in config.rules and name != tool
+        if name != tool and (rule := _tool_rule(config, name)) is not None
     ]
     driven = strictest(by_driver)
     if driven is not None:
@@ -116,6 +151,13 @@ def decide(
     return Decision(
         action, r, f"{r.value} calls {_VERB[action]} (policy rule {r.value} = {action.value})", f"risk:{r.value}"
     )
+
+
+def _tool_rule(config: PolicyConfig, name: str) -> Action | None:
+    """The rule that governs tool ``name``: the operator's, else its built-in one, else none."""
+    if name in config.rules:
+        return Action(config.rules[name])
+    return DEFAULT_TOOL_RULES.get(name)
 
 
 ConfirmVia = Literal["elicit", "token", "deny"]

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from pvemcp.core.policy.risk import explain_call
+from pvemcp.core.tools import undo
 from pvemcp.core.tools.args import check_against_operation
 from pvemcp.core.tools.base import JsonDict, Plan, PlannedCall, RunContext, ToolError, ToolResult
 from pvemcp.core.tools.reads import page
@@ -92,6 +93,9 @@ def _plan_generic(rc: RunContext, method: str) -> Plan:
     check_against_operation(op, {**typed_path, **args})
     classification = explain_call(op.method, op.path, args)
     call = PlannedCall(method=op.method, template=op.path, path=typed_path, args=args, task=op.task, label=op.key)
+    if op.method in ("PUT", "POST") and op.path in undo.CONFIG_TEMPLATES:  # config changes stay undoable
+        before, after = undo.record_in_flight(undo.changed_keys(args))
+        call = PlannedCall(**{**call.__dict__, "before": before, "after": after})
     return Plan(calls=[call], risk=str(classification.risk), risk_reason=classification.reason)
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pvemcp.core.catalog import ToolDef
 
 if TYPE_CHECKING:
+    from pvemcp.core.policy.ledger import AuditLedger
     from pvemcp.core.pve.client import PveClient
     from pvemcp.core.pve.resolve import GuestRef
     from pvemcp.core.spec.model import Spec
@@ -97,6 +98,16 @@ class PlannedCall:
     task: bool
     target: GuestRef | None = None
     label: str = ""
+    # Run after the request succeeded (waiting on guest-agent exec, recording a config change's
+    # before-state); it may add fields to the result item and returns extra ledger details.
+    after: AfterHook | None = None
+    # Run just before the request; if it fails, the request is not sent (the policy's safety snapshot);
+    # a text it returns is reported with the result.
+    before: BeforeHook | None = None
+    # What the planner learned that the person deciding must read (the exact command line, a migration's
+    # mode and the disks it copies, what a restore overwrites, a disk's size before and after, a safety
+    # step): shown in the question, the dry run and the token preview, and bound by the plan's digest.
+    note: str = ""
 
     @property
     def concrete_path(self) -> str:
@@ -167,8 +178,18 @@ class Plan:
 
         from pvemcp.core.policy._canonical import canonical_bytes
 
-        body = {"requests": [c.describe() for c in self.calls], "objects": [o.to_json() for o in self.objects]}
+        body: JsonDict = {
+            "requests": [c.describe() for c in self.calls],
+            "objects": [o.to_json() for o in self.objects],
+        }
+        if self.notes:  # what the question told the person is part of what they confirmed
+            body["notes"] = self.notes
         return hashlib.sha256(canonical_bytes(body)).hexdigest()
+
+    @property
+    def notes(self) -> list[str]:
+        """The requests' notes, in order, each once (see :attr:`PlannedCall.note`)."""
+        return list(dict.fromkeys(c.note for c in self.calls if c.note))
 
     @property
     def targets(self) -> list[GuestRef]:
@@ -178,6 +199,10 @@ class Plan:
             if call.target is not None:
                 seen.setdefault(call.target.vmid, call.target)
         return list(seen.values())
+
+
+AfterHook = Callable[["RunContext", PlannedCall, JsonDict], Awaitable[JsonDict | None]]
+BeforeHook = Callable[["RunContext", PlannedCall], Awaitable[str | None]]
 
 
 @dataclass
@@ -191,6 +216,8 @@ class RunContext:
     call: CallContext
     visible: Callable[[Mapping[str, Any]], bool] | None = None
     """Read scope for listings: entries (guests, volumes, tasks) this returns False for are left out."""
+    ledger: AuditLedger | None = None  # the audit ledger, for tools that read it back (undo)
+    safety_snapshot: bool = False  # policy: snapshot/back up before rollback, restore-over, delete
 
     async def progress(self, value: float, total: float | None, message: str) -> None:
         if self.call.progress is not None:

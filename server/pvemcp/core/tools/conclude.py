@@ -57,9 +57,15 @@ async def conclude(rc: RunContext, plan: Plan, items: list[JsonDict]) -> ToolRes
         item = items[0]
         verdict = "done" if item.get("ok") else "FAILED"
         headline = item.pop("summary", None) or f"{tool}: {verdict}"  # a handler may word its own headline
-        return ToolResult({"data": item}, str(headline), is_error=not item.get("ok"))
+        return ToolResult({"data": item}, str(headline) + _undo_hint(items), is_error=not item.get("ok"))
     headline = f"{tool}: {ok} ok, {failed} failed"
-    return ToolResult({"results": items, "ok": ok, "failed": failed}, headline, is_error=ok == 0)
+    return ToolResult({"results": items, "ok": ok, "failed": failed}, headline + _undo_hint(items), is_error=ok == 0)
+
+
+def _undo_hint(items: list[JsonDict]) -> str:
+    """How to undo the recorded config changes (their call ids, set by the change's after-hook)."""
+    ids = [str(i["call_id"]) for i in items if i.get("call_id")]
+    return "".join(f"; to undo: config_undo call_id={call_id}" for call_id in ids)
 
 
 def _task_fields(item: JsonDict) -> None:

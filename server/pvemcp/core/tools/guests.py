@@ -14,6 +14,7 @@ from typing import Any
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.pve.resolve import GuestRef, guest_by_name
 from pvemcp.core.pve.upid import parse_upid
+from pvemcp.core.tools import safety
 from pvemcp.core.tools.args import check_against_operation, encode_structured, path_arguments, task_node
 from pvemcp.core.tools.base import JsonDict, Plan, PlannedCall, RunContext, ToolError, guest_label
 
@@ -93,7 +94,7 @@ async def plan_guest_action(rc: RunContext) -> Plan:
                 raise ToolError("snapname is required", field="snapname")
             path["snapname"] = rc.args["snapname"]
         args = _api_args(rc, set(_ADDRESSING) | set(path))
-        calls.append(_planned(rc, key, path, args, guest))
+        calls.append(safety.guard(rc, _planned(rc, key, path, args, guest)))
     return Plan(calls=calls, risk=rc.tool.risk, wait=rc.tool.wait)
 
 
@@ -178,6 +179,9 @@ async def plan_config_set(rc: RunContext) -> Plan:
     if rc.args.get("digest"):
         args["digest"] = rc.args["digest"]
     call = _planned(rc, rc.tool.operations[guest.type], {"node": guest.node, "vmid": guest.vmid}, args, guest)
+    from pvemcp.core.tools.undo import record_change  # the before-state makes the change undoable
+
+    call = PlannedCall(**{**call.__dict__, "after": await record_change(rc, guest, [*to_set, *to_delete])})
     return Plan(calls=[call], risk=rc.tool.risk)
 
 

@@ -74,6 +74,9 @@ async def plan_objects(rc: RunContext, plan: Plan) -> None:
         for vmid in sorted(targets.guests):
             guest(vmid)
         for vmid in sorted(targets.new_guests):
+            if vmid in guests:  # a restore with force over a guest that exists acts on that guest
+                guest(vmid)
+                continue
             add(PlanObject("new_guest", str(vmid), {"node": targets.new_guest_node, "pool": targets.new_guest_pool}))
         for volid, owner in targets.volumes:
             add(PlanObject("volume", volid, {"owner": owner}))
@@ -198,6 +201,8 @@ def render_question(tool: Any, plan: Plan) -> str:
     params = _parameters(tool, plan)
     if params:
         parts.append(f"with {params}")
+    if plan.notes:
+        parts.append(f"({'; '.join(plan.notes)})")
     text = " ".join(parts) + "?"
     consequences = [tool.consequence] if tool.consequence else []
     for call in plan.calls if not consequences else ():

@@ -18,7 +18,7 @@ from pvemcp.sim.calendar_event import next_event
 from pvemcp.sim.errors import PveHttpError, TaskError, fail, param_error
 from pvemcp.sim.handlers.common import guest_alive
 from pvemcp.sim.routing import Call, route
-from pvemcp.sim.state import GIB, ClusterState, Config, Guest, Storage, Volume
+from pvemcp.sim.state import GIB, ClusterState, Config, Guest, Storage, Volume, archived_config
 from pvemcp.sim.tasks import INTERRUPT_SIGNAL, Task, TaskContext, Worker
 
 BACKUP_BYTES_PER_SECOND = 1 * GIB
@@ -227,6 +227,7 @@ def _backup_one(
                 notes=notes,
                 protected=protected,
                 subtype=guest.type,
+                guest_config=archived_config(guest),
             )
         )
         elapsed = int(ctx.elapsed() - started)

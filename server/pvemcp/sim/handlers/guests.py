@@ -31,6 +31,7 @@ from pvemcp.sim.handlers.common import (
     skiplock,
     start_guest_task,
 )
+from pvemcp.sim.handlers.restore import lxc_restore, qemu_restore
 from pvemcp.sim.handlers.storage import volume_path
 from pvemcp.sim.handlers.views import lxc_index_entry, qemu_index_entry
 from pvemcp.sim.routing import Call, route
@@ -944,7 +945,7 @@ def qemu_create(call: Call) -> Task:
     vmid = call.vmid
     node = call.node
     if call.text("archive"):
-        raise fail("restore from a backup archive is not implemented by the pvemcp simulator")
+        return qemu_restore(call)
     check_quorum(call)
     _check_vmid_free(state, vmid, "qemu")
     pool = call.text("pool")
@@ -1005,7 +1006,7 @@ def lxc_create(call: Call) -> Task:
     vmid = call.vmid
     node = call.node
     if call.flag("restore"):
-        raise fail("restore from a backup archive is not implemented by the pvemcp simulator")
+        return lxc_restore(call)
     check_quorum(call)
     _check_vmid_free(state, vmid, "lxc")
     pool = call.text("pool")

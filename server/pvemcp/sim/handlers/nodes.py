@@ -5,8 +5,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from pvemcp.sim.errors import fail
-from pvemcp.sim.handlers.common import load_guest, node_of
+from pvemcp.sim.handlers.agent import agent_guest
+from pvemcp.sim.handlers.common import node_of
 from pvemcp.sim.routing import Call, route
 
 
@@ -52,13 +52,7 @@ def network(call: Call) -> list[dict[str, Any]]:
 
 
 def _agent_guest(call: Call) -> Any:
-    guest = load_guest(call, "qemu")
-    agent = str(guest.config.get("agent", "0")).split(",")[0]
-    if agent not in ("1", "enabled=1"):
-        raise fail("No QEMU guest agent configured")
-    if guest.status != "running":
-        raise fail(f"VM {guest.vmid} is not running")
-    return guest
+    return agent_guest(call)
 
 
 @route("GET", "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces")
