@@ -176,6 +176,19 @@ async def test_denied_tool_is_neither_listed_nor_callable(sim: Any) -> None:
     assert not mutations(sim)
 
 
+async def test_allowing_the_generic_tool_does_not_undo_a_curated_deny(sim: Any) -> None:
+    """``api_call = "allow"`` must not reopen what ``guest_delete = "deny"`` closed: the strictest named
+    rule that matches the request decides, for the generic API always."""
+    guest = next(g for _, g in sorted(sim.state.guests.items()) if g.status == "stopped" and not g.template)
+    rules = {"guest_delete": "deny", "api_call": "allow", "destructive": "allow"}
+    async with App(config(sim, {"rules": rules})) as app:
+        generic = await result(
+            app, "api_call", {"method": "DELETE", "path": f"/nodes/{guest.node}/{guest.type}/{guest.vmid}"}
+        )
+        assert generic.structured["refused"]["reason"] == "rule" and "guest_delete" in generic.text
+    assert not mutations(sim) and guest.vmid in sim.state.guests
+
+
 async def test_confirm_fallback_deny_requires_elicitation(sim: Any) -> None:
     guest = running_guest(sim)
     async with App(config(sim, {"confirm_fallback": "deny"})) as app:

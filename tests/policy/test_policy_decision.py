@@ -103,6 +103,22 @@ def test_a_curated_tools_rule_governs_its_operation_through_the_generic_api() ->
     assert decide(c, "api_call", Risk.DESTRUCTIVE, operation=STOP, drivers=[]).needs_confirmation
 
 
+def test_the_generic_tools_own_allow_does_not_override_a_drivers_deny() -> None:
+    c = cfg(rules={"guest_delete": "deny", "api_call": "allow", "guest_stop": "confirm"})
+    delete = "DELETE /nodes/{node}/qemu/{vmid}"
+    d = decide(c, "api_call", Risk.DESTRUCTIVE, operation=delete, drivers=["guest_delete"], generic=True)
+    assert d.denied and d.rule == "tool:guest_delete"
+    assert decide(
+        c, "api_call", Risk.DESTRUCTIVE, operation=STOP, drivers=["guest_stop"], generic=True
+    ).needs_confirmation
+    # where no curated tool has a rule, the generic tool's own rule decides
+    assert decide(c, "api_call", Risk.DESTRUCTIVE, operation=STOP, drivers=[], generic=True).allowed
+    # a curated tool with a rule of its own is governed by it, not by another driver of the same operation
+    create = "POST /nodes/{node}/qemu"
+    own = cfg(rules={"backup_restore": "deny", "vm_create": "allow"})
+    assert decide(own, "vm_create", Risk.WRITE, operation=create, drivers=["vm_create", "backup_restore"]).allowed
+
+
 def test_operation_rule_wins_over_tool_and_class_and_the_strictest_driver_wins() -> None:
     c = cfg(rules={STOP: "deny", "guest_stop": "allow", "a": "confirm", "b": "deny"})
     d = decide(c, "guest_stop", Risk.DESTRUCTIVE, operation=STOP, drivers=["guest_stop"])

@@ -443,7 +443,14 @@ class App:
             risk = max_risk([*declared, classify_call(call.method, call.template, {**call.path, **call.args})])
             operation = f"{call.method} {call.template}"
             decisions.append(
-                decide(policy, tool.name, risk, operation=operation, drivers=self.catalog.drivers(operation))
+                decide(
+                    policy,
+                    tool.name,
+                    risk,
+                    operation=operation,
+                    drivers=self.catalog.drivers(operation),
+                    generic=tool.per_call_risk,
+                )
             )
         return strictest(decisions) or decide(policy, tool.name, tool.risk)
 

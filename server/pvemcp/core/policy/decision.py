@@ -4,14 +4,14 @@ Order of precedence, strongest first:
 
 1. ``read_only``: anything that is not ``read`` is denied, whatever the rules say (an operator who
    turned read-only on must not be overridden by a forgotten ``tool = "allow"``).
-2. A rule for the operation, named ``"METHOD /path"`` as in the API schema
-   (``"DELETE /nodes/{node}/qemu/{vmid}" = "deny"``).
-3. A rule for the tool's name; some tools have a built-in one (``DEFAULT_TOOL_RULES``: guest_exec is
-   off until the operator names it).
-4. The rules (operator's or built-in) of the curated tools that drive the same operation
-   (``guest_delete = "deny"`` also holds when the generic API reaches ``DELETE /nodes/{node}/qemu/{vmid}``,
-   and the generic API cannot run a command in a guest while guest_exec is off); the strictest wins.
-5. The rule for the risk class (defaults: read=allow, write=allow, destructive=confirm).
+2. The named rules that match, the strictest of them: a rule for the operation, named ``"METHOD /path"``
+   as in the API schema (``"DELETE /nodes/{node}/qemu/{vmid}" = "deny"``); a rule for the tool's name
+   (some tools have a built-in one, ``DEFAULT_TOOL_RULES``: guest_exec is off until the operator names
+   it); and the rules (operator's or built-in) of the curated tools that drive the same operation.
+   The generic API is always bound by those drivers' rules too (``guest_delete = "deny"`` holds when
+   ``api_call`` reaches ``DELETE /nodes/{node}/qemu/{vmid}``, even with ``api_call = "allow"``); a
+   curated tool only when neither an operation rule nor a rule of its own matched.
+3. The rule for the risk class (defaults: read=allow, write=allow, destructive=confirm).
 
 Over all of these, a floor: a request that a tool of ``ALWAYS_CONFIRMED`` (guest_exec) makes, or drives,
 is denied while that tool is off and confirmed at least once it is on, whatever rule matched above.
@@ -82,16 +82,18 @@ def decide(
     *,
     operation: str | None = None,
     drivers: Iterable[str] = (),
+    generic: bool = False,
 ) -> Decision:
     """Decide what to do with one request of ``tool`` whose (effective) risk is ``risk``.
 
     For the generic API tool, pass the risk of the concrete call
     (:func:`~pvemcp.core.policy.risk.classify_call`); for a curated tool, the higher of its declared
     risk and its calls' risks (:func:`~pvemcp.core.policy.risk.max_risk`). ``operation`` is the
-    request's ``"METHOD /path-template"``; ``drivers`` the curated tools that drive that operation.
+    request's ``"METHOD /path-template"``; ``drivers`` the curated tools that drive that operation;
+    ``generic``: the tool is the generic API, bound by every matching rule (the strictest wins).
     """
     r = parse_risk(risk)
-    decision = _decide(config, tool, r, operation, drivers)
+    decision = _decide(config, tool, r, operation, drivers, generic)
     return strictest([decision, *_always_confirmed(config, tool, r, operation, drivers)]) or decision
 
 
@@ -112,41 +114,48 @@ def _always_confirmed(
     return floor
 
 
-def _decide(config: PolicyConfig, tool: str, r: Risk, operation: str | None, drivers: Iterable[str]) -> Decision:
+def _decide(
+    config: PolicyConfig, tool: str, r: Risk, operation: str | None, drivers: Iterable[str], generic: bool
+) -> Decision:
     if config.read_only and r is not Risk.READ:
         return Decision(
             Action.DENY, r, f"the server is read-only: {r.value} calls are refused (read_only)", "read_only"
         )
+    named: list[Decision] = []
     if operation is not None and operation in config.rules:
         action = Action(config.rules[operation])
         reason = f"{operation} {_TOOL_VERB[action]} (policy rule {operation!r} = {action.value})"
-        return Decision(action, r, reason, f"operation:{operation}")
+        named.append(Decision(action, r, reason, f"operation:{operation}"))
     if tool in config.rules:
         action = Action(config.rules[tool])
         reason = f"{tool} {_TOOL_VERB[action]} (policy rule {tool} = {action.value})"
-        return Decision(action, r, reason, f"tool:{tool}")
-    if tool in DEFAULT_TOOL_RULES:
+        named.append(Decision(action, r, reason, f"tool:{tool}"))
+    elif tool in DEFAULT_TOOL_RULES:
         action = DEFAULT_TOOL_RULES[tool]
         reason = f'{tool} {_TOOL_VERB[action]} until the policy names it ([policy.rules] {tool} = "confirm")'
-        return Decision(action, r, reason, f"builtin:{tool}")
-    by_driver = [
-        Decision(
-            rule,
-            r,
-            f"{operation} is what {name} does, and {name} {_TOOL_VERB[rule]} "
-            + (
-                f"(policy rule {name} = {rule.value})"
-                if name in config.rules
-                else f'until the policy names it ([policy.rules] {name} = "confirm")'
-            ),
-            f"tool:{name}",
+        named.append(Decision(action, r, reason, f"builtin:{tool}"))
+    # The generic API is always bound by the rules of the curated tools that drive its operation as well
+    # (``api_call = "allow"`` must not undo ``guest_delete = "deny"``); a curated tool with a rule of its own
+    # (or an operation rule) is governed by that, and by the drivers' rules only when it has none.
+    if generic or not named:
+        named.extend(
+            Decision(
+                rule,
+                r,
+                f"{operation} is what {name} does, and {name} {_TOOL_VERB[rule]} "
+                + (
+                    f"(policy rule {name} = {rule.value})"
+                    if name in config.rules
+                    else f'until the policy names it ([policy.rules] {name} = "confirm")'
+                ),
+                f"tool:{name}",
+            )
+            for name in sorted(set(drivers))
+            if name != tool and (rule := _tool_rule(config, name)) is not None
         )
-        for name in sorted(set(drivers))
-        if name != tool and (rule := _tool_rule(config, name)) is not None
-    ]
-    driven = strictest(by_driver)
-    if driven is not None:
-        return driven
+    best = strictest(named)
+    if best is not None:
+        return best
     action = Action(config.rules.get(r.value, Action.CONFIRM if r is Risk.DESTRUCTIVE else Action.ALLOW))
     return Decision(
         action, r, f"{r.value} calls {_VERB[action]} (policy rule {r.value} = {action.value})", f"risk:{r.value}"
