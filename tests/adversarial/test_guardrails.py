@@ -189,6 +189,39 @@ async def test_allowing_the_generic_tool_does_not_undo_a_curated_deny(sim: Any) 
     assert not mutations(sim) and guest.vmid in sim.state.guests
 
 
+async def test_guest_files_and_passwords_are_guest_exec_s_to_give(sim: Any) -> None:
+    """Writing a file into a VM, setting a user's password or reading any of its files gives the power of
+    running a command there: the generic API reaches them only as guest_exec's rule allows."""
+    vm = next(g for _, g in sorted(sim.state.guests.items()) if g.type == "qemu" and g.status == "running")
+    base = f"/nodes/{vm.node}/qemu/{vm.vmid}/agent"
+    rules = {"api_call": "allow", "api_get": "allow", "destructive": "allow"}
+    async with App(config(sim, {"rules": rules})) as app:
+        write = await result(
+            app, "api_call", {"method": "POST", "path": f"{base}/file-write", "args": {"file": "/x", "content": "y"}}
+        )
+        password = await result(
+            app,
+            "api_call",
+            {
+                "method": "POST",
+                "path": f"{base}/set-user-password",
+                "args": {"username": "root", "password": "pw12345"},
+            },
+        )
+        read = await result(app, "api_get", {"path": f"{base}/file-read", "args": {"file": "/etc/shadow"}})
+        for refused in (write, password, read):
+            assert refused.structured["refused"]["reason"] == "rule" and "guest_exec" in refused.text, refused.text
+    async with App(config(sim, {"rules": {**rules, "guest_exec": "confirm"}})) as app:
+        asked = await result(
+            app, "api_call", {"method": "POST", "path": f"{base}/file-write", "args": {"file": "/x", "content": "y"}}
+        )
+        assert asked.structured["confirmation"]["required"] is True
+        read = await result(app, "api_get", {"path": f"{base}/file-read", "args": {"file": "/etc/shadow"}})
+        assert read.structured["refused"]["reason"] == "rule"
+    assert not mutations(sim)
+    assert not [r for r in sim.request_log if "/agent/file-read" in r.path]
+
+
 async def test_confirm_fallback_deny_requires_elicitation(sim: Any) -> None:
     guest = running_guest(sim)
     async with App(config(sim, {"confirm_fallback": "deny"})) as app:

@@ -32,6 +32,7 @@ import anyio
 from pvemcp.core.catalog import CONTROL_HELP, GENERIC_HANDLERS, Catalog, ToolDef
 from pvemcp.core.catalog_cache import cache_dir, load_catalog
 from pvemcp.core.config import AppConfig, load_app_config
+from pvemcp.core.policy.config import ALSO_DRIVEN_BY
 from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationFailure, ConfirmationStore
 from pvemcp.core.policy.decision import Decision, confirmation_method, decide, strictest
 from pvemcp.core.policy.ledger import AuditLedger, new_call_id
@@ -400,7 +401,8 @@ class App:
     async def _read_generic(self, rc: RunContext, plan: Plan) -> ToolResult:
         """api_get: governed like a write (rules, read scope over what it names), then filtered."""
         decision = self._decide(rc.tool, plan)
-        if decision.denied:
+        if decision.denied or decision.needs_confirmation:
+            # a read is never confirmed: one the rules want confirmed (a guest's files, say) is refused here
             await self._audit(rc.tool.name, rc.call, "denied", plan=plan, detail=decision.reason)
             return refusal("rule", f"{rc.tool.name}: refused by policy: {decision.reason.rstrip('.')}.")
         check_plan_scope(self.config.policy.scope, plan)
@@ -448,7 +450,7 @@ class App:
                     tool.name,
                     risk,
                     operation=operation,
-                    drivers=self.catalog.drivers(operation),
+                    drivers=[*self.catalog.drivers(operation), *ALSO_DRIVEN_BY.get(operation, ())],
                     generic=tool.per_call_risk,
                 )
             )

@@ -79,6 +79,16 @@ DEFAULT_RULES: Mapping[str, Action] = {"read": Action.ALLOW, "write": Action.ALL
 # (PolicyConfig.__post_init__): it is always confirmed, so the person sees the exact command.
 DEFAULT_TOOL_RULES: Mapping[str, Action] = {"guest_exec": Action.DENY}
 ALWAYS_CONFIRMED = frozenset({"guest_exec"})
+# Operations no curated tool drives that give the same power as one of ALWAYS_CONFIRMED, so they count
+# as driven by it: writing a file into a VM plants code as surely as running it, setting a user's
+# password takes the guest over, and reading any file of a VM reads its secrets (qemu-server
+# API2/Qemu/Agent.pm file-write, set-user-password, file-read; the generic ``agent`` command has no such
+# verb). The generic API reaches them only as guest_exec's rule allows.
+ALSO_DRIVEN_BY: Mapping[str, tuple[str, ...]] = {
+    "POST /nodes/{node}/qemu/{vmid}/agent/file-write": ("guest_exec",),
+    "POST /nodes/{node}/qemu/{vmid}/agent/set-user-password": ("guest_exec",),
+    "GET /nodes/{node}/qemu/{vmid}/agent/file-read": ("guest_exec",),
+}
 MAX_TTL_S = 86_400
 
 
