@@ -132,7 +132,7 @@ async def _steps(t: Tour) -> None:
         data = await t.guest(t.facts["vmid"])
         if data.get("status") != "running":
             raise StepFailed(f"expected running, saw {data.get('status')}")
-        return f"VM {t.facts['vmid']} is running on {t.facts['node']}, uptime {data.get('uptime', '?')} s"
+        return f"VM {t.facts['vmid']} is running on {t.facts['node']}, uptime {data.get('uptime', '?')}"
 
     async def stop_confirmed() -> str:
         t.elicitor.answer = "accept"
