@@ -22,10 +22,10 @@ from pvemcp.core.catalog_cache import cache_dir, load_catalog
 from pvemcp.core.config import AppConfig, load_app_config
 from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationStore
 from pvemcp.core.policy.decision import Decision, confirmation_method, decide
-from pvemcp.core.policy.ledger import AuditLedger
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.resources import data_file
 from pvemcp.core.spec.model import Spec, load_spec
+from pvemcp.core.state import LedgerWriter, StateStore, open_state
 from pvemcp.core.tools.base import (
     CallContext,
     ConfirmationNeeded,
@@ -113,10 +113,12 @@ class App:
         self._clients: dict[str, PveClient] = {}
         self._stack: AsyncExitStack | None = None
         self._opening = anyio.Lock()
+        self._own_confirmations = confirmations is None  # ours to replace by a shared one (state_url)
         if confirmations is None:  # (a store with no entries is falsy: it has a length)
             confirmations = ConfirmationStore(ttl_s=config.policy.confirm_ttl_s)
         self._confirmations = confirmations
-        self._ledger: AuditLedger | None = None
+        self.state: StateStore | None = None
+        self._ledger: LedgerWriter | None = None
         self._visible: dict[str, ToolDef] | None = None
         self._validators: dict[str, Any] = {}
 
@@ -125,9 +127,12 @@ class App:
         """Start: open the audit ledger. Clients connect on their first call, so a server that is only
         listed (or misconfigured for one of several clusters) starts fast and reports errors per call."""
         self._stack = AsyncExitStack()
-        self._ledger = AuditLedger.from_config(self.config.policy)
-        if self._ledger is not None:
-            self._stack.callback(self._ledger.close)
+        self.state = await self._stack.enter_async_context(open_state(self.config.policy))
+        self._ledger = self.state.ledger
+        if self._own_confirmations and self.state.spender is not None:  # replicas: tokens verify on any of them
+            self._confirmations = ConfirmationStore(
+                self.state.confirm_secret(), ttl_s=self.config.policy.confirm_ttl_s, spender=self.state.spender
+            )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -198,6 +203,8 @@ class App:
         tool = self.tool(name)
         if tool is None:
             return UnknownTool(name)
+        if self.state is not None and (refusal := await self.state.admit(ctx.caller)) is not None:
+            return _error(f"{name}: {refusal}")
         original = dict(arguments or {})
         from pvemcp.core.tools import api
         from pvemcp.core.tools.args import validation_error_text
@@ -333,7 +340,7 @@ class App:
                     f"same arguments and confirm_token={issued!r}.",
                 )
             try:
-                self._confirmations.redeem(str(token), tool.name, bound_args, ctx.caller)
+                await self._confirmations.redeem_once(str(token), tool.name, bound_args, ctx.caller)
             except ConfirmationError as exc:
                 await self._audit(tool.name, ctx, "denied", plan=plan, detail=f"confirmation token: {exc}")
                 return _error(f"{tool.name}: confirmation token refused: {str(exc).rstrip('.')}. Nothing was sent.")
@@ -456,7 +463,7 @@ class App:
             return
         chosen = calls if calls is not None else (plan.calls if plan is not None else [])
         failed = outcome in ("failed", "denied")
-        self._ledger.append(
+        await self._ledger.append_async(
             outcome,
             tool=tool,
             caller=ctx.caller,

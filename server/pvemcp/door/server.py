@@ -25,6 +25,7 @@ from mcp.shared.exceptions import MCPError
 
 from pvemcp import __version__
 from pvemcp.core import app as core_app
+from pvemcp.core.state.secret import request_state_key
 from pvemcp.door import confirm
 from pvemcp.door._core import App, CallContext, ConfirmationNeeded, ToolDef, ToolResult, UnknownTool
 from pvemcp.door.resources import ResourceDoor
@@ -300,7 +301,9 @@ def build_server(app: App, *, caller: str = "local") -> Server[Any]:
         on_list_resource_templates=door.on_list_resource_templates,
         on_read_resource=door.on_read_resource,
     )
-    server.middleware.append(RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience=server.name))
+    shared_key = request_state_key(app.config.policy.secret_key_file)  # replicas seal with one key
+    security = RequestStateSecurity(keys=[shared_key]) if shared_key else RequestStateSecurity.ephemeral()
+    server.middleware.append(RequestStateBoundary(security, default_audience=server.name))
     return server
 
 
