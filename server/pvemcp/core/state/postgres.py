@@ -152,6 +152,7 @@ class PostgresState:
         rate_limit: int | None = None,
         window_s: float = 60.0,
         pool_size: int = 10,
+        open_timeout_s: float = 15.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
@@ -161,6 +162,7 @@ class PostgresState:
         self._window_s = window_s
         self._clock = clock
         self._admitted = 0
+        self._open_timeout_s = open_timeout_s
         self._pool: AsyncConnectionPool[Any] = _driver().AsyncConnectionPool(
             conninfo=url, min_size=1, max_size=pool_size, open=False, kwargs={"autocommit": True}
         )
@@ -194,7 +196,7 @@ class PostgresState:
 
     async def __aenter__(self) -> PostgresState:
         try:
-            await self._pool.open(wait=True, timeout=15)
+            await self._pool.open(wait=True, timeout=self._open_timeout_s)
         except Exception as exc:
             await self._pool.close()
             raise _unreachable(self.url, exc) from None
