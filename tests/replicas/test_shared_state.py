@@ -1,0 +1,153 @@
+"""Replica pieces that need no database: stateless confirm tokens, the shared secret file, the
+in-process rate limit, and the ``/healthz`` / ``/readyz`` probes of the HTTP door."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationFailure, ConfirmationStore
+from pvemcp.core.state.secret import derive, load_shared_secret
+from pvemcp.core.state.store import RateLimiter, StateError
+from pvemcp.door._core import App, load_app_config
+from pvemcp.door.auth import load_bearer_tokens
+from pvemcp.door.transports import HttpSettings, http_endpoint
+from pvemcp.sim import running_simulator
+
+from .infra import free_port
+
+ARGS = {"vmids": [100], "wait": 0}
+
+
+class SpentOnce:
+    """A spender keeping ids in a set: what the database's unique key does, for one process."""
+
+    def __init__(self) -> None:
+        self.ids: set[bytes] = set()
+
+    async def spend(self, token_id: bytes, expires_at: float) -> bool:
+        if token_id in self.ids:
+            return False
+        self.ids.add(token_id)
+        return True
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def pair(clock: Clock, secret: bytes = b"k" * 32) -> tuple[ConfirmationStore, ConfirmationStore]:
+    """Two replicas' stores: same secret, one shared spender, separate memories."""
+    spender = SpentOnce()
+    return (
+        ConfirmationStore(secret, clock=clock, spender=spender),
+        ConfirmationStore(secret, clock=clock, spender=spender),
+    )
+
+
+async def refused(store: ConfirmationStore, token: object, tool: str, args: dict, caller: str) -> ConfirmationFailure:
+    with pytest.raises(ConfirmationError) as caught:
+        await store.redeem_once(token, tool, args, caller)
+    return caught.value.reason
+
+
+@pytest.mark.anyio
+async def test_a_token_issued_on_one_replica_runs_once_on_another() -> None:
+    a, b = pair(Clock())
+    token = a.issue("guest_stop", ARGS, "alice")
+    await b.redeem_once(token, "guest_stop", ARGS, "alice")
+    assert await refused(a, token, "guest_stop", ARGS, "alice") is ConfirmationFailure.USED
+    assert await refused(b, token, "guest_stop", ARGS, "alice") is ConfirmationFailure.USED
+
+
+@pytest.mark.anyio
+async def test_another_replica_still_tells_what_does_not_match() -> None:
+    a, b = pair(Clock())
+    token = a.issue("guest_stop", ARGS, "alice")
+    assert await refused(b, token, "guest_reboot", ARGS, "alice") is ConfirmationFailure.OTHER_TOOL
+    assert await refused(b, token, "guest_stop", ARGS, "mallory") is ConfirmationFailure.OTHER_CALLER
+    assert (
+        await refused(b, token, "guest_stop", {**ARGS, "vmids": [101]}, "alice") is ConfirmationFailure.OTHER_ARGUMENTS
+    )
+    await b.redeem_once(token, "guest_stop", ARGS, "alice")  # the mismatches did not burn it
+
+
+@pytest.mark.anyio
+async def test_forged_foreign_and_expired_tokens_are_refused() -> None:
+    clock = Clock()
+    a, b = pair(clock)
+    token = a.issue("guest_stop", ARGS, "alice")
+    flipped = token[:20] + ("A" if token[20] != "A" else "B") + token[21:]
+    assert await refused(b, flipped, "guest_stop", ARGS, "alice") is ConfirmationFailure.UNKNOWN
+    other, _ = pair(clock, secret=b"x" * 32)
+    assert await refused(other, token, "guest_stop", ARGS, "alice") is ConfirmationFailure.UNKNOWN
+    single = ConfirmationStore(b"k" * 32, clock=clock).issue("guest_stop", ARGS, "alice")
+    assert await refused(b, single, "guest_stop", ARGS, "alice") is ConfirmationFailure.UNKNOWN
+    clock.now += 301
+    assert await refused(b, token, "guest_stop", ARGS, "alice") is ConfirmationFailure.EXPIRED
+
+
+def test_the_shared_secret_file_must_be_private_and_long(tmp_path: Path) -> None:
+    key = tmp_path / "secret.key"
+    key.write_text("z" * 64 + "\n")
+    key.chmod(0o644)
+    with pytest.raises(StateError, match="chmod 600"):
+        load_shared_secret(key)
+    key.chmod(0o600)
+    assert load_shared_secret(key) == b"z" * 64
+    key.write_text("short")
+    with pytest.raises(StateError, match="at least 32"):
+        load_shared_secret(key)
+    with pytest.raises(StateError, match="cannot be read"):
+        load_shared_secret(tmp_path / "missing")
+    assert derive(b"z" * 64, "confirm-token") != derive(b"z" * 64, "request-state")
+
+
+def test_the_local_rate_limit_is_per_caller_and_per_minute() -> None:
+    clock = Clock()
+    limiter = RateLimiter(2, clock=clock)
+    assert limiter.admit("alice") is None and limiter.admit("alice") is None
+    refusal = limiter.admit("alice")
+    assert refusal is not None and "at most 2 tool calls per minute" in refusal
+    assert limiter.admit("bob") is None
+    clock.now += 60
+    assert limiter.admit("alice") is None
+
+
+@pytest.mark.anyio
+async def test_probes_answer_without_auth_and_report_readiness() -> None:
+    token = "probe-test-token-0123456789abcdef"
+    async with running_simulator(seed=1) as sim:
+        env = {
+            "PROXMOX_URL": sim.url,
+            "PROXMOX_TOKEN_ID": sim.token_id,
+            "PROXMOX_TOKEN_SECRET": sim.token_secret,
+            "PROXMOX_FINGERPRINT": sim.fingerprint,
+        }
+        settings = HttpSettings(host="127.0.0.1", port=0, tokens=load_bearer_tokens({"PVEMCP_HTTP_TOKEN": token}))
+        async with (
+            http_endpoint(App(load_app_config(config_path=None, env=env)), settings) as running,
+            httpx2.AsyncClient(timeout=30) as http,
+        ):
+            base = running.url.removesuffix("/mcp")
+            assert (await http.get(base + "/healthz")).json() == {"status": "ok"}
+            ready = await http.get(base + "/readyz")
+            assert ready.status_code == 200
+            assert ready.json() == {"status": "ready", "checks": {"catalog": "ok", "cluster": "ok", "state": "ok"}}
+            assert (await http.post(running.url, json={})).status_code == 401  # the MCP endpoint keeps its auth
+
+    unreachable = {**env, "PROXMOX_URL": f"https://127.0.0.1:{free_port()}"}
+    async with (
+        http_endpoint(App(load_app_config(config_path=None, env=unreachable)), settings) as running,
+        httpx2.AsyncClient(timeout=60) as http,
+    ):
+        ready = await http.get(running.url.removesuffix("/mcp") + "/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["cluster"] == "unreachable"
+        assert "127.0.0.1" not in ready.text  # no address or secret in the answer
