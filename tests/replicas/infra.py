@@ -19,8 +19,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 READY_S = 60.0
 
 
@@ -43,12 +41,18 @@ def _pg_bin(name: str) -> str | None:
     return found[-1] if found else shutil.which(name)
 
 
+class MissingBinaries(RuntimeError):
+    """PostgreSQL or HAProxy is not installed; the message says how to install them."""
+
+
 def require_binaries() -> tuple[str, str, str]:
-    """initdb, pg_ctl and haproxy, or a skip that says how to install them (scripts/test.sh does)."""
+    """initdb, pg_ctl and haproxy, or :class:`MissingBinaries` saying how to install them."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     haproxy = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
     if not (initdb and pg_ctl and haproxy):
-        pytest.skip("needs Debian's postgresql and haproxy: apt-get install postgresql haproxy (scripts/test.sh does)")
+        raise MissingBinaries(
+            "needs Debian's postgresql and haproxy: apt-get install postgresql haproxy (scripts/test.sh does)"
+        )
     return initdb, pg_ctl, haproxy
 
 
@@ -63,7 +67,9 @@ def running_postgres() -> Iterator[str]:
         try:
             user = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root needs the postgres user (Debian's postgresql package creates it)")
+            raise MissingBinaries(
+                "running as root needs the postgres user (Debian's postgresql package creates it)"
+            ) from None
         os.chown(scratch, user.pw_uid, user.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
     port = free_port()

@@ -41,7 +41,7 @@ from reliability.helpers import cluster_env, mutations, subprocess_env, text_of
 
 from .infra import accepting, free_port, running_haproxy, running_postgres
 
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(600), pytest.mark.usefixtures("binaries")]
 
 REPLICAS = 3
 TOTAL_CALLS = 1000

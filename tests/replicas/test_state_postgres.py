@@ -20,7 +20,7 @@ from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationFailure, C
 from pvemcp.core.policy.ledger import HeadAnchor, LedgerError
 from pvemcp.core.state.postgres import PostgresState, verify_database
 
-from .infra import running_postgres
+from .infra import MissingBinaries, require_binaries, running_postgres
 
 pytestmark = pytest.mark.anyio
 
@@ -30,6 +30,10 @@ SECRET = b"s" * 40
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
+    try:
+        require_binaries()
+    except MissingBinaries as exc:
+        pytest.skip(str(exc))
     with running_postgres() as url:
         yield url
 
