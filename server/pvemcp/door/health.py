@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["add_health_routes", "readiness"]
+__all__ = ["HEALTHZ", "READYZ", "add_health_routes", "readiness"]
+
+HEALTHZ = "/healthz"
+READYZ = "/readyz"
 
 
 async def readiness(app: App) -> dict[str, str]:
@@ -67,6 +70,6 @@ def add_health_routes(starlette_app: Starlette, app: App) -> None:
         return JSONResponse(body, status_code=200 if ready else 503)
 
     starlette_app.router.routes[:0] = [
-        Route("/healthz", healthz, methods=["GET", "HEAD"]),
-        Route("/readyz", readyz, methods=["GET", "HEAD"]),
+        Route(HEALTHZ, healthz, methods=["GET", "HEAD"]),
+        Route(READYZ, readyz, methods=["GET", "HEAD"]),
     ]
