@@ -151,3 +151,25 @@ async def test_probes_answer_without_auth_and_report_readiness() -> None:
         assert ready.status_code == 503
         assert ready.json()["checks"]["cluster"] == "unreachable"
         assert "127.0.0.1" not in ready.text  # no address or secret in the answer
+
+
+@pytest.mark.anyio
+async def test_a_shared_question_is_answered_once_on_any_replica() -> None:
+    from mcp.shared.exceptions import MCPError
+
+    from pvemcp.door.shared_pending import SharedPendingQuestions
+
+    spender = SpentOnce()
+    a, b = SharedPendingQuestions(spender), SharedPendingQuestions(spender)
+    fields = {"tool": "guest_stop", "wire_arguments": ARGS, "caller": "alice"}
+    state = a.mint(**fields, question="Stop 100?", confirm_tool="guest_stop", confirm_arguments=dict(ARGS))
+    for wrong in ({**fields, "caller": "mallory"}, {**fields, "wire_arguments": {"vmids": [101]}}):
+        with pytest.raises(MCPError):
+            await b.take_once(state, **wrong)  # type: ignore[arg-type]
+    pending = await b.take_once(state, **fields)  # type: ignore[arg-type]
+    assert pending.confirm_arguments == ARGS and pending.question == "Stop 100?"
+    for replica in (a, b):
+        with pytest.raises(MCPError):
+            await replica.take_once(state, **fields)  # type: ignore[arg-type]
+    with pytest.raises(MCPError):
+        await b.take_once(state[:-4] + "AAAA", **fields)  # type: ignore[arg-type]

@@ -29,6 +29,7 @@ from pvemcp.core.state.secret import request_state_key
 from pvemcp.door import confirm
 from pvemcp.door._core import App, CallContext, ConfirmationNeeded, ToolDef, ToolResult, UnknownTool
 from pvemcp.door.resources import ResourceDoor
+from pvemcp.door.shared_pending import SharedPendingQuestions
 
 logger = logging.getLogger(__name__)
 
@@ -114,11 +115,21 @@ class Door:
         self.app = app
         self.default_caller = caller
         self.pending = confirm.PendingQuestions()
+        self._shared_pending: SharedPendingQuestions | None = None
         self.resources = ResourceDoor(app)
         self._tools: list[types.Tool] | None = None
         self._schemas: dict[str, dict[str, Any]] = {}
         self._output_validators: dict[str, Any] = {}
         self._schemas_out: dict[str, Any] = {}
+
+    def questions(self) -> confirm.PendingQuestions | SharedPendingQuestions:
+        """Where 2026-era questions wait: this process, or (replicas) the sealed state plus the shared store."""
+        spender = self.app.state.spender if self.app.state is not None else None
+        if spender is None:
+            return self.pending
+        if self._shared_pending is None:
+            self._shared_pending = SharedPendingQuestions(spender)
+        return self._shared_pending
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -205,7 +216,7 @@ class Door:
                 logger.error("core asked for confirmation it should not need (tool %s)", name)
                 return error_result(f"{name}: confirmation required but this client cannot be asked; nothing was sent")
             if confirm.is_modern(ctx):
-                state = self.pending.mint(
+                state = self.questions().mint(
                     tool=name,
                     wire_arguments=arguments,
                     caller=call_ctx.caller,
@@ -230,11 +241,17 @@ class Door:
     ) -> CallOutcome:
         """The 2026-era retry: the state was unsealed by the boundary; now check and burn our nonce."""
         assert params.request_state is not None
-        pending = self.pending.take(params.request_state, tool=params.name, wire_arguments=arguments, caller=caller)
+        questions = self.questions()
+        if isinstance(questions, SharedPendingQuestions):  # replicas: the answer may reach another one
+            pending = await questions.take_once(
+                params.request_state, tool=params.name, wire_arguments=arguments, caller=caller
+            )
+        else:
+            pending = questions.take(params.request_state, tool=params.name, wire_arguments=arguments, caller=caller)
         responses = params.input_responses or {}
         if confirm.CONFIRM_KEY not in responses:
             # Retried without answering: ask again rather than guess.
-            state = self.pending.mint(
+            state = questions.mint(
                 tool=pending.tool,
                 wire_arguments=arguments,
                 caller=caller,
