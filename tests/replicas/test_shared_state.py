@@ -173,3 +173,41 @@ async def test_a_shared_question_is_answered_once_on_any_replica() -> None:
             await replica.take_once(state, **fields)  # type: ignore[arg-type]
     with pytest.raises(MCPError):
         await b.take_once(state[:-4] + "AAAA", **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_the_rate_limit_refuses_a_caller_over_it_through_the_door() -> None:
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    from reliability.helpers import cluster_env, text_of
+
+    async with running_simulator(seed=1) as sim:
+        app = App(load_app_config(config_path=None, env=cluster_env(sim, PVEMCP_RATE_LIMIT_PER_MINUTE="2")))
+        async with (
+            http_endpoint(app, HttpSettings(host="127.0.0.1", port=0)) as running,
+            httpx2.AsyncClient(timeout=30) as http,
+            Client(streamable_http_client(running.url, http_client=http)) as client,  # type: ignore[arg-type]
+        ):
+            first, second = [await client.call_tool("guest_list", {}) for _ in range(2)]
+            assert not first.is_error and not second.is_error
+            before = len(sim.request_log)
+            third = await client.call_tool("guest_list", {})
+            assert third.is_error and "rate limit reached: at most 2 tool calls per minute" in text_of(third)
+            assert len(sim.request_log) == before  # refused before anything reached Proxmox
+
+
+def test_replicas_refuse_to_start_without_both_shared_keys(tmp_path: Path) -> None:
+    from pvemcp.core.policy.config import PolicyConfig
+    from pvemcp.core.state import check_state_config
+
+    key = tmp_path / "k"
+    key.write_text("ab" * 32)
+    key.chmod(0o600)
+    url = "postgresql://db/pvemcp"
+    with pytest.raises(StateError, match="audit_key_file is not"):
+        check_state_config(PolicyConfig(state_url=url, secret_key_file=key))
+    with pytest.raises(StateError, match="secret_key_file is not"):
+        check_state_config(PolicyConfig(state_url=url, audit_key_file=key))
+    check_state_config(PolicyConfig(state_url=url, audit_key_file=key, secret_key_file=key))
+    check_state_config(PolicyConfig())  # a single user needs nothing

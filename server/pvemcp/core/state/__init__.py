@@ -23,10 +23,21 @@ __all__ = [
     "StateError",
     "StateStore",
     "TokenSpender",
+    "check_state_config",
     "load_shared_secret",
     "open_state",
     "request_state_key",
 ]
+
+
+def check_state_config(policy: PolicyConfig) -> None:
+    """Before serving: with ``state_url``, the driver is installed and both shared keys load (no connection)."""
+    if policy.state_url is None:
+        return
+    from pvemcp.core.state.postgres import _driver, shared_keys
+
+    _driver()
+    shared_keys(policy)
 
 
 @asynccontextmanager

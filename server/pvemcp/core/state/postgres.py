@@ -138,6 +138,25 @@ class TokenSpenderPg:
         return spent
 
 
+def shared_keys(policy: PolicyConfig) -> tuple[bytes, bytes]:
+    """(ledger key, shared secret) for ``state_url``; :class:`StateError` saying what to set when missing."""
+    if policy.audit_key_file is None:
+        raise StateError(
+            "state_url is set but audit_key_file is not: every replica must sign the shared ledger with "
+            "the same key (a file of 64 hex characters, mode 600)"
+        )
+    if policy.secret_key_file is None:
+        raise StateError(
+            "state_url is set but secret_key_file is not: confirm tokens and sealed request state must "
+            "verify on every replica (a file with `openssl rand -hex 32`, mode 600)"
+        )
+    try:
+        ledger_key = load_key(policy.audit_key_file)
+    except LedgerError as exc:
+        raise StateError(str(exc)) from None
+    return ledger_key, load_shared_secret(policy.secret_key_file)
+
+
 class PostgresState:
     """Ledger, spent tokens and rate limits in one PostgreSQL database, shared by every replica."""
 
@@ -173,21 +192,7 @@ class PostgresState:
     def from_policy(cls, policy: PolicyConfig) -> PostgresState:
         """The shared state of ``policy``; it needs both keys, which every replica must share."""
         assert policy.state_url is not None
-        if policy.audit_key_file is None:
-            raise StateError(
-                "state_url is set but audit_key_file is not: every replica must sign the shared ledger with "
-                "the same key (a file of 64 hex characters, mode 600)"
-            )
-        if policy.secret_key_file is None:
-            raise StateError(
-                "state_url is set but secret_key_file is not: confirm tokens and sealed request state must "
-                "verify on every replica (a file with `openssl rand -hex 32`, mode 600)"
-            )
-        try:
-            ledger_key = load_key(policy.audit_key_file)
-        except LedgerError as exc:
-            raise StateError(str(exc)) from None
-        secret = load_shared_secret(policy.secret_key_file)
+        ledger_key, secret = shared_keys(policy)
         return cls(policy.state_url, ledger_key=ledger_key, secret=secret, rate_limit=policy.rate_limit_per_minute)
 
     def confirm_secret(self) -> bytes:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 __all__ = ["LedgerWriter", "RateLimiter", "StateError", "StateStore", "TokenSpender", "rate_message"]
 
 
-class StateError(RuntimeError):
+class StateError(ValueError):
     """The shared state cannot be used; the message says what to fix."""
 
 
