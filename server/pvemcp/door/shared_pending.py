@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import secrets
 import time
@@ -32,26 +33,17 @@ class SharedPendingQuestions:
         self._spender = spender
         self._ttl = ttl_s
 
-    def mint(
-        self,
-        *,
-        tool: str,
-        wire_arguments: dict[str, Any],
-        caller: str,
-        question: str,
-        confirm_tool: str,
-        confirm_arguments: dict[str, Any],
-    ) -> str:
-        """The plaintext ``request_state`` carrying the whole question (the boundary seals it)."""
+    def mint(self, *, wire_arguments: dict[str, Any], **fields: Any) -> str:
+        """The plaintext ``request_state`` carrying the whole question (the boundary seals it).
+
+        ``fields`` are those of :class:`~pvemcp.door.confirm.Pending` (tool, caller, question,
+        confirm_tool, confirm_arguments, ...): whatever the question holds travels with it.
+        """
         body = {
             "n": secrets.token_urlsafe(18),
-            "t": tool,
             "d": arguments_digest(wire_arguments),
-            "c": caller,
-            "q": question,
-            "ct": confirm_tool,
-            "ca": confirm_arguments,
             "e": time.time() + self._ttl,
+            "f": fields,
         }
         text = json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8")
         return SHARED_PREFIX + base64.urlsafe_b64encode(text).decode("ascii")
@@ -61,21 +53,19 @@ class SharedPendingQuestions:
         body = _decode(state)
         if body is None or body["e"] <= time.time():
             _invalid("unknown or expired shared confirmation state")
-        if body["t"] != tool or body["c"] != caller:
+        fields = body["f"]
+        if fields.get("tool") != tool or fields.get("caller") != caller:
             _invalid("confirmation bound to another tool or caller")
         if body["d"] != arguments_digest(wire_arguments):
             _invalid("confirmation bound to other arguments")
         if not await self._spender.spend(b"q:" + body["n"].encode("ascii"), float(body["e"])):
             _invalid("confirmation state already answered (on this or another replica)")
-        return Pending(
-            tool=body["t"],
-            wire_digest=body["d"],
-            caller=body["c"],
-            question=body["q"],
-            confirm_tool=body["ct"],
-            confirm_arguments=body["ca"],
-            expires=float(body["e"]),
-        )
+        known = {f.name for f in dataclasses.fields(Pending)}
+        kept = {k: v for k, v in fields.items() if k in known and k not in ("wire_digest", "expires")}
+        try:
+            return Pending(**kept, wire_digest=body["d"], expires=float(body["e"]))
+        except TypeError:  # sealed by a pvemcp whose questions had other fields
+            _invalid("confirmation state of another pvemcp version")
 
 
 def _decode(state: str) -> dict[str, Any] | None:
@@ -85,11 +75,7 @@ def _decode(state: str) -> dict[str, Any] | None:
         body = json.loads(base64.urlsafe_b64decode(state[len(SHARED_PREFIX) :].encode("ascii")))
     except (binascii.Error, ValueError, UnicodeError):
         return None
-    keys: dict[str, type | tuple[type, ...]] = {
-        **dict.fromkeys(("n", "t", "d", "c", "q", "ct"), str),
-        "ca": dict,
-        "e": (int, float),
-    }
+    keys: dict[str, type | tuple[type, ...]] = {"n": str, "d": str, "e": (int, float), "f": dict}
     if not isinstance(body, dict) or any(not isinstance(body.get(k), kind) for k, kind in keys.items()):
         return None
     return body
