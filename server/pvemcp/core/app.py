@@ -203,8 +203,8 @@ class App:
         tool = self.tool(name)
         if tool is None:
             return UnknownTool(name)
-        if self.state is not None and (refusal := await self.state.admit(ctx.caller)) is not None:
-            return _error(f"{name}: {refusal}")
+        if self.state is not None and (limited := await self.state.admit(ctx.caller)) is not None:
+            return _error(f"{name}: {limited}")
         original = dict(arguments or {})
         from pvemcp.core.tools import api
         from pvemcp.core.tools.args import validation_error_text
