@@ -3,6 +3,7 @@ in-process rate limit, and the ``/healthz`` / ``/readyz`` probes of the HTTP doo
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import httpx2
@@ -211,3 +212,12 @@ def test_replicas_refuse_to_start_without_both_shared_keys(tmp_path: Path) -> No
         check_state_config(PolicyConfig(state_url=url, audit_key_file=key))
     check_state_config(PolicyConfig(state_url=url, audit_key_file=key, secret_key_file=key))
     check_state_config(PolicyConfig())  # a single user needs nothing
+
+
+def test_shared_tokens_expire_on_the_wall_clock_every_replica_reads() -> None:
+    import time
+
+    store = ConfirmationStore(b"k" * 32, spender=SpentOnce())
+    raw = base64.urlsafe_b64decode(store.issue("t", {}, None) + "==")
+    expires_ms = int.from_bytes(raw[12:18], "big")  # nonce, then the 6-byte expiry
+    assert abs(expires_ms / 1000 - (time.time() + 300)) < 60  # an absolute time, not one process's uptime

@@ -124,7 +124,7 @@ class ConfirmationStore:
         self,
         secret: bytes | None = None,
         ttl_s: float = 300.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
         *,
         max_entries: int = 10_000,
         token_field: str = "confirm_token",
@@ -138,6 +138,9 @@ class ConfirmationStore:
             raise ValueError("secret must be at least 16 bytes")
         self._secret = secret if secret is not None else secrets.token_bytes(32)
         self._ttl_ms = max(1, int(ttl_s * 1000))
+        # A single process measures on its monotonic clock; replicas on several machines share only the wall clock.
+        if clock is None:
+            clock = time.time if spender is not None else time.monotonic
         self._clock = clock
         self._spender = spender
         # Shared tokens expire on the wall clock that every replica reads alike (ms since 1970 fit in 6 bytes).
