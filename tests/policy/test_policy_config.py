@@ -275,8 +275,32 @@ def test_settings_report_every_key() -> None:
         "scope",
         "audit_log",
         "audit_key_file",
+        "state_url",
+        "secret_key_file",
+        "rate_limit_per_minute",
     }
     assert settings["rules"]["guest_stop"] == "confirm" and settings["toolsets"] == ["guests", "snapshots"]
     assert settings["audit_log"] == "/var/log/pvemcp/audit.jsonl"
     assert settings["scope"] == "nodes pve1, pve2; VMIDs 100-199, 250, 300-399; pools agents; tags agent"
     json.dumps(settings)  # plain JSON
+
+
+def test_state_url_is_reported_without_its_password() -> None:
+    c = load_policy({"policy": {"state_url": "postgresql://pvemcp:hunter2@db:5432/pvemcp"}}, env={})
+    assert c.settings()["state_url"] == "postgresql://pvemcp:***@db:5432/pvemcp"
+    assert "hunter2" not in str(c.settings())
+
+
+def test_replica_keys_from_the_environment() -> None:
+    env = {"PVEMCP_STATE_URL": "postgresql://db/pvemcp", "PVEMCP_RATE_LIMIT_PER_MINUTE": "30"}
+    c = load_policy({}, env=env)
+    assert c.state_url == "postgresql://db/pvemcp" and c.rate_limit_per_minute == 30
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("state_url", "mysql://db/x"), ("state_url", 5), ("rate_limit_per_minute", 0), ("rate_limit_per_minute", "x")],
+)
+def test_replica_keys_refuse_bad_values(key: str, value: object) -> None:
+    with pytest.raises(PolicyConfigError, match=key):
+        load_policy({"policy": {key: value}}, env={})

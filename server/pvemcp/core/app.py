@@ -39,6 +39,7 @@ from pvemcp.core.policy.ledger import AuditLedger, new_call_id
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.resources import data_file
 from pvemcp.core.spec.model import Spec, load_spec
+from pvemcp.core.state import LedgerWriter, StateStore, open_state
 from pvemcp.core.tools.base import (
     CallContext,
     ConfirmationNeeded,
@@ -149,10 +150,12 @@ class App:
         self._clients: dict[str, PveClient] = {}
         self._stack: AsyncExitStack | None = None
         self._opening = anyio.Lock()
+        self._own_confirmations = confirmations is None  # ours to replace by a shared one (state_url)
         if confirmations is None:  # (a store with no entries is falsy: it has a length)
             confirmations = ConfirmationStore(ttl_s=config.policy.confirm_ttl_s)
         self._confirmations = confirmations
-        self._ledger: AuditLedger | None = None
+        self.state: StateStore | None = None
+        self._ledger: LedgerWriter | None = None
         self._visible: dict[str, ToolDef] | None = None
         self._validators: dict[str, Any] = {}
         self.plans_built = 0
@@ -163,9 +166,12 @@ class App:
         """Start: open the audit ledger. Clients connect on their first call, so a server that is only
         listed (or misconfigured for one of several clusters) starts fast and reports errors per call."""
         self._stack = AsyncExitStack()
-        self._ledger = AuditLedger.from_config(self.config.policy)
-        if self._ledger is not None:
-            self._stack.callback(self._ledger.close)
+        self.state = await self._stack.enter_async_context(open_state(self.config.policy))
+        self._ledger = self.state.ledger
+        if self._own_confirmations and self.state.spender is not None:  # replicas: tokens verify on any of them
+            self._confirmations = ConfirmationStore(
+                self.state.confirm_secret(), ttl_s=self.config.policy.confirm_ttl_s, spender=self.state.spender
+            )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -237,6 +243,8 @@ class App:
         tool = self.tool(name)
         if tool is None:
             return await self._not_listed(name, ctx)
+        if self.state is not None and (limited := await self.state.admit(ctx.caller)) is not None:
+            return refusal("rate_limited", f"{name}: {limited}")
         original = dict(arguments or {})
         from pvemcp.core.tools.args import validation_error_text
 
@@ -256,7 +264,8 @@ class App:
                 client,
                 self.spec,
                 ctx,
-                ledger=self._ledger,
+                # undo reads its before-states back from the file ledger; the shared (PostgreSQL) one has none
+                ledger=self._ledger if isinstance(self._ledger, AuditLedger) else None,
                 safety_snapshot=self.config.policy.safety_snapshot,
             )
             if tool.handler in _READ_KINDS:
@@ -495,7 +504,7 @@ class App:
             if not token:
                 return await self._preview(rc, plan, question, original)
             try:
-                self._confirmations.redeem(str(token), tool.name, {"plan": digest}, ctx.caller)
+                await self._confirmations.redeem_once(str(token), tool.name, {"plan": digest}, ctx.caller)
             except ConfirmationError as exc:
                 if exc.reason is ConfirmationFailure.OTHER_ARGUMENTS:
                     return await self._plan_changed(rc, plan, original, "the token was issued")
@@ -688,7 +697,7 @@ class App:
         if plan is not None and plan_digest is None:
             plan_digest = plan.digest()
         labels = [o.label() for o in plan.objects] if plan is not None and calls is None else []
-        self._ledger.append(
+        await self._ledger.append_async(
             outcome,
             tool=tool,
             caller=ctx.caller,

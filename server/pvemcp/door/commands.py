@@ -121,6 +121,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except OSError as exc:
         return _fail(f"cannot serve on {args.http}: {exc.strerror or exc}")
+    except ValueError as exc:  # e.g. the shared state (state_url) cannot be reached
+        return _fail(str(exc))
     return 0
 
 

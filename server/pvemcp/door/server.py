@@ -28,10 +28,12 @@ from mcp.shared.exceptions import MCPError
 from pvemcp import __version__
 from pvemcp.core import app as core_app
 from pvemcp.core.render import face
+from pvemcp.core.state.secret import request_state_key
 from pvemcp.door import confirm
 from pvemcp.door._core import App, CallContext, ConfirmationNeeded, ToolDef, ToolResult, UnknownTool
 from pvemcp.door.prompts import PromptDoor
 from pvemcp.door.resources import ResourceDoor
+from pvemcp.door.shared_pending import SharedPendingQuestions
 
 logger = logging.getLogger(__name__)
 
@@ -121,12 +123,22 @@ class Door:
         self.default_caller = caller
         self.timeout_s = float(app.config.policy.elicitation_timeout_s)
         self.pending = confirm.PendingQuestions(ttl_s=self.timeout_s)
+        self._shared_pending: SharedPendingQuestions | None = None
         self.resources = ResourceDoor(app)
         self.prompts = PromptDoor(app)
         self._tools: list[types.Tool] | None = None
         self._schemas: dict[str, dict[str, Any]] = {}
         self._output_validators: dict[str, Any] = {}
         self._schemas_out: dict[str, Any] = {}
+
+    def questions(self) -> confirm.PendingQuestions | SharedPendingQuestions:
+        """Where 2026-era questions wait: this process, or (replicas) the sealed state plus the shared store."""
+        spender = self.app.state.spender if self.app.state is not None else None
+        if spender is None:
+            return self.pending
+        if self._shared_pending is None:
+            self._shared_pending = SharedPendingQuestions(spender, ttl_s=self.timeout_s)
+        return self._shared_pending
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -214,7 +226,7 @@ class Door:
                 logger.error("core asked for confirmation it should not need (tool %s)", name)
                 return error_result(f"{name}: confirmation required but this client cannot be asked; nothing was sent")
             if confirm.is_modern(ctx):
-                state = self.pending.mint(
+                state = self.questions().mint(
                     tool=name,
                     wire_arguments=arguments,
                     caller=call_ctx.caller,
@@ -257,7 +269,15 @@ class Door:
         """The 2026-era retry: the state was unsealed by the boundary; now check and burn our nonce."""
         assert params.request_state is not None
         try:
-            pending = self.pending.take(params.request_state, tool=params.name, wire_arguments=arguments, caller=caller)
+            questions = self.questions()
+            if isinstance(questions, SharedPendingQuestions):  # replicas: the answer may reach another one
+                pending = await questions.take_once(
+                    params.request_state, tool=params.name, wire_arguments=arguments, caller=caller
+                )
+            else:
+                pending = questions.take(
+                    params.request_state, tool=params.name, wire_arguments=arguments, caller=caller
+                )
         except confirm.QuestionExpired as exc:
             late = exc.pending
             late_ctx = CallContext(caller=caller, call_id=late.call_id)
@@ -271,7 +291,7 @@ class Door:
         responses = params.input_responses or {}
         if confirm.CONFIRM_KEY not in responses:
             # Retried without answering: ask again rather than guess.
-            state = self.pending.mint(
+            state = questions.mint(
                 tool=pending.tool,
                 wire_arguments=arguments,
                 caller=caller,
@@ -361,7 +381,9 @@ def build_server(app: App, *, caller: str = "local") -> Server[Any]:
         on_list_prompts=functools.partial(_on_list_prompts, door),
         on_get_prompt=functools.partial(_on_get_prompt, door),
     )
-    server.middleware.append(RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience=server.name))
+    shared_key = request_state_key(app.config.policy.secret_key_file)  # replicas seal with one key
+    security = RequestStateSecurity(keys=[shared_key]) if shared_key else RequestStateSecurity.ephemeral()
+    server.middleware.append(RequestStateBoundary(security, default_audience=server.name))
     return server
 
 

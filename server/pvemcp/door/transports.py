@@ -24,6 +24,7 @@ from mcp.server.stdio import stdio_server
 
 from pvemcp.door._core import App
 from pvemcp.door.auth import BearerTokens, is_loopback
+from pvemcp.door.health import add_health_routes
 
 if TYPE_CHECKING:  # the HTTP stack is imported only when serving HTTP: stdio starts without it
     import uvicorn
@@ -121,7 +122,7 @@ class HttpSettings:
         )
 
 
-def build_http_app(server: Server[Any], settings: HttpSettings) -> Starlette:
+def build_http_app(server: Server[Any], settings: HttpSettings, *, stateless: bool = False) -> Starlette:
     """The Starlette app serving ``server`` at ``/mcp``, with bearer auth when tokens are configured."""
     from mcp.server.auth.settings import AuthSettings
 
@@ -136,6 +137,7 @@ def build_http_app(server: Server[Any], settings: HttpSettings) -> Starlette:
         verifier = StaticTokenVerifier(settings.tokens)
     return server.streamable_http_app(
         streamable_http_path=MCP_PATH,
+        stateless_http=stateless,  # replicas: no session may live in one process
         host=settings.host,
         transport_security=settings.transport_security(),
         auth=auth,
@@ -218,7 +220,8 @@ async def http_endpoint(app: App, settings: HttpSettings) -> AsyncIterator[Runni
     import uvicorn
 
     server = build_server(app, caller="http")
-    starlette_app = build_http_app(server, bound)
+    starlette_app = build_http_app(server, bound, stateless=app.config.policy.state_url is not None)
+    add_health_routes(starlette_app, app)
     config = uvicorn.Config(
         starlette_app,
         log_config=None,  # keep our stderr logging; uvicorn's default config writes access logs to stdout

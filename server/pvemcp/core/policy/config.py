@@ -135,6 +135,12 @@ class PolicyConfig:
     """How long a confirmation question waits for an answer; past it the call ends, nothing sent."""
     safety_snapshot: bool = False
     """Before a rollback, a restore over a guest or a delete: a snapshot (rollback) or a backup first."""
+    state_url: str | None = None
+    """Shared state for several replicas (``postgresql://…``); ``None`` keeps state in this process and files."""
+    secret_key_file: Path | None = None
+    """Key shared by replicas for confirm tokens and sealed request state; ``None`` = a random key per process."""
+    rate_limit_per_minute: int | None = None
+    """Tool calls one caller may make per minute (across replicas with ``state_url``); ``None`` = unlimited."""
 
     def __post_init__(self) -> None:
         for name in ALWAYS_CONFIRMED:
@@ -196,6 +202,8 @@ class PolicyConfig:
             value = getattr(self, key, None)
             if key == "scope":
                 value = self.scope.describe()
+            elif key == "state_url" and isinstance(value, str):
+                value = hide_password(value)
             elif isinstance(value, Mapping):
                 value = {str(k): str(v) for k, v in value.items()}
             elif isinstance(value, Path):
@@ -376,6 +384,29 @@ def parse_scope(value: Any, key: str = "policy.scope") -> Scope:
     )
 
 
+def _parse_state_url(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value.strip().startswith(("postgresql://", "postgres://")):
+        raise PolicyConfigError(key, "must be a PostgreSQL URL (postgresql://user@host:5432/db)")
+    return value.strip()
+
+
+def _parse_rate(value: Any, key: str) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PolicyConfigError(key, f"must be a whole number of calls per minute (at least 1), got {value!r}")
+    return value
+
+
+def hide_password(url: str) -> str:
+    """``url`` with any password replaced by ``***``: safe for reports and logs."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hostpart = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{hostpart}"
+
+
 #: The keys of the ``[policy]`` table, each with the parser that turns its value into the
 #: :class:`PolicyConfig` field of the same name; also the list of known keys. Parsed in this order.
 _TABLE_KEYS: Mapping[str, Callable[[Any, str], Any]] = {
@@ -389,6 +420,9 @@ _TABLE_KEYS: Mapping[str, Callable[[Any, str], Any]] = {
     "audit_log": _parse_path,
     "audit_key_file": _parse_path,
     "safety_snapshot": _parse_bool,
+    "state_url": _parse_state_url,
+    "secret_key_file": _parse_path,
+    "rate_limit_per_minute": _parse_rate,
 }
 
 
@@ -408,4 +442,7 @@ ENV_OVERRIDES: Mapping[str, tuple[str, Callable[[str, str], Any]]] = {
     "PVEMCP_AUDIT_KEY_FILE": ("audit_key_file", _parse_path_text),
     "PVEMCP_TOOLSETS": ("toolsets", _parse_toolsets_text),
     "PVEMCP_CONFIRM_FALLBACK": ("confirm_fallback", _parse_fallback),
+    "PVEMCP_STATE_URL": ("state_url", _parse_state_url),
+    "PVEMCP_SECRET_KEY_FILE": ("secret_key_file", _parse_path_text),
+    "PVEMCP_RATE_LIMIT_PER_MINUTE": ("rate_limit_per_minute", _parse_rate),
 }

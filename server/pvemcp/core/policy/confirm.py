@@ -25,6 +25,13 @@ arguments, tool or caller) does **not** consume the token: the binding already m
 anything but the previewed action, and not burning it lets a client that garbled its retry try
 again; another caller cannot spend someone else's token either.
 
+Several replicas (``spender`` given, see :mod:`pvemcp.core.state`): the secret is the replicas'
+shared key and expiry is wall-clock time, and the token also carries the binding —
+``nonce ‖ expiry ‖ HMAC(tool)[:8] ‖ HMAC(caller)[:8] ‖ HMAC(arguments)[:8] ‖ HMAC(all of it)[:16]`` —
+so any replica can check it without the issuer's memory, still telling a wrong tool, caller or
+arguments apart. :meth:`ConfirmationStore.redeem_once` then spends the token's nonce in the shared
+store, which accepts it exactly once across all replicas.
+
 Concurrency: every method is synchronous, never awaits and never blocks on I/O, so it is atomic
 with respect to the event loop; a ``threading.Lock`` (held for microseconds) also makes it safe
 across threads. Memory is bounded: expired entries are pruned on every issue and at most
@@ -44,9 +51,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pvemcp.core.policy._canonical import canonical_bytes
+
+if TYPE_CHECKING:
+    from pvemcp.core.state.store import TokenSpender
 
 __all__ = ["ConfirmationError", "ConfirmationFailure", "ConfirmationStore"]
 
@@ -55,6 +65,9 @@ _EXP = 6
 _TAG = 16
 _TOKEN_BYTES = _NONCE + _EXP + _TAG
 _DOMAIN = b"pvemcp-confirm-v1\x00"
+_BIND = 8  # each of the three binding tags of a shared token
+_SHARED_BYTES = _NONCE + _EXP + 3 * _BIND + _TAG
+_SHARED_DOMAIN = b"pvemcp-confirm-shared-v1\x00"
 
 
 class ConfirmationFailure(StrEnum):
@@ -114,10 +127,11 @@ class ConfirmationStore:
         self,
         secret: bytes | None = None,
         ttl_s: float = 300.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
         *,
         max_entries: int = 10_000,
         token_field: str = "confirm_token",
+        spender: TokenSpender | None = None,
     ) -> None:
         if ttl_s <= 0:
             raise ValueError("ttl_s must be positive")
@@ -127,8 +141,13 @@ class ConfirmationStore:
             raise ValueError("secret must be at least 16 bytes")
         self._secret = secret if secret is not None else secrets.token_bytes(32)
         self._ttl_ms = max(1, int(ttl_s * 1000))
+        # A single process measures on its monotonic clock; replicas on several machines share only the wall clock.
+        if clock is None:
+            clock = time.time if spender is not None else time.monotonic
         self._clock = clock
-        self._epoch = clock()
+        self._spender = spender
+        # Shared tokens expire on the wall clock that every replica reads alike (ms since 1970 fit in 6 bytes).
+        self._epoch = 0.0 if spender is not None else clock()
         self._max = max_entries
         self.token_field = token_field
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
@@ -142,6 +161,16 @@ class ConfirmationStore:
 
     def _tag(self, nonce: bytes, exp: bytes) -> bytes:
         return hmac.new(self._secret, _DOMAIN + nonce + exp, hashlib.sha256).digest()[:_TAG]
+
+    def _bind_tags(self, nonce: bytes, tool: str, caller: str | None, digest: bytes) -> tuple[bytes, bytes, bytes]:
+        def tag(label: bytes, value: bytes) -> bytes:
+            return hmac.new(self._secret, _SHARED_DOMAIN + label + nonce + value, hashlib.sha256).digest()[:_BIND]
+
+        who = b"\x00" if caller is None else b"\x01" + caller.encode("utf-8")
+        return tag(b"tool\x00", tool.encode("utf-8")), tag(b"caller\x00", who), tag(b"args\x00", digest)
+
+    def _shared_tag(self, body: bytes) -> bytes:
+        return hmac.new(self._secret, _SHARED_DOMAIN + body, hashlib.sha256).digest()[:_TAG]
 
     def _digest(self, args: Mapping[str, Any]) -> bytes:
         bound = {k: v for k, v in args.items() if k != self.token_field}
@@ -172,16 +201,23 @@ class ConfirmationStore:
             self._entries[nonce] = _Entry(tool=tool, caller=caller, digest=digest, expires_ms=expires)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
-        raw = nonce + exp + self._tag(nonce, exp)
+        if self._spender is not None:
+            body = nonce + exp + b"".join(self._bind_tags(nonce, tool, caller, digest))
+            raw = body + self._shared_tag(body)
+        else:
+            raw = nonce + exp + self._tag(nonce, exp)
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
     def redeem(self, token: object, tool: str, args: Mapping[str, Any], caller: str | None) -> None:
         """Spend ``token`` for this call, or raise :class:`ConfirmationError` saying why not."""
-        raw = self._decode(token)
+        raw = self._decode(token, _SHARED_BYTES if self._spender is not None else _TOKEN_BYTES)
         if raw is None:
             raise ConfirmationError(ConfirmationFailure.UNKNOWN)
-        nonce, exp, tag = raw[:_NONCE], raw[_NONCE : _NONCE + _EXP], raw[_NONCE + _EXP :]
-        if not hmac.compare_digest(tag, self._tag(nonce, exp)):
+        nonce, exp = raw[:_NONCE], raw[_NONCE : _NONCE + _EXP]
+        if self._spender is not None:
+            if not hmac.compare_digest(raw[-_TAG:], self._shared_tag(raw[:-_TAG])):
+                raise ConfirmationError(ConfirmationFailure.UNKNOWN)
+        elif not hmac.compare_digest(raw[_NONCE + _EXP :], self._tag(nonce, exp)):
             raise ConfirmationError(ConfirmationFailure.UNKNOWN)
         digest = self._digest(args)
         with self._lock:
@@ -189,6 +225,9 @@ class ConfirmationStore:
             if now >= int.from_bytes(exp, "big"):
                 raise ConfirmationError(ConfirmationFailure.EXPIRED)
             entry = self._entries.get(nonce)
+            if entry is None and self._spender is not None:  # issued by another replica: the token says it all
+                self._check_binding(raw, tool, caller, digest)
+                return
             if entry is None:
                 raise ConfirmationError(ConfirmationFailure.UNKNOWN)
             if entry.used:
@@ -201,6 +240,28 @@ class ConfirmationStore:
                 raise ConfirmationError(ConfirmationFailure.OTHER_ARGUMENTS)
             entry.used = True
 
+    async def redeem_once(self, token: object, tool: str, args: Mapping[str, Any], caller: str | None) -> None:
+        """:meth:`redeem`, then spend the token in the shared store (if any): once across all replicas."""
+        self.redeem(token, tool, args, caller)
+        if self._spender is None:
+            return
+        raw = self._decode(token, _SHARED_BYTES)
+        assert raw is not None  # redeem accepted it
+        expires_at = self._epoch + int.from_bytes(raw[_NONCE : _NONCE + _EXP], "big") / 1000
+        if not await self._spender.spend(raw[:_NONCE], expires_at):
+            raise ConfirmationError(ConfirmationFailure.USED)
+
+    def _check_binding(self, raw: bytes, tool: str, caller: str | None, digest: bytes) -> None:
+        nonce = raw[:_NONCE]
+        tags = raw[_NONCE + _EXP : _NONCE + _EXP + 3 * _BIND]
+        want_tool, want_caller, want_args = self._bind_tags(nonce, tool, caller, digest)
+        if not hmac.compare_digest(tags[:_BIND], want_tool):
+            raise ConfirmationError(ConfirmationFailure.OTHER_TOOL)
+        if not hmac.compare_digest(tags[_BIND : 2 * _BIND], want_caller):
+            raise ConfirmationError(ConfirmationFailure.OTHER_CALLER)
+        if not hmac.compare_digest(tags[2 * _BIND :], want_args):
+            raise ConfirmationError(ConfirmationFailure.OTHER_ARGUMENTS)
+
     def prune(self) -> int:
         """Drop expired entries now; returns how many. (``issue`` does this on its own.)"""
         with self._lock:
@@ -210,15 +271,15 @@ class ConfirmationStore:
         return len(self._entries)
 
     @staticmethod
-    def _decode(token: object) -> bytes | None:
-        if not isinstance(token, str) or len(token) > 64:
+    def _decode(token: object, size: int = _TOKEN_BYTES) -> bytes | None:
+        if not isinstance(token, str) or len(token) > 96:
             return None
         text = token.strip()
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         except (binascii.Error, ValueError):
             return None
-        if len(raw) != _TOKEN_BYTES:
+        if len(raw) != size:
             return None
         # Reject non-canonical encodings (e.g. trailing bits set) so one token has one spelling.
         if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != text:

@@ -58,6 +58,9 @@ def preflight(app: App, *, open_ledger: bool = True) -> None:
     """
     check_names(app)
     app.tools()
+    from pvemcp.core.state import check_state_config
+
+    check_state_config(app.config.policy)  # replicas: the shared keys load (the database is reached at start)
     if open_ledger:
         ledger = AuditLedger.from_config(app.config.policy)
         if ledger is not None:

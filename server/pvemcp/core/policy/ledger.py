@@ -310,6 +310,31 @@ def _anchor_mac(key: bytes, seq: int, head: str) -> str:
     return hmac.new(key, canonical_bytes({"anchor": "head", "seq": seq, "head": head}), hashlib.sha256).hexdigest()
 
 
+def anchor_text(key: bytes, anchor: HeadAnchor) -> str:
+    """The anchor document (one line of canonical JSON) that holds ``anchor`` under its own MAC."""
+    doc = {
+        "v": FORMAT_VERSION,
+        "seq": anchor.seq,
+        "head": anchor.head,
+        "mac": _anchor_mac(key, anchor.seq, anchor.head),
+    }
+    return canonical_json(doc) + "\n"
+
+
+def parse_anchor_text(raw: str | bytes, key: bytes, where: str) -> HeadAnchor:
+    """The anchor in an anchor document; :class:`LedgerError` (naming ``where``) if it is not valid."""
+    try:
+        doc = json.loads(raw)
+        seq, head, mac = doc["seq"], doc["head"], doc["mac"]
+        if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(head, str) or not isinstance(mac, str):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise LedgerError(f"head anchor {where} is not an anchor file (edited or replaced)") from None
+    if not hmac.compare_digest(mac, _anchor_mac(key, seq, head)):
+        raise LedgerError(f"head anchor {where} does not verify with this key (edited, or written with another key)")
+    return HeadAnchor(seq, head)
+
+
 def _read_anchor(path: Path, key: bytes) -> HeadAnchor | None:
     """The anchor in ``path``, ``None`` if the file does not exist; :class:`LedgerError` if it is not valid."""
     try:
@@ -318,29 +343,14 @@ def _read_anchor(path: Path, key: bytes) -> HeadAnchor | None:
         return None
     except OSError as exc:
         raise LedgerError(f"head anchor {path} cannot be read: {exc.strerror or exc}") from None
-    try:
-        doc = json.loads(raw)
-        seq, head, mac = doc["seq"], doc["head"], doc["mac"]
-        if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(head, str) or not isinstance(mac, str):
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
-        raise LedgerError(f"head anchor {path} is not an anchor file (edited or replaced)") from None
-    if not hmac.compare_digest(mac, _anchor_mac(key, seq, head)):
-        raise LedgerError(f"head anchor {path} does not verify with this key (edited, or written with another key)")
-    return HeadAnchor(seq, head)
+    return parse_anchor_text(raw, key, str(path))
 
 
 def _write_anchor(path: Path, key: bytes, anchor: HeadAnchor, *, fsync: bool = False) -> None:
     """Replace the anchor atomically: readers see the old or the new one, never a partial file."""
-    doc = {
-        "v": FORMAT_VERSION,
-        "seq": anchor.seq,
-        "head": anchor.head,
-        "mac": _anchor_mac(key, anchor.seq, anchor.head),
-    }
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)  # created 0600
     try:
-        os.write(fd, (canonical_json(doc) + "\n").encode("ascii"))
+        os.write(fd, anchor_text(key, anchor).encode("ascii"))
         if fsync:
             os.fsync(fd)
         os.close(fd)
@@ -418,6 +428,56 @@ def _read_tail(path: Path, key: bytes) -> tuple[int, str, int]:
             f"run `pvemcp audit verify {path}`"
         )
     return seq, mac, size
+
+
+def record_fields(
+    outcome: Outcome | str,
+    *,
+    tool: str,
+    caller: str | None = None,
+    risk: str | None = None,
+    target: Any = None,
+    args: Mapping[str, Any] | None = None,
+    upid: str | None = None,
+    error: str | None = None,
+    reason: str | None = None,
+    call_id: str | None = None,
+    plan_digest: str | None = None,
+    via: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A record's content before chaining (no ``seq``/``ts``/``prev``/``mac``), secrets redacted.
+
+    One function for every writer (this file's and a shared database's), so the record format is one.
+    """
+    kind = Outcome(outcome)
+    fields: dict[str, Any] = {
+        "v": FORMAT_VERSION,
+        "outcome": kind.value,
+        "tool": tool,
+        "caller": caller,
+        "risk": str(risk) if risk is not None else None,
+        "call_id": call_id or new_call_id(),
+        "plan_digest": plan_digest,
+        "via": via,
+        "upid": upid,
+        "target": redact(target, max_chars=MAX_VALUE_CHARS) if target is not None else None,
+        "args": redact(args, max_chars=MAX_VALUE_CHARS) if args is not None else None,
+        "details": redact(details, max_chars=MAX_VALUE_CHARS) if details is not None else None,
+        "error": redact_text(error)[:MAX_VALUE_CHARS] if error is not None else None,
+        "reason": redact_text(reason)[:MAX_VALUE_CHARS] if reason is not None else None,
+    }
+    record = {k: v for k, v in fields.items() if v is not None}
+    return record
+
+
+def seal_record(key: bytes, record: dict[str, Any], *, seq: int, prev: str, ts: float) -> dict[str, Any]:
+    """Chain ``record`` after ``prev`` as number ``seq``: adds ``seq``, ``ts``, ``prev`` and its ``mac``."""
+    record["seq"] = seq
+    record["ts"] = _utc(ts)
+    record["prev"] = prev
+    record["mac"] = _mac(key, record)
+    return record
 
 
 class AuditLedger:
@@ -507,24 +567,21 @@ class AuditLedger:
         its older name); ``plan_digest`` names the plan the record is about. The door should treat a
         failure to write as a reason not to send the request (fail closed).
         """
-        kind = Outcome(outcome)
-        fields: dict[str, Any] = {
-            "v": FORMAT_VERSION,
-            "outcome": kind.value,
-            "tool": tool,
-            "caller": caller,
-            "risk": str(risk) if risk is not None else None,
-            "call_id": call_id or call or new_call_id(),
-            "plan_digest": plan_digest,
-            "via": via,
-            "upid": upid,
-            "target": redact(target, max_chars=MAX_VALUE_CHARS) if target is not None else None,
-            "args": redact(args, max_chars=MAX_VALUE_CHARS) if args is not None else None,
-            "details": redact(details, max_chars=MAX_VALUE_CHARS) if details is not None else None,
-            "error": redact_text(error)[:MAX_VALUE_CHARS] if error is not None else None,
-            "reason": redact_text(reason)[:MAX_VALUE_CHARS] if reason is not None else None,
-        }
-        record = {k: v for k, v in fields.items() if v is not None}
+        record = record_fields(
+            outcome,
+            tool=tool,
+            caller=caller,
+            risk=risk,
+            target=target,
+            args=args,
+            upid=upid,
+            error=error,
+            reason=reason,
+            call_id=call_id or call,
+            plan_digest=plan_digest,
+            via=via,
+            details=details,
+        )
         with self._lock:
             if self._fd < 0:
                 raise LedgerError(f"ledger {self.path} is closed")
@@ -534,10 +591,7 @@ class AuditLedger:
                     self._seq, self._head, self._size = _read_tail(self.path, self._key)
                     _reconcile_anchor(self.path, self.head_file, self._key, self._seq, self._head)
                     size = self._size
-                record["seq"] = self._seq + 1
-                record["ts"] = _utc(self._clock())
-                record["prev"] = self._head
-                record["mac"] = _mac(self._key, record)
+                seal_record(self._key, record, seq=self._seq + 1, prev=self._head, ts=self._clock())
                 data = (canonical_json(record) + "\n").encode("utf-8")
                 written = os.write(self._fd, data)
                 if written != len(data):
@@ -547,6 +601,10 @@ class AuditLedger:
                 self._seq, self._head, self._size = record["seq"], record["mac"], size + written
                 _write_anchor(self.head_file, self._key, HeadAnchor(self._seq, self._head), fsync=self._fsync)
         return record
+
+    async def append_async(self, outcome: Outcome | str, **fields: Any) -> dict[str, Any]:
+        """:meth:`append` behind the interface a shared ledger has too (a local write never awaits)."""
+        return self.append(outcome, **fields)
 
     def close(self) -> None:
         with self._lock:
@@ -578,7 +636,8 @@ class LedgerIssue:
 class VerifyReport:
     """Result of :func:`verify`. ``intact`` is true only when no issue was found."""
 
-    path: Path
+    path: Path | str
+    """The ledger file, or the database (password hidden) a shared ledger was read from."""
     records: int = 0
     last_seq: int = 0
     head: str = GENESIS
@@ -933,6 +992,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print("usage: pvemcp audit verify|head [PATH] [--key-file FILE]", file=sys.stderr)
         return 2
     path = getattr(args, "path", None) or os.environ.get("PVEMCP_AUDIT_LOG", "").strip()
+    path = path or os.environ.get("PVEMCP_STATE_URL", "").strip()
+    if path.startswith(("postgresql://", "postgres://")):  # the ledger several replicas share
+        from pvemcp.core.state.audit import cmd_audit_shared
+
+        return cmd_audit_shared(args, path)
     if not path:
         print(f"pvemcp audit {action}: no ledger given; pass PATH or set PVEMCP_AUDIT_LOG", file=sys.stderr)
         return 2

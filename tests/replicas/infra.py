@@ -1,0 +1,149 @@
+"""Throw-away PostgreSQL and HAProxy servers on 127.0.0.1 for the multi-replica tests.
+
+Both are Debian's packages (``scripts/system-deps.sh`` installs them), run from a temporary
+directory on a free port, and stopped in ``finally``: nothing outlives the test. PostgreSQL refuses
+to run as root, so as root the server runs as the ``postgres`` user the package creates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+READY_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def accepting(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _pg_bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else shutil.which(name)
+
+
+class MissingBinaries(RuntimeError):
+    """PostgreSQL or HAProxy is not installed; the message says how to install them."""
+
+
+def require_binaries() -> tuple[str, str, str]:
+    """initdb, pg_ctl and haproxy, or :class:`MissingBinaries` saying how to install them."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    haproxy = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
+    if not (initdb and pg_ctl and haproxy):
+        raise MissingBinaries(
+            "needs Debian's postgresql and haproxy: apt-get install postgresql haproxy (scripts/test.sh does)"
+        )
+    return initdb, pg_ctl, haproxy
+
+
+@contextlib.contextmanager
+def running_postgres() -> Iterator[str]:
+    """A fresh PostgreSQL cluster; yields its URL (trust auth on 127.0.0.1 only)."""
+    initdb, pg_ctl, _ = require_binaries()
+    scratch = Path(tempfile.mkdtemp(prefix="pvemcp-pg-"))
+    data = scratch / "data"
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            raise MissingBinaries(
+                "running as root needs the postgres user (Debian's postgresql package creates it)"
+            ) from None
+        os.chown(scratch, user.pw_uid, user.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    try:
+        subprocess.run(
+            [*as_user, initdb, "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"],
+            check=True,
+            capture_output=True,
+        )
+        options = f"-p {port} -k {scratch} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        subprocess.run(
+            [*as_user, pg_ctl, "-D", str(data), "-l", str(scratch / "log"), "-o", options, "-w", "-t", "60", "start"],
+            check=True,
+            capture_output=True,
+        )
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+HAPROXY_CFG = """
+global
+    maxconn 4096
+    log stderr format raw local0 notice
+defaults
+    mode http
+    log global
+    option httplog
+    option dontlog-normal
+    timeout connect 2s
+    timeout check 10s  # /readyz asks the cluster and the database: slow on a loaded 2-core box, not dead
+    timeout client 120s
+    timeout server 120s
+    retries 3
+    # a connection the killed replica refused was never a request: safe to send elsewhere
+    option redispatch
+frontend mcp
+    bind 127.0.0.1:{port}
+    default_backend replicas
+backend replicas
+    balance roundrobin
+    option httpchk GET /readyz
+    {servers}
+"""
+
+
+@contextlib.contextmanager
+def running_haproxy(backend_ports: list[int], log: Path) -> Iterator[int]:
+    """HAProxy balancing round-robin over the replicas, health-checked on ``/readyz``; yields its port.
+
+    Its log (failed requests and server state changes only) goes to ``log``.
+    """
+    *_, haproxy = require_binaries()
+    port = free_port()
+    servers = "\n    ".join(
+        f"server r{i} 127.0.0.1:{p} check inter 500ms fall 2 rise 1" for i, p in enumerate(backend_ports)
+    )
+    with tempfile.TemporaryDirectory(prefix="pvemcp-haproxy-") as scratch:
+        cfg = Path(scratch) / "haproxy.cfg"
+        cfg.write_text(HAPROXY_CFG.format(port=port, servers=servers), encoding="ascii")
+        with open(log, "ab") as out:
+            proc = subprocess.Popen([haproxy, "-db", "-f", str(cfg)], stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + READY_S
+            while not accepting(port):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"haproxy did not start: {log.read_text(errors='replace')[-2000:]}")
+                time.sleep(0.05)
+            yield port
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
