@@ -121,6 +121,17 @@ def _handlers() -> tuple[dict[str, Planner], dict[str, Reader]]:
     return planners, readers
 
 
+def _warm_imports() -> None:
+    """The modules and data the first call imports or parses (run in a worker thread by ``warm_up``)."""
+    import jsonschema  # noqa: F401
+
+    from pvemcp.core.pve import client, jsonload, resolve  # noqa: F401
+    from pvemcp.core.tools import api, args, conclude  # noqa: F401
+
+    _handlers()
+    load_spec()
+
+
 _CONTROL_KEYS = ("dry_run", "confirm_token", "wait", "cluster")
 BATCH_CONCURRENCY = 8
 INSTRUCTIONS = "pvemcp operates Proxmox VE. " + CONTROL_HELP
@@ -196,6 +207,25 @@ class App:
 
                 self._clients[name] = await self._stack.enter_async_context(PveClient(self.config.clusters[name]))
         return self._clients[name]
+
+    async def warm_up(self) -> None:
+        """Load what the first call needs, so that it costs what the second does (the door runs this in
+        the background once the client is connected).
+
+        In order: the deferred imports and the API spec (in a worker thread: the event loop keeps
+        answering), the argument validators of the listed tools, the default cluster's client with its
+        TLS connection, and the guest index. A failure stops the warm-up and is logged; the first call
+        then meets the same problem itself and reports it in Proxmox's words.
+        """
+        await anyio.to_thread.run_sync(_warm_imports)
+        for tool in self.tools():
+            self._validator(tool).is_valid({})
+            await anyio.sleep(0)  # a call that arrives meanwhile is not kept waiting
+        client = await self.client()
+        try:
+            await client.list_guests()
+        except PveError as exc:
+            log.info("warm-up: the guest index could not be loaded (%s); the first call will retry", exc)
 
     # ------------------------------------------------------------------ listing
     def tools(self) -> list[ToolDef]:

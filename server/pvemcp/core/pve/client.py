@@ -40,6 +40,7 @@ import httpx2
 from pvemcp.core.pve.auth import Authenticator, TicketAuth, TokenAuth
 from pvemcp.core.pve.config import ClientConfig, ConfigError
 from pvemcp.core.pve.errors import PveError, error_from_response, scrub
+from pvemcp.core.pve.jsonload import loads
 from pvemcp.core.pve.paths import build_path, encode_params
 from pvemcp.core.pve.tls import PinMismatch, PveTransport, build_ssl_context
 
@@ -289,6 +290,10 @@ class PveClient:
         """All guests visible to our credentials, from the same short-lived cache as :meth:`resolve_guest`."""
         return await self._guest_resolver().list()
 
+    async def guest_entries(self) -> list[Mapping[str, Any]]:
+        """The raw ``/cluster/resources`` guest entries, sorted by vmid, from the same index (read-only)."""
+        return await self._guest_resolver().entries()
+
     def _guest_resolver(self) -> GuestResolver:
         if self._resolver is None:
             from pvemcp.core.pve.resolve import GuestResolver as _GuestResolver
@@ -437,7 +442,7 @@ class PveClient:
 
     def _parse_envelope(self, response: httpx2.Response, method: str, path: str) -> Envelope:
         try:
-            payload = json.loads(response.content)
+            payload = loads(response.content)
         except (ValueError, UnicodeDecodeError):
             payload = None
         if not isinstance(payload, dict) or "data" not in payload:
