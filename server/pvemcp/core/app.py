@@ -375,7 +375,8 @@ class App:
         scope = self.config.policy.scope
         inventory = None if scope.unrestricted else {g.vmid: facts_of(g) for g in await rc.client.list_guests()}
         if rc.tool.handler == "guest_list":
-            return await reads.guest_list(rc, lambda e: inventory is None or visible_in_scope(scope, inventory, e))
+            visible = None if inventory is None else functools.partial(visible_in_scope, scope, inventory)
+            return await reads.guest_list(rc, visible)
         if rc.tool.handler == "api_search":
             return api.api_search(rc)
         if inventory is not None:

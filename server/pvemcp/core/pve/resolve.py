@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from pvemcp.core.pve.client import PveClient
 
 RESOURCES_PATH = "/cluster/resources"
+INDEX_TTL_S = 5.0  # how long one /cluster/resources answer serves (unless we mutate the cluster)
 _VMID_RE = re.compile(r"^[1-9][0-9]{2,8}$")  # PVE's pve-vmid format
 
 
@@ -109,7 +110,7 @@ def guest_from_resource(entry: Mapping[str, Any]) -> GuestRef | None:
 class GuestResolver:
     """Short-lived, mutation-aware index of the cluster's guests (one per client, shared by every tool)."""
 
-    def __init__(self, client: PveClient, *, ttl_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, client: PveClient, *, ttl_s: float = INDEX_TTL_S, clock: Callable[[], float] = time.monotonic):
         self._client = client
         self._ttl = ttl_s
         self._clock = clock
@@ -150,6 +151,9 @@ class GuestResolver:
                 return False
             epoch = self._client.mutation_epoch
             self._attempts += 1
+            # Drop the stale copy first: at 50,000 guests two parsed copies at once would double the peak.
+            self.invalidate()
+            self._by_vmid = {}
             try:
                 data = await self._client.get(RESOURCES_PATH, params={"type": "vm"})
             except PveError as exc:
@@ -159,7 +163,8 @@ class GuestResolver:
             self.fetches += 1
             by_vmid: dict[int, Mapping[str, Any]] = {}
             for entry in data if isinstance(data, list) else []:
-                if isinstance(entry, Mapping) and entry.get("type") in ("qemu", "lxc"):
+                # dict, not Mapping: parsed JSON is made of dicts, and the ABC check costs more than the rest
+                if isinstance(entry, dict) and entry.get("type") in ("qemu", "lxc"):
                     try:
                         by_vmid[int(entry["vmid"])] = entry
                     except (KeyError, TypeError, ValueError):

@@ -40,12 +40,12 @@ def page(rc: RunContext, items: list[Any], noun: str, row: Callable[[Any], Any] 
     return ToolResult(structured, text)
 
 
-async def guest_list(rc: RunContext, visible: GuestFilter) -> ToolResult:
+async def guest_list(rc: RunContext, visible: GuestFilter | None = None) -> ToolResult:
     """Guests, filtered, then paged; only the page is turned into rows.
 
     Cluster-wide, the entries come from the client's guest index (the same short-lived, mutation-aware
     copy of ``/cluster/resources`` that guest resolution uses), already sorted by vmid; with ``node``,
-    from that node's own lists.
+    from that node's own lists. ``visible``: the read scope's test, None when the scope is unrestricted.
     """
     args = rc.args
     if args.get("node"):
@@ -58,8 +58,8 @@ async def guest_list(rc: RunContext, visible: GuestFilter) -> ToolResult:
         rows.sort(key=lambda e: int(e.get("vmid", 0)))
     else:
         rows = await rc.client.guest_entries()
-    tests = [*_guest_tests(args), visible]
-    selected = [e for e in rows if all(test(e) for test in tests)]
+    tests = _guest_tests(args) + ([visible] if visible is not None else [])
+    selected = [e for e in rows if all(test(e) for test in tests)] if tests else rows
     fields = args.get("fields")
     return page(rc, selected, "guests", lambda e: guest_row(e, fields))
 
