@@ -155,6 +155,7 @@ class App:
         self._ledger: AuditLedger | None = None
         self._visible: dict[str, ToolDef] | None = None
         self._validators: dict[str, Any] = {}
+        self._imported: anyio.Event | None = None  # set once the warm-up's imports are done
         self.plans_built = 0
         """How many plans this App has built (a confirmed call builds two: before asking, before sending)."""
 
@@ -217,7 +218,11 @@ class App:
         TLS connection, and the guest index. A failure stops the warm-up and is logged; the first call
         then meets the same problem itself and reports it in Proxmox's words.
         """
-        await anyio.to_thread.run_sync(_warm_imports)
+        self._imported = anyio.Event()
+        try:
+            await anyio.to_thread.run_sync(_warm_imports)
+        finally:
+            self._imported.set()
         for tool in self.tools():
             self._validator(tool).is_valid({})
             await anyio.sleep(0)  # a call that arrives meanwhile is not kept waiting
@@ -256,6 +261,8 @@ class App:
         tool = self.tool(name)
         if tool is None:
             return await self._not_listed(name, ctx)
+        if self._imported is not None:  # a call during the warm-up's imports waits for them (CPU work,
+            await self._imported.wait()  # bounded) rather than import and parse the spec a second time
         original = dict(arguments or {})
         from pvemcp.core.tools.args import validation_error_text
 

@@ -3,8 +3,9 @@
 Without it the first ``tools/call`` after start pays for deferred imports, the API spec, the argument
 validators, the TLS connection to the cluster and the guest index (about 170 ms against 5 ms for the
 second call, issue #15). Doing that work before answering ``initialize`` would delay every start, and
-a slow cluster would delay ``tools/list``; so it starts after the first message of the session has
-been answered, runs beside the session, and never blocks or fails a request:
+a slow cluster would delay ``tools/list``; so it starts once the first ``tools/list`` has been answered
+(or ``LISTING_GRACE_S`` after the first message, for a host that lists nothing), runs beside the
+session, and never blocks or fails a request:
 
 * the CPU-heavy part (imports, the 2.6 MB spec) runs in a worker thread, so the event loop keeps
   answering ``tools/list`` and pings meanwhile;
@@ -27,10 +28,11 @@ from mcp.server import ServerRequestContext
 logger = logging.getLogger(__name__)
 
 WarmStep = Callable[[], Awaitable[None]]
+LISTING_GRACE_S = 0.25  # how long the warm-up waits for the host's tools/list before it starts anyway
 
 
 class Warmup:
-    """Runs ``step`` once, in the background, after the first message of the first session is answered.
+    """Runs ``step`` once, in the background, after the first session's tool listing is answered.
 
     ``lifespan`` (the Server's lifespan) owns the task group the warm-up runs in, so it ends with the
     server; ``middleware`` notices the first answered message. ``finished`` becomes True when the
@@ -41,6 +43,7 @@ class Warmup:
         self._step = step
         self._group: TaskGroup | None = None
         self._started = False
+        self._listed: anyio.Event | None = None
         self.finished = False
         self.error: BaseException | None = None
 
@@ -56,15 +59,21 @@ class Warmup:
 
     async def middleware(self, ctx: ServerRequestContext[Any, Any], call_next: Callable[[Any], Awaitable[Any]]) -> Any:
         result = await call_next(ctx)
-        if not self._started and self._group is not None:
+        if self._group is not None and not self._started:
             self._started = True
-            self._group.start_soon(self._run)
+            self._listed = anyio.Event()
+            self._group.start_soon(self._run, self._listed)
+        if ctx.method == "tools/list" and self._listed is not None:
+            self._listed.set()
         return result
 
-    async def _run(self) -> None:
-        # Let the answer that triggered us reach the client before any work competes with it.
-        for _ in range(3):
-            await anyio.sleep(0)
+    async def _run(self, listed: anyio.Event) -> None:
+        # A host lists the tools right after the handshake: the warm-up's CPU work would slow that
+        # answer (the worker thread holds the GIL in 5 ms slices), so it waits for it, or for a
+        # moment of quiet when the host lists nothing.
+        with anyio.move_on_after(LISTING_GRACE_S):
+            await listed.wait()
+        await anyio.sleep(0)  # the listing's answer is on its way to the client first
         try:
             await self._step()
         except Exception as exc:  # a warm-up problem must never reach a request
