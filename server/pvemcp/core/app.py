@@ -121,15 +121,17 @@ def _handlers() -> tuple[dict[str, Planner], dict[str, Reader]]:
     return planners, readers
 
 
-def _warm_imports() -> None:
-    """The modules and data the first call imports or parses (run in a worker thread by ``warm_up``)."""
+def _warm_imports(spec: bool) -> None:
+    """The modules and data the first call imports or parses (run in a worker thread by ``warm_up``);
+    ``spec``: parse the bundled API spec too (not when the App was given one)."""
     import jsonschema  # noqa: F401
 
     from pvemcp.core.pve import client, jsonload, resolve  # noqa: F401
     from pvemcp.core.tools import api, args, conclude  # noqa: F401
 
     _handlers()
-    load_spec()
+    if spec:
+        load_spec()
 
 
 _CONTROL_KEYS = ("dry_run", "confirm_token", "wait", "cluster")
@@ -220,7 +222,7 @@ class App:
         """
         self._imported = anyio.Event()
         try:
-            await anyio.to_thread.run_sync(_warm_imports)
+            await anyio.to_thread.run_sync(_warm_imports, self._spec is None)
         finally:
             self._imported.set()
         for tool in self.tools():

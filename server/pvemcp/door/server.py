@@ -372,7 +372,7 @@ def build_server(app: App, *, caller: str = "local") -> Server[Any]:
         on_get_prompt=functools.partial(_on_get_prompt, door),
     )
     server.middleware.append(RequestStateBoundary(RequestStateSecurity.ephemeral(), default_audience=server.name))
-    server.middleware.append(warm.middleware)  # starts the warm-up once the first message is answered
+    server.middleware.append(warm.middleware)  # starts the warm-up once the tool listing is answered
     return server
 
 
