@@ -85,6 +85,7 @@ RSS_START_MARGIN_MB = 15.0  # peak RSS after start <= the floor's + 15 MB
 RSS_SCALE_MAX_MB = 100.0  # peak RSS after the 10,000-guest list <= 100 MB
 HOST_PAUSE_S = 1.0  # between tools/list and the first call, as a host waiting for its model
 TARGET_GUESTS = 10_000
+SIM_CACHE_S = 1.2  # the simulator caches a listing for one simulated second: pause longer to miss it
 
 
 @dataclass(frozen=True)
@@ -592,8 +593,15 @@ class Scale:
     guests: int = 0
     nodes: int = 0
     direct_ms: float | None = None
+    """The simulator's answer asked again at once (its own listing cache, per simulated second, is warm)."""
+    direct_cold_ms: float | None = None
+    """Asked after a pause (its cache is cold): what a server whose own cache expired meets."""
     direct_chars: int | None = None
     peers: bool = True
+
+    @property
+    def direct_uncached(self) -> float | None:
+        return self.direct_cold_ms or self.direct_ms
 
 
 async def measure_scale(figures: list[Figures], installed: dict[str, Installed], plan: Plan) -> list[Scale]:
@@ -613,6 +621,12 @@ async def _measure_scale(figures: list[Figures], installed: dict[str, Installed]
                 ms, response = await timed(lambda: http.get("/cluster/resources", params={"type": "vm"}))
                 samples.append(ms)
             scale.direct_ms, scale.direct_chars = median(samples[1:]), len(response.text)
+            cold: list[float] = []
+            for _ in range(plan.scale_samples):
+                await anyio.sleep(SIM_CACHE_S)
+                ms, _ = await timed(lambda: http.get("/cluster/resources", params={"type": "vm"}))
+                cold.append(ms)
+            scale.direct_cold_ms = median(cold)
         for fig in figures:
             if fig.error or fig.spec.key == "floor" or fig.spec.list_tool is None:
                 continue
@@ -751,6 +765,13 @@ class Report:
                 detail += f"; faster: {', '.join(quicker)}"
             rows.append(("spawn → first guest list faster than every peer", held, detail))
         warm = median(ours.list_ms)
+        floor_warm = median(floor.list_ms)
+        floor_first = (
+            f"{fmt_ms(floor.first_paused_ms)} vs {fmt_ms(floor_warm)} ({floor.first_paused_ms / floor_warm:.2f}×: "
+            "the client's own first-call cost)"
+            if floor.first_paused_ms is not None and floor_warm
+            else "—"
+        )
         if ours.first_paused_ms is not None and warm:
             ratio = ours.first_paused_ms / warm
             at_once = median(ours.first_call_ms)
@@ -760,20 +781,21 @@ class Report:
                     ratio <= FIRST_CALL_TARGET,
                     f"{ratio:.2f}× ({fmt_ms(ours.first_paused_ms)} {HOST_PAUSE_S:g} s after tools/list vs "
                     f"{fmt_ms(warm)} warm); sent at once after tools/list it takes {fmt_ms(at_once)}, "
-                    "while the warm-up is still running",
+                    f"while the warm-up is still running. The floor's trivial tool: {floor_first}",
                 )
             )
         scale, got = self.scale(TARGET_GUESTS), ours.scales.get(TARGET_GUESTS)
-        if scale is not None and scale.direct_ms and got is not None and not got.error:
+        if scale is not None and scale.direct_uncached and got is not None and not got.error:
             fresh = median(got.fresh_ms) or median(got.ms)
             if fresh is not None:
-                ratio = fresh / scale.direct_ms
+                ratio = fresh / scale.direct_uncached
                 rows.append(
                     (
                         f"guest_list at {TARGET_GUESTS:,} guests ≤ {SCALE_TARGET:.0f}× the simulator's answer",
                         ratio <= SCALE_TARGET,
-                        f"{ratio:.2f}× ({fmt_ms(fresh)} with the index expired vs {fmt_ms(scale.direct_ms)}; "
-                        f"within the index's {INDEX_TTL_S:g} s: {fmt_ms(median(got.ms))})",
+                        f"{ratio:.2f}× ({fmt_ms(fresh)} with pvemcp's index expired vs the simulator's uncached "
+                        f"answer {fmt_ms(scale.direct_uncached)}; its cached answer: {fmt_ms(scale.direct_ms)}; "
+                        f"pvemcp within its index's {INDEX_TTL_S:g} s: {fmt_ms(median(got.ms))})",
                     )
                 )
         if floor.rss_start_mb is not None and ours.rss_start_mb is not None:
@@ -885,7 +907,7 @@ class Report:
                     return f"error: {got.error}"
                 return f"{fmt_ms(median(got.ms))} (first {fmt_ms(got.first_ms)})"
 
-            def scale_ratio(f: Figures, guests: int = guests, direct: float | None = scale.direct_ms) -> str:
+            def scale_ratio(f: Figures, guests: int = guests, direct: float | None = scale.direct_uncached) -> str:
                 got = f.scales.get(guests)
                 value = None if got is None or got.error else (median(got.fresh_ms) or median(got.ms))
                 return fmt_ratio(value / direct) if value is not None and direct else "n/a"
@@ -899,7 +921,11 @@ class Report:
                 return "n/a" if got is None else fmt_mb(got.rss_mb)
 
             row(f"list call on {n} guests, median", scale_ms)
-            row(f"list call on {n} guests ÷ the simulator's answer ({fmt_ms(scale.direct_ms)})", scale_ratio)
+            row(
+                f"list call on {n} guests ÷ the simulator's uncached answer ({fmt_ms(scale.direct_uncached)}); "
+                "pvemcp: with its index expired",
+                scale_ratio,
+            )
             row(f"list result chars ({n} guests)", scale_chars)
             row(f"peak RSS after the {n}-guest list", scale_rss)
         row("TLS to the simulator", lambda f: f.spec.tls or "n/a")
@@ -954,7 +980,8 @@ class Report:
             rows.append(
                 f"| `guest_list` on {s.guests:,} guests, index expired (median) | {fmt_ms(median(got.fresh_ms))} | "
                 f"fetch, parse, filter, page; the simulator alone answers /cluster/resources (median) in "
-                f"{fmt_ms(s.direct_ms)} ({fmt_int(s.direct_chars)} chars) |"
+                f"{fmt_ms(s.direct_uncached)} uncached, {fmt_ms(s.direct_ms)} from its own cache "
+                f"({fmt_int(s.direct_chars)} chars) |"
             )
             rows.append(
                 f"| `guest_list` on {s.guests:,} guests, within the index's {INDEX_TTL_S:g} s (median) | "
@@ -1022,23 +1049,38 @@ BENCHMARKS_NOTES = """
 ## Reading the table
 
 - **The floor** is mcp 2.3.0's low-level `Server` with one tool. Most of its cold start is the interpreter and
-  `import mcp.server` (about 420 ms on the 2-CPU machine above), which every mcp-2.x server pays.
-- **pvemcp's start-up** was 1.44× the floor until d0ce571 (about 200 ms over it: imports the floor does not
-  need, the Proxmox client built eagerly with a 2.6 MB openapi.json parse and the system CA store, and the
-  catalog built at the first `tools/list` through pure-Python YAML). Since then the catalog is cached on disk,
-  the Proxmox client opens on the first call and jsonschema, PyYAML, uvicorn and httpx2 are imported only when
-  needed; what is left over the floor is mostly loading the cached catalog and pvemcp's own modules.
-- **"Faster than every peer"** fails only against P5, which runs on mcp 1.x (FastMCP from mcp 1.30) and
-  starts faster than the floor itself: importing mcp 1.30 is cheaper than importing mcp 2.3, a cost every
-  mcp-2.x server pays. Against the peer on mcp 2.3 (P8) and the other mcp-1.x peers pvemcp is faster.
+  `import mcp.server` (about 420 ms on an idle 2-CPU machine), which every mcp-2.x server pays. The machine
+  is shared: the load average at the end of the run is printed above; compare ratios, not milliseconds.
+- **pvemcp's start-up** imports only what listing the tools needs (the catalog comes from an on-disk cache).
+  What the first call needs (jsonschema, the handler modules, the 2.6 MB API spec, the argument validators,
+  the TLS connection, the guest index) is loaded by a **background warm-up** that starts once `tools/list`
+  is answered (or 0.25 s after the handshake when a host lists nothing): its CPU part runs in a worker thread,
+  its network part is shared with any call that arrives meanwhile, and a failure is only logged (the first
+  call meets the problem and reports it; a hanging or unreachable cluster never delays `tools/list`).
+- **First and later calls**: a host usually waits for its model between `tools/list` and the first call;
+  "1 s after tools/list" is that case, and the target compares it with the warm median. "Sent at once"
+  is the bench client calling the moment the list arrives: the warm-up is then still running and the call
+  waits for the part it needs, so that figure and "spawn → first list answered" still include it.
+- **The guest index**: `guest_list` and every vmid resolution share one copy of `/cluster/resources`,
+  kept 5 s and dropped at once when pvemcp itself changes the cluster. "Index expired" rows are calls made
+  after those 5 s (a fetch, a parse, the filters and one page of rows); "within" rows are calls inside them.
+  Only the page is turned into rows, so 50,000 guests cost 50 rows of work after the parse. The stale copy
+  is dropped before the next fetch, so there is one parsed copy at a time (about 13 MB at 10,000 guests).
+- **JSON**: orjson parses the 10,000-guest answer (3.1 MB) in about 22 ms against 34 ms for the standard
+  library (50,000 guests: 115 ms against 167 ms), measured on this machine; pvemcp uses it when installed
+  and falls back to `json` otherwise.
+- **50,000 guests** are measured for pvemcp only: the peers' list calls return the whole cluster as text
+  (at 10,000 guests already 0.9 to 10 MB per call).
 - **List results**: P2, P5 and P7 return the whole cluster as text; at 10,000 guests that is about 0.9, 4 and
   10 MB put into the model's context per call. pvemcp returns a page of 50 compact rows with the total and the
   next offset; P8 returns tallies by default. P2 and P5 list VMs only (containers need a second call).
+- **"Faster than every peer"**: P5 runs on mcp 1.x (FastMCP from mcp 1.30), whose import is cheaper than
+  mcp 2.3's: it starts faster than the floor itself, a cost every mcp-2.x server pays.
 - **TLS**: P2, P5 and P7 have no CA-bundle setting, so they ran with verification off (their own switches);
   pvemcp and P8 pin the simulator's certificate fingerprint.
-- **Fidelity**: all four peers talked to the simulator unmodified (no simulator gap was found).
 - The per-call overhead of pvemcp includes argument validation against the tool schema, the policy decision
-  and serialising both the text and the structured result.
+  and serialising both the text and the structured result. The bench client validates structured results
+  against each tool's outputSchema, a cost only servers that declare output schemas are charged.
 """
 
 

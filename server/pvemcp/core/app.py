@@ -158,6 +158,7 @@ class App:
         self._visible: dict[str, ToolDef] | None = None
         self._validators: dict[str, Any] = {}
         self._imported: anyio.Event | None = None  # set once the warm-up's imports are done
+        self._called = False  # a tool call has started (the warm-up then leaves the imports to it)
         self.plans_built = 0
         """How many plans this App has built (a confirmed call builds two: before asking, before sending)."""
 
@@ -220,11 +221,12 @@ class App:
         TLS connection, and the guest index. A failure stops the warm-up and is logged; the first call
         then meets the same problem itself and reports it in Proxmox's words.
         """
-        self._imported = anyio.Event()
-        try:
-            await anyio.to_thread.run_sync(_warm_imports, self._spec is None)
-        finally:
-            self._imported.set()
+        if not self._called:  # a call that came first does the imports itself; the rest is still shared
+            self._imported = anyio.Event()
+            try:
+                await anyio.to_thread.run_sync(_warm_imports, self._spec is None)
+            finally:
+                self._imported.set()
         for tool in self.tools():
             self._validator(tool).is_valid({})
             await anyio.sleep(0)  # a call that arrives meanwhile is not kept waiting
@@ -260,6 +262,7 @@ class App:
     # ------------------------------------------------------------------ calling
     async def call(self, name: str, arguments: Mapping[str, Any] | None, ctx: CallContext) -> Outcome:
         """One tool call through the pipeline: prepare -> govern -> confirm -> execute -> audit."""
+        self._called = True
         tool = self.tool(name)
         if tool is None:
             return await self._not_listed(name, ctx)

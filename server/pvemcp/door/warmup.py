@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 WarmStep = Callable[[], Awaitable[None]]
 LISTING_GRACE_S = 0.25  # how long the warm-up waits for the host's tools/list before it starts anyway
+WRITE_GRACE_S = 0.05  # then the time the tool list's answer gets to reach the client undisturbed
 
 
 class Warmup:
@@ -73,7 +74,8 @@ class Warmup:
         # moment of quiet when the host lists nothing.
         with anyio.move_on_after(LISTING_GRACE_S):
             await listed.wait()
-        await anyio.sleep(0)  # the listing's answer is on its way to the client first
+        # The answer is written to stdout by a worker thread that needs the GIL too: let it go out first.
+        await anyio.sleep(WRITE_GRACE_S)
         try:
             await self._step()
         except Exception as exc:  # a warm-up problem must never reach a request
