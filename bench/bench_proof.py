@@ -1071,6 +1071,10 @@ BENCHMARKS_NOTES = """
   after those 5 s (a fetch, a parse, the filters and one page of rows); "within" rows are calls inside them.
   Only the page is turned into rows, so 50,000 guests cost 50 rows of work after the parse. The stale copy
   is dropped before the next fetch, so there is one parsed copy at a time (about 13 MB at 10,000 guests).
+- **Peak RSS after start** is read when `tools/list` has been answered, that is before the warm-up runs;
+  the warm-up then adds about 14 MB (jsonschema, the handler modules, the parsed API spec, the TLS
+  client) plus the guest index, all of which the first call used to load itself. The figure after the
+  10,000-guest list includes all of it.
 - **JSON**: orjson parses the 10,000-guest answer (3.1 MB) in about 22 ms against 34 ms for the standard
   library (50,000 guests: 115 ms against 167 ms), measured on this machine; pvemcp uses it when installed
   and falls back to `json` otherwise.

@@ -36,8 +36,7 @@ class Warmup:
     """Runs ``step`` once, in the background, after the first session's tool listing is answered.
 
     ``lifespan`` (the Server's lifespan) owns the task group the warm-up runs in, so it ends with the
-    server; ``middleware`` notices the first answered message. ``finished`` becomes True when the
-    warm-up ended, however it ended, and ``error`` says why it stopped early (requests never wait on it).
+    server; ``middleware`` notices the first answered message and the first answered ``tools/list``.
     """
 
     def __init__(self, step: WarmStep) -> None:
@@ -45,8 +44,6 @@ class Warmup:
         self._group: TaskGroup | None = None
         self._started = False
         self._listed: anyio.Event | None = None
-        self.finished = False
-        self.error: BaseException | None = None
 
     @asynccontextmanager
     async def lifespan(self, _server: Any) -> AsyncIterator[dict[str, Any]]:
@@ -79,7 +76,4 @@ class Warmup:
         try:
             await self._step()
         except Exception as exc:  # a warm-up problem must never reach a request
-            self.error = exc
             logger.info("warm-up stopped: %s (the first call will meet and report it)", exc)
-        finally:
-            self.finished = True
