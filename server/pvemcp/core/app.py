@@ -126,7 +126,7 @@ def _warm_imports(spec: bool) -> None:
     ``spec``: parse the bundled API spec too (not when the App was given one)."""
     import jsonschema  # noqa: F401
 
-    from pvemcp.core.pve import client, jsonload, resolve  # noqa: F401
+    from pvemcp.core.pve import client, resolve  # noqa: F401
     from pvemcp.core.tools import api, args, conclude  # noqa: F401
 
     _handlers()

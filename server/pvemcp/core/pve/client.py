@@ -40,7 +40,6 @@ import httpx2
 from pvemcp.core.pve.auth import Authenticator, TicketAuth, TokenAuth
 from pvemcp.core.pve.config import ClientConfig, ConfigError
 from pvemcp.core.pve.errors import PveError, error_from_response, scrub
-from pvemcp.core.pve.jsonload import loads
 from pvemcp.core.pve.paths import build_path, encode_params
 from pvemcp.core.pve.tls import PinMismatch, PveTransport, build_ssl_context
 
@@ -442,7 +441,7 @@ class PveClient:
 
     def _parse_envelope(self, response: httpx2.Response, method: str, path: str) -> Envelope:
         try:
-            payload = loads(response.content)
+            payload = json.loads(response.content)
         except (ValueError, UnicodeDecodeError):
             payload = None
         if not isinstance(payload, dict) or "data" not in payload:
