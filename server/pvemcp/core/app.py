@@ -221,16 +221,16 @@ class App:
         TLS connection, and the guest index. A failure stops the warm-up and is logged; the first call
         then meets the same problem itself and reports it in Proxmox's words.
         """
-        if not self._called:  # a call that came first does the imports itself; the rest is still shared
-            self._imported = anyio.Event()
+        if not self._called:  # a call that came first does its imports and validator itself; on the
+            self._imported = anyio.Event()  # same event loop, warming them now would only slow it down
             try:
                 await anyio.to_thread.run_sync(_warm_imports, self._spec is None)
             finally:
                 self._imported.set()
-        for tool in self.tools():
-            self._validator(tool).is_valid({})
-            await anyio.sleep(0)  # a call that arrives meanwhile is not kept waiting
-        client = await self.client()
+            for tool in self.tools():
+                self._validator(tool).is_valid({})
+                await anyio.sleep(0)  # a call that arrives meanwhile is not kept waiting
+        client = await self.client()  # the connection and the guest index are shared with any call
         try:
             await client.list_guests()
         except PveError as exc:
