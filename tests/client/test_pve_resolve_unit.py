@@ -100,3 +100,45 @@ async def test_unknown_vmid_rechecks_once_then_clear_error() -> None:
     assert cluster.fetches == 3
     assert info.value.kind == "not_found_or_state"
     assert info.value.message == "no guest with vmid 4242 in the cluster"
+
+
+@pytest.mark.anyio
+async def test_a_failed_fetch_is_shared_by_the_calls_that_waited_for_it() -> None:
+    """Twenty lookups during one failing fetch send one request and all get its error; the next call retries."""
+    cluster = Cluster()
+    broken = {"on": True}
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if broken["on"] and request.url.path.endswith("/cluster/resources"):
+            cluster.fetches += 1
+            return httpx2.Response(403, json={"data": None})  # a 403 is not retried
+        return cluster.handler(request)
+
+    errors: list[PveError] = []
+
+    async def lookup() -> None:
+        try:
+            await pve.resolve_guest(100)
+        except PveError as exc:
+            errors.append(exc)
+
+    async with PveClient(CFG, transport=httpx2.MockTransport(handler)) as pve:
+        async with anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(lookup)
+        assert len(errors) == 20 and cluster.fetches == 1
+        broken["on"] = False
+        assert (await pve.resolve_guest(100)).node == "pve1"
+    assert cluster.fetches == 2
+
+
+@pytest.mark.anyio
+async def test_guest_entries_are_the_raw_guests_sorted_by_vmid() -> None:
+    cluster = Cluster()
+    cluster.resources.insert(0, cluster.resources.pop(1))  # 101 before 100, as an unsorted answer may be
+    async with PveClient(CFG, transport=httpx2.MockTransport(cluster.handler)) as pve:
+        entries = await pve.guest_entries()
+        assert [e["vmid"] for e in entries] == [100, 101, 9000]  # the node entry is not a guest
+        assert entries[0]["tags"] == "prod;web"  # raw fields, as Proxmox sent them
+        await pve.resolve_guest(101)
+    assert cluster.fetches == 1

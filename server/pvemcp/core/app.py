@@ -133,6 +133,19 @@ def _handlers() -> tuple[dict[str, Planner], dict[str, Reader]]:
     return planners, readers
 
 
+def _warm_imports(spec: bool) -> None:
+    """The modules and data the first call imports or parses (run in a worker thread by ``warm_up``);
+    ``spec``: parse the bundled API spec too (not when the App was given one)."""
+    import jsonschema  # noqa: F401
+
+    from pvemcp.core.pve import client, resolve  # noqa: F401
+    from pvemcp.core.tools import api, args, conclude  # noqa: F401
+
+    _handlers()
+    if spec:
+        load_spec()
+
+
 _CONTROL_KEYS = ("dry_run", "confirm_token", "wait", "cluster")
 BATCH_CONCURRENCY = 8
 INSTRUCTIONS = "pvemcp operates Proxmox VE. " + CONTROL_HELP
@@ -158,6 +171,8 @@ class App:
         self._ledger: LedgerWriter | None = None
         self._visible: dict[str, ToolDef] | None = None
         self._validators: dict[str, Any] = {}
+        self._imported: anyio.Event | None = None  # set once the warm-up's imports are done
+        self._called = False  # a tool call has started (the warm-up then leaves the imports to it)
         self.plans_built = 0
         """How many plans this App has built (a confirmed call builds two: before asking, before sending)."""
 
@@ -214,6 +229,30 @@ class App:
                 self._clients[name] = await self._stack.enter_async_context(PveClient(self.config.clusters[name]))
         return self._clients[name]
 
+    async def warm_up(self) -> None:
+        """Load what the first call needs, so that it costs what the second does (the door runs this in
+        the background once the client is connected).
+
+        In order: the deferred imports and the API spec (in a worker thread: the event loop keeps
+        answering), the argument validators of the listed tools, the default cluster's client with its
+        TLS connection, and the guest index. A failure stops the warm-up and is logged; the first call
+        then meets the same problem itself and reports it in Proxmox's words.
+        """
+        if not self._called:  # a call that came first does its imports and validator itself; on the
+            self._imported = anyio.Event()  # same event loop, warming them now would only slow it down
+            try:
+                await anyio.to_thread.run_sync(_warm_imports, self._spec is None)
+            finally:
+                self._imported.set()
+            for tool in self.tools():
+                self._validator(tool).is_valid({})
+                await anyio.sleep(0)  # a call that arrives meanwhile is not kept waiting
+        client = await self.client()  # the connection and the guest index are shared with any call
+        try:
+            await client.list_guests()
+        except PveError as exc:
+            log.info("warm-up: the guest index could not be loaded (%s); the first call will retry", exc)
+
     # ------------------------------------------------------------------ listing
     def tools(self) -> list[ToolDef]:
         """The tools the policy lets this server list (read-only hides mutating tools)."""
@@ -240,11 +279,14 @@ class App:
     # ------------------------------------------------------------------ calling
     async def call(self, name: str, arguments: Mapping[str, Any] | None, ctx: CallContext) -> Outcome:
         """One tool call through the pipeline: prepare -> govern -> confirm -> execute -> audit."""
+        self._called = True
         tool = self.tool(name)
         if tool is None:
             return await self._not_listed(name, ctx)
         if self.state is not None and (limited := await self.state.admit(ctx.caller)) is not None:
             return refusal("rate_limited", f"{name}: {limited}")
+        if self._imported is not None:  # a call during the warm-up's imports waits for them (CPU work,
+            await self._imported.wait()  # bounded) rather than import and parse the spec a second time
         original = dict(arguments or {})
         from pvemcp.core.tools.args import validation_error_text
 
@@ -374,7 +416,8 @@ class App:
         scope = self.config.policy.scope
         inventory = None if scope.unrestricted else {g.vmid: facts_of(g) for g in await rc.client.list_guests()}
         if rc.tool.handler == "guest_list":
-            return await reads.guest_list(rc, lambda e: inventory is None or visible_in_scope(scope, inventory, e))
+            visible = None if inventory is None else functools.partial(visible_in_scope, scope, inventory)
+            return await reads.guest_list(rc, visible)
         if rc.tool.handler == "api_search":
             return api.api_search(rc)
         if inventory is not None:

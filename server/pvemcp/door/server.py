@@ -34,6 +34,7 @@ from pvemcp.door._core import App, CallContext, ConfirmationNeeded, ToolDef, Too
 from pvemcp.door.prompts import PromptDoor
 from pvemcp.door.resources import ResourceDoor
 from pvemcp.door.shared_pending import SharedPendingQuestions
+from pvemcp.door.warmup import Warmup
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +178,13 @@ class Door:
             schema = self._schemas_out.get(tool)
             self._output_validators[tool] = jsonschema.Draft202012Validator(schema) if schema else None
         return self._output_validators[tool]
+
+    async def warm_up(self) -> None:
+        """What the first call needs, loaded ahead (``warmup.Warmup`` runs this in the background)."""
+        tools = self.tools()
+        await self.app.warm_up()
+        for tool in tools:
+            self._output_validator(tool.name)
 
     async def on_list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -368,8 +376,10 @@ def build_server(app: App, *, caller: str = "local") -> Server[Any]:
     does not, so we do.
     """
     door = Door(app, caller=caller)
+    warm = Warmup(door.warm_up)
     server: Server[Any] = Server(
         SERVER_NAME,
+        lifespan=warm.lifespan,
         version=__version__,
         instructions=INSTRUCTIONS,
         get_tool_input_schema=door.input_schema,
@@ -384,6 +394,7 @@ def build_server(app: App, *, caller: str = "local") -> Server[Any]:
     shared_key = request_state_key(app.config.policy.secret_key_file)  # replicas seal with one key
     security = RequestStateSecurity(keys=[shared_key]) if shared_key else RequestStateSecurity.ephemeral()
     server.middleware.append(RequestStateBoundary(security, default_audience=server.name))
+    server.middleware.append(warm.middleware)  # starts the warm-up once the tool listing is answered
     return server
 
 

@@ -289,6 +289,10 @@ class PveClient:
         """All guests visible to our credentials, from the same short-lived cache as :meth:`resolve_guest`."""
         return await self._guest_resolver().list()
 
+    async def guest_entries(self) -> list[Mapping[str, Any]]:
+        """The raw ``/cluster/resources`` guest entries, sorted by vmid, from the same index (read-only)."""
+        return await self._guest_resolver().entries()
+
     def _guest_resolver(self) -> GuestResolver:
         if self._resolver is None:
             from pvemcp.core.pve.resolve import GuestResolver as _GuestResolver

@@ -1,9 +1,15 @@
-"""Guest resolution: a vmid alone finds its node and type (qemu|lxc) from ``/cluster/resources``.
+"""The guest index: one ``/cluster/resources`` answer serving guest resolution and ``guest_list``.
 
 Models know guests by vmid; the API wants ``/nodes/{node}/{qemu|lxc}/{vmid}``.  One
 ``GET /cluster/resources?type=vm`` answers for every guest, so it is cached briefly (default 5 s) to
 serve a burst of tool calls with one request, and the cache is dropped whenever *we* mutate the cluster
 (the client's ``mutation_epoch`` moves), so our own create/migrate/delete is visible at once.
+
+The index keeps the raw entries (``guest_list`` shows any field of them) sorted by vmid, and builds
+:class:`GuestRef` objects only when asked: a 50,000-guest cluster costs one list of its entries, not
+a second copy per consumer. Fetches are single-flight, failures included: calls that waited for a
+fetch that failed get its error instead of sending the same request again (a hanging cluster then
+costs the first call one timeout, not one per waiting call).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ if TYPE_CHECKING:
     from pvemcp.core.pve.client import PveClient
 
 RESOURCES_PATH = "/cluster/resources"
+INDEX_TTL_S = 5.0  # how long one /cluster/resources answer serves (unless we mutate the cluster)
 _VMID_RE = re.compile(r"^[1-9][0-9]{2,8}$")  # PVE's pve-vmid format
 
 
@@ -101,65 +108,96 @@ def guest_from_resource(entry: Mapping[str, Any]) -> GuestRef | None:
 
 
 class GuestResolver:
-    """Short-lived, mutation-aware cache of the cluster's guests (one per client)."""
+    """Short-lived, mutation-aware index of the cluster's guests (one per client, shared by every tool)."""
 
-    def __init__(self, client: PveClient, *, ttl_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, client: PveClient, *, ttl_s: float = INDEX_TTL_S, clock: Callable[[], float] = time.monotonic):
         self._client = client
         self._ttl = ttl_s
         self._clock = clock
         self._lock = anyio.Lock()
-        self._guests: dict[int, GuestRef] | None = None
+        self._entries: list[Mapping[str, Any]] | None = None  # guests only, sorted by vmid
+        self._by_vmid: dict[int, Mapping[str, Any]] = {}
+        self._refs: list[GuestRef] | None = None
         self._fetched_at = 0.0
         self._epoch = -1
-        self.fetches = 0  # number of /cluster/resources requests made (observability, tests)
+        self._attempts = 0
+        self._failure: tuple[int, PveError] | None = None
+        self.fetches = 0  # number of successful /cluster/resources requests (observability, tests)
 
     def invalidate(self) -> None:
         """Forget the cached list (the next lookup fetches it again)."""
-        self._guests = None
+        self._entries = None
+        self._refs = None
 
     def _fresh(self) -> bool:
         return (
-            self._guests is not None
+            self._entries is not None
             and self._epoch == self._client.mutation_epoch
             and self._clock() - self._fetched_at < self._ttl
         )
 
-    async def _load(self, *, newer_than: int | None = None) -> tuple[dict[int, GuestRef], bool]:
-        """The guest map and whether it was fetched by this call (single-flight under a lock).
+    async def _load(self, *, newer_than: int | None = None) -> bool:
+        """Make the index current; True if this call fetched it (single-flight under a lock).
 
         ``newer_than``: only accept a cached list from a fetch numbered above this (a re-check after a
-        miss; concurrent re-checks then share one fetch).
+        miss; concurrent re-checks then share one fetch). A caller that waited while the fetch in
+        flight failed gets that failure.
         """
+        waited_for = self._attempts
         async with self._lock:
+            if self._failure is not None and self._failure[0] > waited_for:
+                raise self._failure[1]
             if self._fresh() and (newer_than is None or self.fetches > newer_than):
-                assert self._guests is not None
-                return self._guests, False
+                return False
             epoch = self._client.mutation_epoch
-            data = await self._client.get(RESOURCES_PATH, params={"type": "vm"})
+            self._attempts += 1
+            # Drop the stale copy first: at 50,000 guests two parsed copies at once would double the peak.
+            self.invalidate()
+            self._by_vmid = {}
+            try:
+                data = await self._client.get(RESOURCES_PATH, params={"type": "vm"})
+            except PveError as exc:
+                self._failure = (self._attempts, exc)
+                raise
+            self._failure = None
             self.fetches += 1
-            guests: dict[int, GuestRef] = {}
+            by_vmid: dict[int, Mapping[str, Any]] = {}
             for entry in data if isinstance(data, list) else []:
-                if isinstance(entry, Mapping):
-                    ref = guest_from_resource(entry)
-                    if ref is not None:
-                        guests[ref.vmid] = ref
-            self._guests = guests
+                # dict, not Mapping: parsed JSON is made of dicts, and the ABC check costs more than the rest
+                if isinstance(entry, dict) and entry.get("type") in ("qemu", "lxc"):
+                    try:
+                        by_vmid[int(entry["vmid"])] = entry
+                    except (KeyError, TypeError, ValueError):
+                        continue
+            self._by_vmid = by_vmid
+            self._entries = [by_vmid[k] for k in sorted(by_vmid)]
+            self._refs = None
             self._fetched_at = self._clock()
             self._epoch = epoch
-            return guests, True
+            return True
+
+    async def entries(self) -> list[Mapping[str, Any]]:
+        """The raw ``/cluster/resources`` entries of every visible guest, sorted by vmid (do not mutate)."""
+        await self._load()
+        assert self._entries is not None
+        return self._entries
 
     async def list(self) -> list[GuestRef]:
         """All visible guests, sorted by vmid."""
-        guests, _ = await self._load()
-        return [guests[k] for k in sorted(guests)]
+        await self._load()
+        if self._refs is None:
+            assert self._entries is not None
+            self._refs = [ref for ref in map(guest_from_resource, self._entries) if ref is not None]
+        return self._refs[:]
 
     async def resolve(self, vmid: int | str) -> GuestRef:
         """The guest with this vmid; a miss on a cached list is re-checked once against a fresh one."""
         wanted = check_vmid(vmid)
-        guests, fetched = await self._load()
-        if wanted not in guests and not fetched:
-            guests, _ = await self._load(newer_than=self.fetches)
-        ref = guests.get(wanted)
+        fetched = await self._load()
+        if wanted not in self._by_vmid and not fetched:
+            await self._load(newer_than=self.fetches)
+        entry = self._by_vmid.get(wanted)
+        ref = guest_from_resource(entry) if entry is not None else None
         if ref is None:
             raise PveError(
                 kind="not_found_or_state",

@@ -17,14 +17,20 @@ DEFAULT_LIMIT = 50
 GuestFilter = Callable[[Mapping[str, Any]], bool]
 
 
-def page(rc: RunContext, items: list[Any], noun: str) -> ToolResult:
-    """Slice a list by offset/limit and say how many there are in all (read scope applied first)."""
+def page(rc: RunContext, items: list[Any], noun: str, row: Callable[[Any], Any] | None = None) -> ToolResult:
+    """Slice a list by offset/limit and say how many there are in all (read scope applied first).
+
+    ``row``: turns an item into what the result shows; applied to the page only, so a 50,000-entry
+    list costs 50 rows, not 50,000.
+    """
     if rc.visible is not None:
         items = [i for i in items if not isinstance(i, Mapping) or rc.visible(i)]
     offset = int(rc.args.get("offset") or 0)
     paged = "limit" in rc.tool.input_schema["properties"]  # a list without paging comes whole
     limit = int(rc.args.get("limit") or DEFAULT_LIMIT) if paged else max(len(items), 1)
     chunk = items[offset : offset + limit]
+    if row is not None:
+        chunk = [row(item) for item in chunk]
     next_offset = offset + limit if offset + limit < len(items) else None
     more = f"; next offset {next_offset}" if next_offset is not None else ""
     text = f"{len(chunk)} of {len(items)} {noun}{more}"
@@ -34,36 +40,50 @@ def page(rc: RunContext, items: list[Any], noun: str) -> ToolResult:
     return ToolResult(structured, text)
 
 
-async def guest_list(rc: RunContext, visible: GuestFilter) -> ToolResult:
+async def guest_list(rc: RunContext, visible: GuestFilter | None = None) -> ToolResult:
+    """Guests, filtered, then paged; only the page is turned into rows.
+
+    Cluster-wide, the entries come from the client's guest index (the same short-lived, mutation-aware
+    copy of ``/cluster/resources`` that guest resolution uses), already sorted by vmid; with ``node``,
+    from that node's own lists. ``visible``: the read scope's test, None when the scope is unrestricted.
+    """
     args = rc.args
-    rows: list[JsonDict] = []
     if args.get("node"):
         node = args["node"]
+        rows: list[Mapping[str, Any]] = []
         for kind in ("qemu", "lxc"):
             if args.get("type") in (None, kind):
                 for entry in await rc.client.get(f"/nodes/{{node}}/{kind}", path={"node": node}):
                     rows.append({**entry, "type": kind, "node": node})
+        rows.sort(key=lambda e: int(e.get("vmid", 0)))
     else:
-        rows = [dict(e) for e in await rc.client.get("/cluster/resources", params={"type": "vm"})]
-    pattern = args.get("name")
-    tag = args.get("tag")
-
-    def keep(entry: Mapping[str, Any]) -> bool:
-        tags = str(entry.get("tags") or "").replace(",", ";").split(";")
-        return (
-            (args.get("type") is None or entry.get("type") == args["type"])
-            and (args.get("status") is None or entry.get("status") == args["status"])
-            and (tag is None or tag in tags)
-            and (args.get("pool") is None or entry.get("pool") == args["pool"])
-            and (pattern is None or fnmatch.fnmatchcase(str(entry.get("name") or ""), pattern))
-            and (args.get("template") is None or bool(entry.get("template")) == bool(args["template"]))
-            and visible(entry)
-        )
-
-    selected = sorted((e for e in rows if keep(e)), key=lambda e: int(e.get("vmid", 0)))
+        rows = await rc.client.guest_entries()
+    tests = _guest_tests(args) + ([visible] if visible is not None else [])
+    selected = [e for e in rows if all(test(e) for test in tests)] if tests else rows
     fields = args.get("fields")
-    items = [guest_row(e, fields) for e in selected]
-    return page(rc, items, "guests")
+    return page(rc, selected, "guests", lambda e: guest_row(e, fields))
+
+
+def _equals(key: str, wanted: Any) -> GuestFilter:
+    return lambda entry: entry.get(key) == wanted
+
+
+def _guest_tests(args: Mapping[str, Any]) -> list[GuestFilter]:
+    """One test per filter the caller gave (none given: every guest passes without a test run)."""
+    tests: list[GuestFilter] = []
+    for key in ("type", "status", "pool"):
+        if args.get(key) is not None:
+            tests.append(_equals(key, args[key]))
+    if args.get("tag") is not None:
+        tag = args["tag"]
+        tests.append(lambda e: tag in str(e.get("tags") or "").replace(",", ";").split(";"))
+    if args.get("name") is not None:
+        pattern = args["name"]
+        tests.append(lambda e: fnmatch.fnmatchcase(str(e.get("name") or ""), pattern))
+    if args.get("template") is not None:
+        wanted = bool(args["template"])
+        tests.append(lambda e: bool(e.get("template")) == wanted)
+    return tests
 
 
 async def guest_read(rc: RunContext) -> ToolResult:
