@@ -23,7 +23,7 @@ _HANDLERS: dict[str, str] = {
     "token-recipe": "pvemcp.door.commands:cmd_token_recipe",
     "sim": "pvemcp.sim.serve:cmd_sim",
     "audit": "pvemcp.core.policy.ledger:cmd_audit",
-    "spec": "pvemcp.core.spec.pull:cmd_spec",
+    "spec": "pvemcp.core.spec_pull:cmd_spec",
 }
 
 

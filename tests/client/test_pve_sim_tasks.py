@@ -9,7 +9,7 @@ import pytest
 
 from pvemcp.core.pve.client import PveClient
 from pvemcp.core.pve.errors import PveError
-from pvemcp.core.pve.upid import parse_upid
+from pvemcp.dialect.upid import parse_upid
 
 from .conftest import needs_sim
 from .simhelp import pick_guest, token_config

@@ -12,7 +12,7 @@ import pytest
 
 from pvemcp.core.catalog import Catalog, CatalogError, condense, model_schema
 from pvemcp.core.policy.risk import Risk, classify_operation
-from pvemcp.core.spec.model import load_spec
+from pvemcp.dialect.model import load_spec
 
 SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "tools.json"
 BUDGET = 12_000

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pvemcp.core.catalog import Catalog
-from pvemcp.core.spec.model import load_spec
+from pvemcp.dialect.model import load_spec
 
 SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "tools-ops.json"
 OPT_IN = ("ops", "metrics", "exec")

@@ -37,8 +37,6 @@ from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationFailure, C
 from pvemcp.core.policy.decision import Decision, confirmation_method, decide, strictest
 from pvemcp.core.policy.ledger import AuditLedger, new_call_id
 from pvemcp.core.pve.errors import PveError
-from pvemcp.core.resources import data_file
-from pvemcp.core.spec.model import Spec, load_spec
 from pvemcp.core.state import LedgerWriter, StateStore, open_state
 from pvemcp.core.tools.base import (
     CallContext,
@@ -64,6 +62,8 @@ from pvemcp.core.tools.objects import (
     visible_in_scope,
 )
 from pvemcp.core.tools.resources import ResourceView, list_resources, read_resource
+from pvemcp.dialect.model import Spec, load_spec
+from pvemcp.dialect.resources import data_file
 
 if TYPE_CHECKING:
     from pvemcp.core.policy.scope import GuestFacts

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pvemcp.core.resources import data_file
-from pvemcp.core.spec.model import Operation, Spec
+from pvemcp.dialect.model import Operation, Spec
+from pvemcp.dialect.resources import data_file
+from pvemcp.dialect.types import JsonDict
 
-JsonDict = dict[str, Any]
 RISKS = ("read", "write", "destructive")
 GUEST_TYPES = ("qemu", "lxc")
 

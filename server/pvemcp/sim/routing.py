@@ -1,7 +1,7 @@
 """Which simulator handler serves which API operation, and what a handler receives.
 
 Handlers register themselves with ``@route("GET", "/nodes/{node}/qemu")`` under the operation's key as it
-appears in openapi.json. The HTTP path is matched by the spec (:mod:`pvemcp.core.spec.model`); an operation
+appears in openapi.json. The HTTP path is matched by the spec (:mod:`pvemcp.dialect.model`); an operation
 the spec knows but no handler serves is answered like PVE answers a missing handler (501, see ``app.py``).
 """
 

@@ -357,7 +357,7 @@ def extract_targets(method: str, template: str, params: Mapping[str, Any] | None
 
 def _task_guest(upid: str) -> int | None:
     """The guest of a task: the UPID's id when it is a VMID (``UPID:pve1:...:qmstart:105:root@pam:``)."""
-    from pvemcp.core.pve.upid import parse_upid
+    from pvemcp.dialect.upid import parse_upid
 
     try:
         return _as_vmid(parse_upid(upid).id)

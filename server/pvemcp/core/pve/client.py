@@ -46,7 +46,7 @@ from pvemcp.core.pve.tls import PinMismatch, PveTransport, build_ssl_context
 if TYPE_CHECKING:
     from pvemcp.core.pve.resolve import GuestRef, GuestResolver
     from pvemcp.core.pve.tasks import ProgressCallback, TaskResult
-    from pvemcp.core.pve.upid import Upid
+    from pvemcp.dialect.upid import Upid
 
 __all__ = ["ClientConfig", "ConfigError", "Envelope", "KnownOperation", "PveClient", "PveError"]
 
@@ -71,7 +71,7 @@ def spec_known_operation() -> KnownOperation:
 
     Raises whatever importing/loading the spec raises; the client turns that into a fail-closed refusal.
     """
-    from pvemcp.core.spec.model import load_spec
+    from pvemcp.dialect.model import load_spec
 
     spec = load_spec()
 

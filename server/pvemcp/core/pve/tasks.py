@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from pvemcp.core.pve.errors import PveError
-from pvemcp.core.pve.upid import Upid, parse_upid
+from pvemcp.dialect.upid import Upid, parse_upid
 
 if TYPE_CHECKING:
     from pvemcp.core.pve.client import PveClient

@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     from pvemcp.core.policy.ledger import AuditLedger
     from pvemcp.core.pve.client import PveClient
     from pvemcp.core.pve.resolve import GuestRef
-    from pvemcp.core.spec.model import Spec
+    from pvemcp.dialect.model import Spec
 
-JsonDict = dict[str, Any]
+from pvemcp.dialect.types import JsonDict as JsonDict  # re-exported: the tools import it from here
+
 ProgressFn = Callable[[float, float | None, str], Awaitable[None]]
 
 

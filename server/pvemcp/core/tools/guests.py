@@ -13,10 +13,10 @@ from typing import Any
 
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.pve.resolve import GuestRef, guest_by_name
-from pvemcp.core.pve.upid import parse_upid
 from pvemcp.core.tools import safety
 from pvemcp.core.tools.args import check_against_operation, encode_structured, path_arguments, task_node
 from pvemcp.core.tools.base import JsonDict, Plan, PlannedCall, RunContext, ToolError, guest_label
+from pvemcp.dialect.upid import parse_upid
 
 _ADDRESSING = ("vmid", "node", "vmids", "tag")
 

@@ -33,7 +33,7 @@ import anyio
 
 from pvemcp.core.catalog_cache import cache_dir
 from pvemcp.core.pve.config import ClientConfig
-from pvemcp.core.spec.model import Spec
+from pvemcp.dialect.model import Spec
 
 log = logging.getLogger("pvemcp")
 
@@ -194,7 +194,7 @@ def compare(cluster: Spec, bundled: Spec) -> Difference:
 
 def build_spec_document(tree: list[Any], version: str) -> dict[str, Any]:
     """openapi.json for the cluster's release, by the generator that built the bundled one."""
-    from pvemcp.core.spec.generator import OpenApiBuilder, default_converter, render
+    from pvemcp.dialect.generator import OpenApiBuilder, default_converter, render
 
     document = OpenApiBuilder(default_converter()).build(tree)
     document["info"]["version"] = version
@@ -253,7 +253,7 @@ async def pull(cluster: ClientConfig, directory: Path, bundled: Spec, refresh: b
 def cmd_spec(args: argparse.Namespace) -> int:
     """``pvemcp spec build`` (from apidoc.json) and ``pvemcp spec pull`` (from the cluster)."""
     if args.spec_command == "build":
-        from pvemcp.core.spec.generator import cmd_spec as cmd_build
+        from pvemcp.dialect.generator import cmd_spec as cmd_build
 
         return cmd_build(args)
     return cmd_pull(args)
@@ -261,7 +261,7 @@ def cmd_spec(args: argparse.Namespace) -> int:
 
 def cmd_pull(args: argparse.Namespace) -> int:
     from pvemcp.core.config import load_app_config
-    from pvemcp.core.spec.model import load_spec
+    from pvemcp.dialect.model import load_spec
 
     def fail(message: str, code: int = 2) -> int:
         print(f"pvemcp spec pull: {message}", file=sys.stderr)
@@ -295,7 +295,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 def _bundled_spec_path() -> Path:
     """The shipped openapi.json, whatever PVEMCP_SPEC says (the comparison is always against it)."""
-    from pvemcp.core import resources
+    from pvemcp.dialect import resources
 
     saved = os.environ.pop(SPEC_ENV, None)
     try:

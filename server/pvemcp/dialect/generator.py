@@ -23,7 +23,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pvemcp.core.spec.convert import JsonDict, SchemaConverter
+from pvemcp.dialect.convert import SchemaConverter
+from pvemcp.dialect.types import JsonDict
 
 PVE_VERSION = "9.1"
 OPENAPI_VERSION = "3.1.0"
@@ -83,7 +84,7 @@ def _summary(description: str) -> str:
 
 def default_converter() -> SchemaConverter:
     """The converter with the project's knowledge of named formats and property strings."""
-    from pvemcp.core.spec import formats, propstring
+    from pvemcp.dialect import formats, propstring
 
     return SchemaConverter(
         format_pattern=formats.format_pattern,
