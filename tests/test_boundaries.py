@@ -96,3 +96,26 @@ def test_the_door_reaches_the_core_only_through_its_facade() -> None:
 def test_no_layer_below_the_doors_imports_a_door(layer: str) -> None:
     """Doors (MCP server, CLI commands) sit on top; nothing under them may call back up."""
     assert _violations(layer, ("pvemcp",), forbidden=("pvemcp.door", "pvemcp.cli")) == []
+
+
+@pytest.mark.parametrize("layer", ["core", "dialect"])
+def test_cli_commands_live_in_a_door(layer: str) -> None:
+    """A ``cmd_*`` function prints and returns an exit code: that is a door's job, not the core's."""
+    commands = [
+        f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}"
+        for path in _sources(layer)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("cmd_")
+    ]
+    assert commands == []
+
+
+def test_every_subcommand_is_implemented_by_a_door_or_the_simulator() -> None:
+    """``pvemcp <command>`` dispatches to ``module:function``; the module must be a door (or ``pvemcp sim``)."""
+    from pvemcp.cli import _HANDLERS
+
+    outside = {
+        cmd: target for cmd, target in _HANDLERS.items() if not target.startswith(("pvemcp.door.", "pvemcp.sim."))
+    }
+    assert outside == {}
+    assert {"audit", "spec", "serve"} <= set(_HANDLERS)

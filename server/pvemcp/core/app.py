@@ -29,9 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from pvemcp.core.catalog import CONTROL_HELP, GENERIC_HANDLERS, Catalog, ToolDef
+from pvemcp.core import kinds
+from pvemcp.core.catalog import CONTROL_HELP, Catalog, ToolDef
 from pvemcp.core.catalog_cache import cache_dir, load_catalog
 from pvemcp.core.config import AppConfig, load_app_config
+from pvemcp.core.kinds import Mode, ReadScope, kind_of
 from pvemcp.core.policy.config import ALSO_DRIVEN_BY
 from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationFailure, ConfirmationStore
 from pvemcp.core.policy.decision import Decision, confirmation_method, decide, strictest
@@ -83,55 +85,6 @@ __all__ = [
 
 log = logging.getLogger("pvemcp")
 
-Reader = Callable[[RunContext], Awaitable[ToolResult]]
-Planner = Callable[[RunContext], Awaitable[Plan]]
-
-# Handler kinds of tools.yaml that only read; the others plan mutations (or are the generic tool).
-_READ_KINDS = frozenset(
-    {"guest_read", "api_read", "storage_list", "cluster_status", "node_status", "next_vmid", "task_list"}
-    | {"task_status"}
-    | {"task_log", "guest_list", "api_search"}
-    | {"guest_facts", "guest_metrics", "node_metrics", "guest_backups"}
-)
-
-
-@functools.cache
-def _handlers() -> tuple[dict[str, Planner], dict[str, Reader]]:
-    """The handler modules, imported on the first call: a server start that only lists tools skips them."""
-    from pvemcp.core.tools import agent, guests, metrics, ops, reads, undo
-
-    planners: dict[str, Planner] = {
-        "guest_action": guests.plan_guest_action,
-        "guest_create": guests.plan_create,
-        "guest_clone": guests.plan_clone,
-        "guest_config_set": guests.plan_config_set,
-        "backup_now": guests.plan_backup_now,
-        "api_write": guests.plan_operation,
-        "backup_job": guests.plan_backup_job,
-        "task_stop": guests.plan_task_stop,
-        "guest_exec": agent.plan_guest_exec,
-        "guest_migrate": ops.plan_migrate,
-        "backup_restore": ops.plan_restore,
-        "disk_grow": ops.plan_disk_grow,
-        "config_undo": undo.plan_config_undo,
-    }
-    readers: dict[str, Reader] = {
-        "guest_read": reads.guest_read,
-        "api_read": reads.api_read,
-        "storage_list": reads.storage_list,
-        "cluster_status": reads.cluster_status,
-        "node_status": reads.node_status,
-        "next_vmid": reads.next_vmid,
-        "task_list": reads.task_list,
-        "task_status": reads.task_status,
-        "task_log": reads.task_log,
-        "guest_facts": agent.guest_facts,
-        "guest_metrics": metrics.guest_metrics,
-        "node_metrics": metrics.node_metrics,
-        "guest_backups": ops.guest_backups,
-    }
-    return planners, readers
-
 
 def _warm_imports(spec: bool) -> None:
     """The modules and data the first call imports or parses (run in a worker thread by ``warm_up``);
@@ -141,7 +94,7 @@ def _warm_imports(spec: bool) -> None:
     from pvemcp.core.pve import client, resolve  # noqa: F401
     from pvemcp.core.tools import api, args, conclude  # noqa: F401
 
-    _handlers()
+    kinds.warm()
     if spec:
         load_spec()
 
@@ -310,7 +263,7 @@ class App:
                 ledger=self._ledger if isinstance(self._ledger, AuditLedger) else None,
                 safety_snapshot=self.config.policy.safety_snapshot,
             )
-            if tool.handler in _READ_KINDS:
+            if kind_of(tool.handler).mode is Mode.READ:
                 return await self._read(rc)
             plan = await self._prepare(rc, control, fresh=ctx.confirmed or bool(control.get("confirm_token")))
             if tool.handler == "api_get":
@@ -389,19 +342,12 @@ class App:
         again rather than taken from the client's short-lived cache, so the plan compared with the
         confirmed one is what Proxmox has now.
         """
-        from pvemcp.core.tools import api
 
         if fresh:
             resolver = getattr(rc.client, "_guest_resolver", None)  # the client's guest cache
             if resolver is not None:
                 resolver().invalidate()
-        planners, _ = _handlers()
-        planner = planners.get(rc.tool.handler)
-        if planner is None and rc.tool.handler in GENERIC_HANDLERS:
-            planner = api.plan_generic
-        if planner is None:
-            raise RuntimeError(f"tools.yaml names handler {rc.tool.handler!r}, which pvemcp does not have")
-        plan = await planner(rc)
+        plan = await kind_of(rc.tool.handler).plan(rc)
         if "wait" in control:
             plan.wait = int(control["wait"])
         self.plans_built += 1
@@ -410,16 +356,16 @@ class App:
 
     # ------------------------------------------------------------------ reads
     async def _read(self, rc: RunContext) -> ToolResult:
-        from pvemcp.core.tools import api, guests, reads
+        from pvemcp.core.tools import guests
 
-        _, readers = _handlers()
+        kind = kind_of(rc.tool.handler)
+        if kind.read_scope is ReadScope.NONE:
+            return await kind.read(rc)
         scope = self.config.policy.scope
         inventory = None if scope.unrestricted else {g.vmid: facts_of(g) for g in await rc.client.list_guests()}
-        if rc.tool.handler == "guest_list":
+        if kind.read_scope is ReadScope.FILTERS:
             visible = None if inventory is None else functools.partial(visible_in_scope, scope, inventory)
-            return await reads.guest_list(rc, visible)
-        if rc.tool.handler == "api_search":
-            return api.api_search(rc)
+            return await kind.read(rc, visible=visible)
         if inventory is not None:
             rc.visible = functools.partial(visible_in_scope, scope, inventory)
             probe = None
@@ -448,7 +394,7 @@ class App:
                 probe = PlannedCall("GET", "/nodes/{node}", {"node": str(rc.args["node"])}, {}, False)
             if probe is not None:
                 self._check_scope([probe], inventory)
-        return await readers[rc.tool.handler](rc)
+        return await kind.read(rc)
 
     async def _read_generic(self, rc: RunContext, plan: Plan) -> ToolResult:
         """api_get: governed like a write (rules, read scope over what it names), then filtered."""

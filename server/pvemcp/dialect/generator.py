@@ -15,10 +15,8 @@ Mapping decisions, each for a reason:
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -260,17 +258,3 @@ def render(document: JsonDict) -> str:
 def build_openapi(apidoc_path: Path, converter: SchemaConverter | None = None) -> str:
     apidoc = json.loads(apidoc_path.read_text(encoding="utf-8"))
     return render(OpenApiBuilder(converter or default_converter()).build(apidoc))
-
-
-def cmd_spec(args: argparse.Namespace) -> int:
-    """``pvemcp spec build --from APIDOC --out openapi.json``."""
-    source = Path(args.source)
-    if not source.is_file():
-        print(f"pvemcp spec build: {source} does not exist", file=sys.stderr)
-        return 2
-    text = build_openapi(source)
-    Path(args.out).write_text(text, encoding="utf-8")
-    document = json.loads(text)
-    count = sum(len(v) for v in document["paths"].values())
-    print(f"wrote {args.out}: {len(document['paths'])} paths, {count} operations", file=sys.stderr)
-    return 0

@@ -99,11 +99,6 @@ def _plan_generic(rc: RunContext, method: str) -> Plan:
     return Plan(calls=[call], risk=str(classification.risk), risk_reason=classification.reason)
 
 
-async def plan_generic(rc: RunContext) -> Plan:
-    """The planner of both generic tools (the App's planner interface is async)."""
-    return plan_api_get(rc) if rc.tool.handler == "api_get" else plan_api_call(rc)
-
-
 def _typed(schema: JsonDict, name: str, value: str) -> Any:
     """Path segments are strings; the operation may declare them integers (vmid)."""
     if schema["properties"].get(name, {}).get("type") == "integer" and value.isdigit():
