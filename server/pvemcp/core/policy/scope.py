@@ -19,10 +19,11 @@ Messages say which rule blocked which guest, so the model can correct course.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from pvemcp.dialect.tags import parse_tags
 
 __all__ = [
     "GuestFacts",
@@ -35,20 +36,6 @@ __all__ = [
     "check_target",
     "parse_tags",
 ]
-
-
-def parse_tags(value: object) -> frozenset[str]:
-    """Tags from Proxmox's ``"a;b"`` (or ``,``/space separated) text or a list, case-folded."""
-    if value is None:
-        return frozenset()
-    items: Iterable[object]
-    if isinstance(value, str):
-        items = re.split(r"[;,\s]+", value)
-    elif isinstance(value, Iterable):
-        items = value
-    else:
-        items = [value]
-    return frozenset(str(t).strip().casefold() for t in items if str(t).strip())
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from pvemcp.core.pve.errors import PveError
 if TYPE_CHECKING:
     from pvemcp.core.pve.client import PveClient
 
+from pvemcp.dialect.tags import tag_list
+
 RESOURCES_PATH = "/cluster/resources"
 INDEX_TTL_S = 5.0  # how long one /cluster/resources answer serves (unless we mutate the cluster)
 _VMID_RE = re.compile(r"^[1-9][0-9]{2,8}$")  # PVE's pve-vmid format
@@ -89,8 +91,7 @@ def guest_from_resource(entry: Mapping[str, Any]) -> GuestRef | None:
         node = str(entry["node"])
     except (KeyError, TypeError, ValueError):
         return None
-    tags_raw = entry.get("tags") or ""
-    tags = tuple(t for t in re.split(r"[;, ]+", str(tags_raw)) if t)
+    tags = tag_list(entry.get("tags"))
     name = entry.get("name")
     pool = entry.get("pool")
     lock = entry.get("lock")
