@@ -9,7 +9,6 @@ import pytest
 from pvemcp.core.policy.scope import (
     GuestFacts,
     Scope,
-    check_all,
     check_new_guest,
     check_new_vmid,
     check_node,
@@ -22,7 +21,6 @@ from pvemcp.core.policy.targets import (
     check_call,
     extract_targets,
     merge_targets,
-    needs_inventory,
 )
 
 VMIDS = Scope(
@@ -117,19 +115,6 @@ def test_new_vmid_and_new_guest() -> None:
     assert check_new_guest(s, 150, node="pve1", pool="agents", tags="agent") is None
     v = check_new_guest(s, 150, node="pve2", pool=None, tags=None)
     assert v is not None and v.rules == ("node", "pool", "tag")
-
-
-def test_batch_is_refused_whole_and_names_the_foreign_guest() -> None:
-    s = Scope(tags=frozenset({"agent"}))
-    batch = [g(101, tags="agent"), g(102, tags="agent", name="web"), g(666, tags="prod", name="payroll")]
-    violations = check_all(s, batch)
-    assert [v.vmid for v in violations] == [666]
-    assert "payroll" in violations[0].message
-    assert check_all(s, batch[:2]) == []
-    more = check_all(VMIDS, [g(100)], new_vmids=[9000], nodes=[])
-    assert [v.subject for v in more] == ["new guest 9000"]
-    nodes = check_all(Scope(nodes=frozenset({"pve1"})), nodes=["pve1", "pve9"])
-    assert [v.node for v in nodes] == ["pve9"]
 
 
 def test_guest_facts_from_cluster_resources() -> None:
@@ -430,12 +415,8 @@ def test_check_call_clone_inherits_source_tags() -> None:
     assert v and v[0].rules == ("tag",)
 
 
-def test_needs_inventory() -> None:
+def test_an_unrestricted_scope_allows_a_call_without_an_inventory() -> None:
     t = extract_targets("POST", STOP, {"node": "pve1", "vmid": 100})
-    assert not needs_inventory(Scope(), t)
-    assert needs_inventory(Scope(tags=frozenset({"a"})), t)
-    node_only = extract_targets("PUT", "/nodes/{node}/config", {"node": "pve1", "description": "x"})
-    assert not needs_inventory(Scope(tags=frozenset({"a"})), node_only)
     assert check_call(Scope(), t, None) == []
 
 

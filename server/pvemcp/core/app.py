@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,7 @@ from pvemcp.core.tools.base import (
     Outcome,
     Plan,
     PlannedCall,
+    ProgressFn,
     RunContext,
     ToolError,
     ToolResult,
@@ -592,7 +593,7 @@ class App:
         rc: RunContext,
         call: PlannedCall,
         wait: int,
-        progress: Callable[[float, float | None, str], Awaitable[None]],
+        progress: ProgressFn,
         *,
         plan_digest: str | None = None,
     ) -> JsonDict:

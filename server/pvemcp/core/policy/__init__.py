@@ -14,7 +14,7 @@ Independent of MCP: doors (the MCP server, the CLI) translate to and from these 
 
 from pvemcp.core.policy.config import Action, PolicyConfig, PolicyConfigError, load_policy
 from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationFailure, ConfirmationStore
-from pvemcp.core.policy.decision import Decision, confirmation_method, decide, is_listed
+from pvemcp.core.policy.decision import Decision, confirmation_method, decide
 from pvemcp.core.policy.ledger import AuditLedger, LedgerError, Outcome, VerifyReport, verify
 from pvemcp.core.policy.redact import redact
 from pvemcp.core.policy.risk import (
@@ -31,7 +31,6 @@ from pvemcp.core.policy.scope import (
     GuestFacts,
     Scope,
     ScopeViolation,
-    check_all,
     check_new_guest,
     check_new_vmid,
     check_node,
@@ -57,7 +56,6 @@ __all__ = [
     "Scope",
     "ScopeViolation",
     "VerifyReport",
-    "check_all",
     "check_call",
     "check_new_guest",
     "check_new_vmid",
@@ -70,7 +68,6 @@ __all__ = [
     "explain_call",
     "explain_operation",
     "extract_targets",
-    "is_listed",
     "load_policy",
     "max_risk",
     "parse_risk",

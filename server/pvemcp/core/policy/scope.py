@@ -13,7 +13,8 @@ Scope is checked against *facts* about a guest (:class:`GuestFacts`, typically o
 ``GET /cluster/resources``), never against what a caller claims, and on every target of a call:
 existing guests, new guests (``newid`` of a clone, the VMID of a create/restore) and nodes
 (``target`` of a clone or migration). A batch is refused whole when any target is out of scope,
-before any request is sent; :func:`check_all` returns every violation so the refusal can name them.
+before any request is sent (``policy/targets.py`` ``check_call`` returns every violation so the refusal
+can name them).
 Messages say which rule blocked which guest, so the model can correct course.
 """
 
@@ -29,7 +30,6 @@ __all__ = [
     "GuestFacts",
     "Scope",
     "ScopeViolation",
-    "check_all",
     "check_new_guest",
     "check_new_vmid",
     "check_node",
@@ -241,27 +241,3 @@ def check_new_guest(
     failures = _guest_failures(scope, vmid, node, pool, parse_tags(tags))
     subject = f"new guest {vmid}" + (f" on node {node}" if node else "")
     return _violation(subject, failures, vmid, node) if failures else None
-
-
-def check_all(
-    scope: Scope,
-    guests: Iterable[GuestFacts] = (),
-    *,
-    new_vmids: Iterable[int] = (),
-    nodes: Iterable[str] = (),
-) -> list[ScopeViolation]:
-    """Every violation among a batch's targets; the batch must be refused whole if any is returned."""
-    out: list[ScopeViolation] = []
-    for facts in guests:
-        v = check_target(scope, facts)
-        if v is not None:
-            out.append(v)
-    for vmid in new_vmids:
-        v = check_new_vmid(scope, vmid)
-        if v is not None:
-            out.append(v)
-    for node in nodes:
-        v = check_node(scope, node)
-        if v is not None:
-            out.append(v)
-    return out

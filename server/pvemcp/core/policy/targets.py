@@ -40,7 +40,7 @@ from pvemcp.core.policy.scope import (
     parse_tags,
 )
 
-__all__ = ["CallTargets", "backup_selection", "check_call", "extract_targets", "merge_targets", "needs_inventory"]
+__all__ = ["CallTargets", "backup_selection", "check_call", "extract_targets", "merge_targets"]
 
 
 @dataclass(frozen=True)
@@ -449,13 +449,6 @@ def _cluster_targets(b: _Builder, m: str, segs: list[str], raw: list[str], p: Ma
 
 
 # --------------------------------------------------------------------------------------------
-
-
-def needs_inventory(scope: Scope, targets: CallTargets) -> bool:
-    """Whether :func:`check_call` needs guest facts (so the door can skip ``/cluster/resources``)."""
-    if scope.unrestricted:
-        return False
-    return bool(targets.guests or targets.new_guests or targets.node_wide or targets.cluster_wide or targets.pools)
 
 
 def _names(values: Iterable[str]) -> str:

@@ -20,9 +20,8 @@ if TYPE_CHECKING:
     from pvemcp.core.pve.resolve import GuestRef
     from pvemcp.dialect.model import Spec
 
-from pvemcp.dialect.types import JsonDict as JsonDict  # re-exported: the tools import it from here
-
-ProgressFn = Callable[[float, float | None, str], Awaitable[None]]
+from pvemcp.dialect.types import JsonDict as JsonDict
+from pvemcp.dialect.types import ProgressFn as ProgressFn  # re-exported: the tools import it from here
 
 
 @dataclass(frozen=True)
@@ -162,9 +161,6 @@ class Plan:
 
     calls: list[PlannedCall]
     risk: str
-    risk_reason: str = ""
-    new_vmids: list[int] = field(default_factory=list)
-    new_nodes: list[str] = field(default_factory=list)
     wait: int = 0
     guests: list[GuestRef] = field(default_factory=list)  # when one call acts on several guests
     objects: list[PlanObject] = field(default_factory=list)
