@@ -38,6 +38,7 @@ from pvemcp.core.policy.config import ALSO_DRIVEN_BY
 from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationFailure, ConfirmationStore
 from pvemcp.core.policy.decision import Decision, confirmation_method, decide, strictest
 from pvemcp.core.policy.ledger import AuditLedger, new_call_id
+from pvemcp.core.policy.ledger import Outcome as Audit
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.state import LedgerWriter, StateStore, open_state
 from pvemcp.core.tools.base import (
@@ -288,7 +289,7 @@ class App:
         decision = decide(policy, name, hidden.listing_risk)
         if not decision.denied:
             return UnknownTool(name)
-        await self._audit(name, ctx, "denied", detail=decision.reason)
+        await self._audit(name, ctx, Audit.DENIED, detail=decision.reason)
         reason = "read_only" if decision.rule == "read_only" else "rule"
         return refusal(reason, f"{name}: refused by policy: {decision.reason.rstrip('.')}. Nothing was sent.")
 
@@ -303,7 +304,7 @@ class App:
     ) -> ToolResult:
         """The user declined (or cancelled) the confirmation: record it; nothing reaches Proxmox."""
         await self._audit(
-            name, ctx, "declined", arguments=dict(arguments or {}), detail=action, plan_digest=plan_digest
+            name, ctx, Audit.DECLINED, arguments=dict(arguments or {}), detail=action, plan_digest=plan_digest
         )
         return refusal(
             "declined",
@@ -319,7 +320,7 @@ class App:
         await self._audit(
             name,
             ctx,
-            "expired",
+            Audit.EXPIRED,
             arguments=dict(arguments or {}),
             detail=f"no answer in {limit:g}s",
             plan_digest=plan_digest,
@@ -402,7 +403,7 @@ class App:
         decision = self._decide(rc.tool, plan)
         if decision.denied or decision.needs_confirmation:
             # a read is never confirmed: one the rules want confirmed (a guest's files, say) is refused here
-            await self._audit(rc.tool.name, rc.call, "denied", plan=plan, detail=decision.reason)
+            await self._audit(rc.tool.name, rc.call, Audit.DENIED, plan=plan, detail=decision.reason)
             return refusal("rule", f"{rc.tool.name}: refused by policy: {decision.reason.rstrip('.')}.")
         check_plan_scope(self.config.policy.scope, plan)
         (call,) = plan.calls
@@ -463,16 +464,16 @@ class App:
         decision = self._decide(tool, plan)
         digest = plan.digest()
         if decision.denied:
-            await self._audit(tool.name, ctx, "denied", plan=plan, detail=decision.reason)
+            await self._audit(tool.name, ctx, Audit.DENIED, plan=plan, detail=decision.reason)
             reason = "read_only" if decision.rule == "read_only" else "rule"
             return refusal(reason, f"{tool.name}: refused by policy: {decision.reason.rstrip('.')}. Nothing was sent.")
         try:
             check_plan_scope(policy.scope, plan)
         except ScopeRefused as exc:
-            await self._audit(tool.name, ctx, "denied", plan=plan, detail=str(exc))
+            await self._audit(tool.name, ctx, Audit.DENIED, plan=plan, detail=str(exc))
             raise
         if control.get("dry_run"):
-            await self._audit(tool.name, ctx, "dry_run", plan=plan, risk=decision.risk.value, arguments=original)
+            await self._audit(tool.name, ctx, Audit.DRY_RUN, plan=plan, risk=decision.risk.value, arguments=original)
             return self._dry_run(tool, plan, decision)
         if ctx.confirmed:
             if ctx.confirmed_plan != digest:
@@ -481,10 +482,12 @@ class App:
             method = confirmation_method(policy, elicitation_supported=ctx.can_elicit)
             question = self._question(tool, plan)
             if method == "elicit":
-                await self._audit(tool.name, ctx, "pending", plan=plan, risk=decision.risk.value, arguments=original)
+                await self._audit(
+                    tool.name, ctx, Audit.PENDING, plan=plan, risk=decision.risk.value, arguments=original
+                )
                 return ConfirmationNeeded(question, tool.name, original, plan_digest=digest, call_id=ctx.call_id)
             if method == "deny":
-                await self._audit(tool.name, ctx, "denied", plan=plan, detail="confirmation impossible")
+                await self._audit(tool.name, ctx, Audit.DENIED, plan=plan, detail="confirmation impossible")
                 return refusal(
                     "no_confirmation",
                     f"{tool.name} needs the user's confirmation, but this client cannot ask (no elicitation) and "
@@ -498,13 +501,13 @@ class App:
             except ConfirmationError as exc:
                 if exc.reason is ConfirmationFailure.OTHER_ARGUMENTS:
                     return await self._plan_changed(rc, plan, original, "the token was issued")
-                await self._audit(tool.name, ctx, "denied", plan=plan, detail=f"confirmation token: {exc}")
+                await self._audit(tool.name, ctx, Audit.DENIED, plan=plan, detail=f"confirmation token: {exc}")
                 why = "expired" if exc.reason is ConfirmationFailure.EXPIRED else "token"
                 return refusal(
                     why, f"{tool.name}: confirmation token refused: {str(exc).rstrip('.')}. Nothing was sent."
                 )
-        outcome = "confirmed" if decision.needs_confirmation or ctx.confirmed else "allowed"
-        via = ("elicitation" if ctx.confirmed else "token") if outcome == "confirmed" else None
+        outcome = Audit.CONFIRMED if decision.needs_confirmation or ctx.confirmed else Audit.ALLOWED
+        via = ("elicitation" if ctx.confirmed else "token") if outcome is Audit.CONFIRMED else None
         await self._audit(tool.name, ctx, outcome, plan=plan, risk=decision.risk.value, arguments=original, via=via)
         return await self._execute(rc, plan)
 
@@ -521,7 +524,7 @@ class App:
         """A single-use token bound to the plan's digest, recorded as ``previewed``; the preview it goes in."""
         digest = plan.digest()
         issued = self._confirmations.issue(rc.tool.name, {"plan": digest}, rc.call.caller)
-        await self._audit(rc.tool.name, rc.call, "previewed", plan=plan, arguments=original, plan_digest=digest)
+        await self._audit(rc.tool.name, rc.call, Audit.PREVIEWED, plan=plan, arguments=original, plan_digest=digest)
         return {
             "required": True,
             "question": question,
@@ -536,7 +539,7 @@ class App:
     async def _plan_changed(self, rc: RunContext, plan: Plan, original: JsonDict, when: str) -> ToolResult:
         """The plan differs from the one confirmed: send nothing; with tokens, preview the new plan."""
         tool = rc.tool
-        await self._audit(tool.name, rc.call, "plan_changed", plan=plan, arguments=original)
+        await self._audit(tool.name, rc.call, Audit.PLAN_CHANGED, plan=plan, arguments=original)
         now = "; ".join(o.label() for o in plan.objects if o.kind != "node") or "no target"
         message = (
             f"{tool.name}: the requests or their targets changed since {when} (now: {now}); "
@@ -611,7 +614,7 @@ class App:
             except (PveError, ToolError) as exc:
                 item.update(ok=False, error=f"safety step failed, so the request was not sent: {exc}")
                 await self._audit(
-                    rc.tool.name, rc.call, "failed", calls=[call], detail=item["error"], plan_digest=plan_digest
+                    rc.tool.name, rc.call, Audit.FAILED, calls=[call], detail=item["error"], plan_digest=plan_digest
                 )
                 return item
         try:
@@ -624,7 +627,9 @@ class App:
             )
         except PveError as exc:
             item.update(ok=False, error=str(exc))
-            await self._audit(rc.tool.name, rc.call, "failed", calls=[call], detail=str(exc), plan_digest=plan_digest)
+            await self._audit(
+                rc.tool.name, rc.call, Audit.FAILED, calls=[call], detail=str(exc), plan_digest=plan_digest
+            )
             return item
         data = envelope.data
         if call.task and isinstance(data, str) and data.startswith("UPID:"):
@@ -652,7 +657,7 @@ class App:
         await self._audit(
             rc.tool.name,
             rc.call,
-            "succeeded" if item["ok"] else "failed",
+            Audit.SUCCEEDED if item["ok"] else Audit.FAILED,
             calls=[call],
             upid=item.get("upid"),
             detail=item.get("error"),
@@ -666,7 +671,7 @@ class App:
         self,
         tool: str,
         ctx: CallContext,
-        outcome: str,
+        outcome: Audit,
         *,
         plan: Plan | None = None,
         calls: list[PlannedCall] | None = None,
@@ -683,7 +688,7 @@ class App:
         if self._ledger is None:
             return
         chosen = calls if calls is not None else (plan.calls if plan is not None else [])
-        failed = outcome in ("failed", "denied")
+        failed = outcome in (Audit.FAILED, Audit.DENIED)
         if plan is not None and plan_digest is None:
             plan_digest = plan.digest()
         labels = [o.label() for o in plan.objects] if plan is not None and calls is None else []
