@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 
 from pvemcp.core.policy.scope import (
-    GuestFacts,
     Scope,
     check_new_guest,
     check_new_vmid,
     check_node,
     check_target,
+    check_unlisted_guest,
     parse_tags,
 )
 from pvemcp.core.policy.targets import (
@@ -22,6 +22,8 @@ from pvemcp.core.policy.targets import (
     extract_targets,
     merge_targets,
 )
+from pvemcp.core.pve.resolve import GuestRef, guest_from_resource
+from pvemcp.dialect.tags import tag_list
 
 VMIDS = Scope(
     vmid_ranges=(
@@ -31,8 +33,11 @@ VMIDS = Scope(
 )
 
 
-def g(vmid: int, node: str = "pve1", pool: str | None = None, tags: Any = (), name: str | None = None) -> GuestFacts:
-    return GuestFacts(vmid=vmid, node=node, pool=pool, tags=tags, name=name)
+def g(vmid: int, node: str = "pve1", pool: str | None = None, tags: Any = (), name: str | None = None) -> GuestRef:
+    """A guest as the guest list reports it (tags parsed as from ``/cluster/resources``)."""
+    return GuestRef(
+        vmid=vmid, node=node, type="qemu", name=name, status="running", template=False, tags=tag_list(tags), pool=pool
+    )
 
 
 # --- scope --------------------------------------------------------------------------------
@@ -52,6 +57,7 @@ def test_unrestricted_scope_allows_everything() -> None:
 def test_vmid_ranges_are_inclusive(vmid: int, ok: bool) -> None:
     v = check_target(VMIDS, g(vmid))
     assert (v is None) is ok
+    assert (check_unlisted_guest(VMIDS, vmid) is None) is ok  # a guest known only by its vmid: the ranges alone
     if v is not None:
         assert v.rules == ("vmid",)
         assert f"guest {vmid}" in v.message and "100-199, 500" in v.message
@@ -82,8 +88,6 @@ def test_nodes() -> None:
     assert check_target(s, g(1, node="pve1")) is None
     v = check_target(s, g(1, node="pve2"))
     assert v is not None and v.rules == ("node",) and v.node == "pve2"
-    v = check_target(s, GuestFacts(vmid=1))
-    assert v is not None and "unknown" in v.message
     assert check_node(s, "pve1") is None
     v = check_node(s, "pve3")
     assert v is not None and "node pve3" in v.message
@@ -117,11 +121,13 @@ def test_new_vmid_and_new_guest() -> None:
     assert v is not None and v.rules == ("node", "pool", "tag")
 
 
-def test_guest_facts_from_cluster_resources() -> None:
-    f = GuestFacts.from_resource(
+def test_the_guest_record_from_cluster_resources() -> None:
+    f = guest_from_resource(
         {"vmid": "105", "node": "pve2", "pool": "", "tags": "a;B", "name": "web", "type": "qemu", "status": "running"}
     )
-    assert f == GuestFacts(vmid=105, node="pve2", pool=None, tags=frozenset({"a", "b"}), name="web", type="qemu")
+    assert f is not None
+    assert (f.vmid, f.node, f.pool, f.name, f.type) == (105, "pve2", None, "web", "qemu")
+    assert f.tag_set == frozenset({"a", "b"})  # case-folded, as PVE's get_unique_tags stores them
     assert f.label() == "guest 105 (web) on node pve2"
     assert parse_tags(None) == frozenset()
     assert parse_tags("x y,z;w") == frozenset({"x", "y", "z", "w"})

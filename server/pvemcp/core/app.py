@@ -58,7 +58,6 @@ from pvemcp.core.tools.base import (
 from pvemcp.core.tools.objects import (
     ScopeRefused,
     check_plan_scope,
-    facts_of,
     plan_objects,
     raise_scope,
     render_question,
@@ -70,8 +69,8 @@ from pvemcp.dialect.model import Spec, load_spec
 from pvemcp.dialect.resources import data_file
 
 if TYPE_CHECKING:
-    from pvemcp.core.policy.scope import GuestFacts
     from pvemcp.core.pve.client import PveClient
+    from pvemcp.core.pve.resolve import GuestRef
 
 __all__ = [
     "INSTRUCTIONS",
@@ -364,7 +363,7 @@ class App:
         if kind.read_scope is ReadScope.NONE:
             return await kind.read(rc)
         scope = self.config.policy.scope
-        inventory = None if scope.unrestricted else {g.vmid: facts_of(g) for g in await rc.client.list_guests()}
+        inventory = None if scope.unrestricted else {g.vmid: g for g in await rc.client.list_guests()}
         if kind.read_scope is ReadScope.FILTERS:
             visible = None if inventory is None else functools.partial(visible_in_scope, scope, inventory)
             return await kind.read(rc, visible=visible)
@@ -422,7 +421,7 @@ class App:
         note = f" ({hidden} outside the scope not shown)" if hidden else ""
         return ToolResult({"data": data}, f"GET {call.concrete_path}: {size}{note}")
 
-    def _check_scope(self, calls: list[PlannedCall], inventory: Mapping[int, GuestFacts]) -> None:
+    def _check_scope(self, calls: list[PlannedCall], inventory: Mapping[int, GuestRef]) -> None:
         from pvemcp.core.policy.targets import check_call, extract_targets
 
         scope = self.config.policy.scope

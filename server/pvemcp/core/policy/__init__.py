@@ -5,7 +5,7 @@ Independent of MCP: doors (the MCP server, the CLI) translate to and from these 
 - :mod:`.risk` — ``Risk`` and the classification of any Proxmox VE operation / call.
 - :mod:`.config` — ``PolicyConfig`` from the ``[policy]`` table and ``PVEMCP_*`` env.
 - :mod:`.decision` — ``decide`` (allow / confirm / deny), listing and confirmation method.
-- :mod:`.scope` — ``Scope``, ``GuestFacts`` and the per-target checks.
+- :mod:`.scope` — ``Scope`` and the per-target checks (on ``GuestRef``, the one guest record).
 - :mod:`.targets` — every guest/node a call touches, and the scope check of a whole call.
 - :mod:`.confirm` — single-use confirmation tokens (fallback without elicitation).
 - :mod:`.redact` — secrets out of arguments and texts.
@@ -28,7 +28,6 @@ from pvemcp.core.policy.risk import (
     parse_risk,
 )
 from pvemcp.core.policy.scope import (
-    GuestFacts,
     Scope,
     ScopeViolation,
     check_new_guest,
@@ -47,7 +46,6 @@ __all__ = [
     "ConfirmationFailure",
     "ConfirmationStore",
     "Decision",
-    "GuestFacts",
     "LedgerError",
     "Outcome",
     "PolicyConfig",

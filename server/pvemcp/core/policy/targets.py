@@ -14,7 +14,7 @@ without ``vmid``, and every operation in the node- and cluster-wide table beside
 
 :func:`extract_targets` turns ``(method, template, params)`` into a :class:`CallTargets`;
 :func:`check_call` checks it against a :class:`~pvemcp.core.policy.scope.Scope` with an inventory of
-:class:`~pvemcp.core.policy.scope.GuestFacts` (the door gets it from ``GET /cluster/resources``).
+:class:`~pvemcp.core.pve.resolve.GuestRef` (from ``GET /cluster/resources``).
 Values that cannot be read (a non-numeric VMID) are reported rather than skipped, and a guest the
 inventory does not know cannot pass a scope that needs facts about it: both fail closed.
 
@@ -27,16 +27,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pvemcp.core.policy.risk import DISK_KEY, normalize_path, reach_of
+
+if TYPE_CHECKING:
+    from pvemcp.core.pve.resolve import GuestRef
 from pvemcp.core.policy.scope import (
-    GuestFacts,
     Scope,
     ScopeViolation,
     check_new_guest,
     check_node,
     check_target,
+    check_unlisted_guest,
     parse_tags,
 )
 
@@ -455,7 +458,7 @@ def _names(values: Iterable[str]) -> str:
     return ", ".join(sorted(values))
 
 
-def _as_inventory(inventory: Mapping[int, GuestFacts] | Iterable[GuestFacts] | None) -> dict[int, GuestFacts] | None:
+def _as_inventory(inventory: Mapping[int, GuestRef] | Iterable[GuestRef] | None) -> dict[int, GuestRef] | None:
     if inventory is None:
         return None
     if isinstance(inventory, Mapping):
@@ -466,7 +469,7 @@ def _as_inventory(inventory: Mapping[int, GuestFacts] | Iterable[GuestFacts] | N
 def check_call(
     scope: Scope,
     targets: CallTargets,
-    inventory: Mapping[int, GuestFacts] | Iterable[GuestFacts] | None = None,
+    inventory: Mapping[int, GuestRef] | Iterable[GuestRef] | None = None,
 ) -> list[ScopeViolation]:
     """All scope violations of one call (or of a batch, given merged targets); empty = in scope.
 
@@ -499,7 +502,7 @@ def check_call(
         if facts is not None:
             add(check_target(scope, facts))
         elif only_vmids:
-            add(check_target(scope, GuestFacts(vmid=vmid)))
+            add(check_unlisted_guest(scope, vmid))
         else:
             add(
                 ScopeViolation(
@@ -516,7 +519,7 @@ def check_call(
             add(check_target(scope, existing))
         tags = targets.new_guest_tags
         if targets.clone_of is not None and inv is not None and targets.clone_of in inv:
-            tags = inv[targets.clone_of].tags
+            tags = inv[targets.clone_of].tag_set
         add(check_new_guest(scope, vmid, node=targets.new_guest_node, pool=targets.new_guest_pool, tags=tags))
 
     if targets.cluster_wide and scope.nodes is not None:

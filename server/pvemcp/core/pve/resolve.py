@@ -48,6 +48,18 @@ class GuestRef:
     pool: str | None
     lock: str | None = None
 
+    @property
+    def tag_set(self) -> frozenset[str]:
+        """The tags as a set, for scope tests (they are already case-folded: ``dialect/tags.py``)."""
+        return frozenset(self.tags)
+
+    def label(self) -> str:
+        """Human name used in messages: ``guest 105 (web1) on node pve2``."""
+        text = f"guest {self.vmid}"
+        if self.name:
+            text += f" ({self.name})"
+        return f"{text} on node {self.node}"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view for tool results (absent optional fields omitted)."""
         out: dict[str, Any] = {

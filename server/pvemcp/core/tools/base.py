@@ -167,7 +167,7 @@ class Plan:
     call_targets: list[Any] = field(default_factory=list)
     """Per request, the policy's ``CallTargets`` (indirect objects merged in): what scope checks."""
     facts: Mapping[int, Any] = field(default_factory=dict)
-    """The guest facts (vmid -> ``GuestFacts``) the objects were built from."""
+    """The guests (vmid -> ``GuestRef``) the objects were built from."""
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of the requests and the objects they touch (with their state)."""
