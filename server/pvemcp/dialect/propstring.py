@@ -100,6 +100,16 @@ def parse_boolean(text: str) -> bool | None:
     return None
 
 
+def pve_true(value: object) -> bool:
+    """A boolean parameter as PVE's code sees it: text through :func:`parse_boolean` (``no``/``off``/
+    ``false``/``0`` are false, any case), anything else by Perl truthiness (``undef``, ``0``, ``""`` false)."""
+    if isinstance(value, str):
+        parsed = parse_boolean(value.strip())
+        if parsed is not None:
+            return parsed
+    return perl_true(value.strip() if isinstance(value, str) else value)
+
+
 def format_size(size: int) -> str:
     """PVE's ``format_size``: bytes in the largest exact unit (``32G``), as ``disk-size`` prints."""
     amount = int(size)

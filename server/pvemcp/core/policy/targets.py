@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pvemcp.core.policy.risk import DISK_KEY, normalize_path, reach_of
+from pvemcp.dialect.propstring import pve_true
 
 if TYPE_CHECKING:
     from pvemcp.core.pve.resolve import GuestRef
@@ -145,14 +146,6 @@ def _volume_owners(value: str) -> set[int]:
 def _backup_owners(value: str) -> set[int]:
     """VMIDs whose backup an archive names (``vzdump-qemu-600-...``, PBS ``backup/vm/600/...``)."""
     return {int(m.group(1) or m.group(2)) for m in _BACKUP_OWNER.finditer(value)}
-
-
-def _truthy(value: Any) -> bool:
-    if value is None or value is False:
-        return False
-    if isinstance(value, str):
-        return value.strip().lower() not in ("0", "false", "no", "off", "")
-    return bool(value)
 
 
 def _text(value: Any) -> str | None:
@@ -300,7 +293,7 @@ def extract_targets(method: str, template: str, params: Mapping[str, Any] | None
                 b.node(p.get("target"))
         elif action == "vzdump":
             _backup_targets(b, p, node)
-            if _truthy(p.get("stop")) and node is not None:  # aborts every backup running on the node
+            if pve_true(p.get("stop")) and node is not None:  # aborts every backup running on the node
                 b.node_wide.add(node)
                 b.reach = "aborts the backups running on the node (stop)"
 
@@ -400,7 +393,7 @@ def backup_selection(job: Mapping[str, Any]) -> CallTargets:
         b.pools.add(str(job["pool"]))
     elif job.get("vmid") not in (None, ""):
         b.guest_list("vmid", job.get("vmid"))
-    elif _truthy(job.get("all")) or job.get("exclude") not in (None, ""):
+    elif pve_true(job.get("all")) or job.get("exclude") not in (None, ""):
         if node is not None:
             b.node_wide.add(node)
         else:
@@ -413,7 +406,7 @@ def _backup_targets(b: _Builder, p: Mapping[str, Any], node: str | None) -> None
     pool = _text(p.get("pool"))
     if pool is not None:
         b.pools.add(pool)
-    if _truthy(p.get("all")):
+    if pve_true(p.get("all")):
         if node is not None:
             b.node_wide.add(node)
         else:
