@@ -295,6 +295,19 @@ def hotplug_pending(state: ClusterState, guest: Guest, selection: set[str]) -> N
     state.touch()
 
 
+def settle_update(state: ClusterState, guest: Guest, modified: set[str]) -> None:
+    """The end of a config update in qemu-server and pve-container alike, once ``[PENDING]`` is written.
+
+    ``cleanup_pending``, then ``vmconfig_hotplug_pending`` for the ``modified`` options of a running
+    guest, or ``vmconfig_apply_pending`` for a stopped one.
+    """
+    cleanup_pending(guest)
+    if guest.status == "running":
+        hotplug_pending(state, guest, modified)
+    else:
+        apply_pending(state, guest)
+
+
 def effective_config(guest: Guest, current: bool) -> Config:
     """``load_current_config``: the config with pending values taken in, unless ``current`` is set."""
     cfg = dict(guest.config)
