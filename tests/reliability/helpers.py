@@ -131,7 +131,7 @@ def start_http_server(port: int, env: Mapping[str, str], out: IO[Any] | int) -> 
     )
 
 
-def stop_processes(procs: Sequence[subprocess.Popen[bytes]], timeout: float) -> None:
+def stop_processes(procs: Sequence[subprocess.Popen[Any]], timeout: float) -> None:
     """SIGTERM every child still running, then wait ``timeout`` seconds for each before killing it."""
     for proc in procs:
         if proc.poll() is None:

@@ -132,12 +132,7 @@ def running_haproxy(backend_ports: list[int], log: Path) -> Iterator[int]:
                 time.sleep(0.05)
             yield port
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_processes([proc], timeout=10)
 
 
 @dataclass
