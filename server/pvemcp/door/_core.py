@@ -45,6 +45,7 @@ _LAZY: dict[str, str] = {
             "default_key_path",
             "load_key",
             "parse_head",
+            "VerifyReport",
             "reanchor",
             "verify",
         ),

@@ -22,6 +22,7 @@ from pvemcp.door._core import (
     HeadAnchor,
     LedgerError,
     PullError,
+    VerifyReport,
     bundled_spec_path,
     default_head_path,
     default_key_path,
@@ -73,11 +74,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     except LedgerError as exc:
         print(f"pvemcp audit {action}: {exc}", file=sys.stderr)
         return 2
-    if action == "head" and report.intact:
-        print(HeadAnchor(report.last_seq, report.head).text())
-        return 0
-    print(report.format())
-    return 0 if report.intact else 1
+    return _print_verdict(action, report)
 
 
 def _audit_shared(args: argparse.Namespace, url: str) -> int:
@@ -98,6 +95,12 @@ def _audit_shared(args: argparse.Namespace, url: str) -> int:
     except LedgerError as exc:
         print(f"pvemcp audit {action}: {exc}", file=sys.stderr)
         return 2
+    return _print_verdict(action, report)
+
+
+def _print_verdict(action: str, report: VerifyReport) -> int:
+    """Print what ``pvemcp audit verify|head`` found and return its exit code: 0 intact, 1 tampered.
+    One ending for a ledger file and a shared database's ledger, so both answer alike."""
     if action == "head" and report.intact:
         print(HeadAnchor(report.last_seq, report.head).text())
         return 0
