@@ -34,7 +34,7 @@ from pvemcp.sim.handlers.common import (
 from pvemcp.sim.handlers.restore import lxc_restore, qemu_restore
 from pvemcp.sim.handlers.storage import volume_path
 from pvemcp.sim.handlers.views import lxc_index_entry, qemu_index_entry
-from pvemcp.sim.routing import Call, route
+from pvemcp.sim.routing import Call, guest_route, route
 from pvemcp.sim.state import (
     GIB,
     LXC_DISK_RE,
@@ -485,12 +485,14 @@ def _config_response(guest: Guest, cfg: Config) -> dict[str, Any]:
     return out
 
 
-def _get_config(call: Call, gtype: GuestType) -> dict[str, Any]:
+@guest_route("GET", "/nodes/{node}/{type}/{vmid}/config")
+def guest_config_get(call: Call) -> dict[str, Any]:
     """``vm_config``: the snapshot's config, or the config with pending values taken in unless ``current=1``.
 
     qemu-server ``API2/Qemu.pm`` ``vm_config`` refuses ``snapshot`` together with ``current``;
     pve-guest-common ``AbstractConfig.pm`` ``load_current_config`` merges ``[PENDING]``.
     """
+    gtype = call.guest_type
     guest = load_guest(call, gtype)
     snapname = call.text("snapshot")
     current = call.flag("current")
@@ -505,26 +507,11 @@ def _get_config(call: Call, gtype: GuestType) -> dict[str, Any]:
     return out
 
 
-@route("GET", "/nodes/{node}/qemu/{vmid}/config")
-def qemu_config_get(call: Call) -> dict[str, Any]:
-    return _get_config(call, "qemu")
-
-
-@route("GET", "/nodes/{node}/lxc/{vmid}/config")
-def lxc_config_get(call: Call) -> dict[str, Any]:
-    return _get_config(call, "lxc")
-
-
-@route("GET", "/nodes/{node}/qemu/{vmid}/pending")
-def qemu_pending(call: Call) -> list[dict[str, Any]]:
-    """``vm_pending`` (qemu-server ``API2/Qemu.pm``): ``GuestHelpers::config_with_pending_array``."""
-    return pending.pending_items(load_guest(call, "qemu"))
-
-
-@route("GET", "/nodes/{node}/lxc/{vmid}/pending")
-def lxc_pending(call: Call) -> list[dict[str, Any]]:
-    """``vm_pending`` (pve-container ``API2/LXC.pm``): the same array as for VMs."""
-    return pending.pending_items(load_guest(call, "lxc"))
+@guest_route("GET", "/nodes/{node}/{type}/{vmid}/pending")
+def guest_pending(call: Call) -> list[dict[str, Any]]:
+    """``vm_pending`` (qemu-server ``API2/Qemu.pm``; pve-container ``API2/LXC.pm`` answers the same array):
+    ``GuestHelpers::config_with_pending_array``."""
+    return pending.pending_items(load_guest(call, call.guest_type))
 
 
 _NON_CONFIG = frozenset(
@@ -1336,7 +1323,9 @@ def _clone_checks(call: Call, gtype: GuestType) -> tuple[Guest, Config, bool, st
     return src, source_cfg, full, target or call.node, disks
 
 
-def _clone(call: Call, gtype: GuestType) -> Task:
+@guest_route("POST", "/nodes/{node}/{type}/{vmid}/clone")
+def guest_clone(call: Call) -> Task:
+    gtype = call.guest_type
     state = call.sim.state
     src, source_cfg, full, target, disks = _clone_checks(call, gtype)
     newid = call.integer("newid")
@@ -1460,13 +1449,3 @@ def _clone(call: Call, gtype: GuestType) -> Task:
     wtype = "qmclone" if gtype == "qemu" else "vzclone"
     # the workers' own SIGTERM handler dies "interrupted by signal" inside the eval that adds "clone failed: "
     return start_guest_task(call, wtype, worker, interrupt_text=f"clone failed: {INTERRUPT_SIGNAL}")
-
-
-@route("POST", "/nodes/{node}/qemu/{vmid}/clone")
-def qemu_clone(call: Call) -> Task:
-    return _clone(call, "qemu")
-
-
-@route("POST", "/nodes/{node}/lxc/{vmid}/clone")
-def lxc_clone(call: Call) -> Task:
-    return _clone(call, "lxc")
