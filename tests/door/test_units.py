@@ -95,11 +95,6 @@ async def test_bearer_tokens_constant_time_and_redacted() -> None:
     assert await StaticTokenVerifier(tokens).verify_token("nope") is None
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_load_bearer_tokens(tmp_path: Path) -> None:
     assert load_bearer_tokens({}) is None
     single = load_bearer_tokens({"PVEMCP_HTTP_TOKEN": TOKEN})

@@ -16,6 +16,7 @@ from pvemcp.door._core import App, load_app_config
 from pvemcp.door.auth import load_bearer_tokens
 from pvemcp.door.transports import HttpSettings, http_endpoint
 from pvemcp.sim import running_simulator
+from simenv import cluster_env
 
 from .infra import free_port
 
@@ -125,12 +126,7 @@ def test_the_local_rate_limit_is_per_caller_and_per_minute() -> None:
 async def test_probes_answer_without_auth_and_report_readiness() -> None:
     token = "probe-test-token-0123456789abcdef"
     async with running_simulator(seed=1) as sim:
-        env = {
-            "PROXMOX_URL": sim.url,
-            "PROXMOX_TOKEN_ID": sim.token_id,
-            "PROXMOX_TOKEN_SECRET": sim.token_secret,
-            "PROXMOX_FINGERPRINT": sim.fingerprint,
-        }
+        env = cluster_env(sim)
         settings = HttpSettings(host="127.0.0.1", port=0, tokens=load_bearer_tokens({"PVEMCP_HTTP_TOKEN": token}))
         async with (
             http_endpoint(App(load_app_config(config_path=None, env=env)), settings) as running,
@@ -181,7 +177,7 @@ async def test_the_rate_limit_refuses_a_caller_over_it_through_the_door() -> Non
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
-    from reliability.helpers import cluster_env, text_of
+    from reliability.helpers import text_of
 
     async with running_simulator(seed=1) as sim:
         app = App(load_app_config(config_path=None, env=cluster_env(sim, PVEMCP_RATE_LIMIT_PER_MINUTE="2")))

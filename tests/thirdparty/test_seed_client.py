@@ -24,11 +24,6 @@ from pvemcp.sim import RunningSimulator, running_simulator
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _seed_client(shared: Path) -> type:
     guide = (shared / "seed" / "PROXMOX_API_LLM_GUIDE.md").read_text(encoding="utf-8")
     match = re.search(r"### Python Minimal Client\n```python\n(.*?)```", guide, flags=re.S)
