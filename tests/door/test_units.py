@@ -238,7 +238,8 @@ def test_client_snippets_are_valid_json_and_never_hold_the_token() -> None:
 
 
 def _json_blocks(text: str) -> list[dict[str, Any]]:
-    blocks, current = [], []
+    blocks: list[dict[str, Any]] = []
+    current: list[str] = []
     for line in text.splitlines():
         if line.startswith("  ") and (current or line.strip() == "{"):
             current.append(line)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -53,7 +54,9 @@ def pair(clock: Clock, secret: bytes = b"k" * 32) -> tuple[ConfirmationStore, Co
     )
 
 
-async def refused(store: ConfirmationStore, token: object, tool: str, args: dict, caller: str) -> ConfirmationFailure:
+async def refused(
+    store: ConfirmationStore, token: object, tool: str, args: dict[str, Any], caller: str
+) -> ConfirmationFailure:
     with pytest.raises(ConfirmationError) as caught:
         await store.redeem_once(token, tool, args, caller)
     return caught.value.reason
@@ -158,18 +161,18 @@ async def test_a_shared_question_is_answered_once_on_any_replica() -> None:
 
     spender = SpentOnce()
     a, b = SharedPendingQuestions(spender), SharedPendingQuestions(spender)
-    fields = {"tool": "guest_stop", "wire_arguments": ARGS, "caller": "alice"}
+    fields: dict[str, Any] = {"tool": "guest_stop", "wire_arguments": ARGS, "caller": "alice"}
     state = a.mint(**fields, question="Stop 100?", confirm_tool="guest_stop", confirm_arguments=dict(ARGS))
     for wrong in ({**fields, "caller": "mallory"}, {**fields, "wire_arguments": {"vmids": [101]}}):
         with pytest.raises(MCPError):
-            await b.take_once(state, **wrong)  # type: ignore[arg-type]
-    pending = await b.take_once(state, **fields)  # type: ignore[arg-type]
+            await b.take_once(state, **wrong)
+    pending = await b.take_once(state, **fields)
     assert pending.confirm_arguments == ARGS and pending.question == "Stop 100?"
     for replica in (a, b):
         with pytest.raises(MCPError):
-            await replica.take_once(state, **fields)  # type: ignore[arg-type]
+            await replica.take_once(state, **fields)
     with pytest.raises(MCPError):
-        await b.take_once(state[:-4] + "AAAA", **fields)  # type: ignore[arg-type]
+        await b.take_once(state[:-4] + "AAAA", **fields)
 
 
 @pytest.mark.anyio
@@ -184,7 +187,7 @@ async def test_the_rate_limit_refuses_a_caller_over_it_through_the_door() -> Non
         async with (
             http_endpoint(app, HttpSettings(host="127.0.0.1", port=0)) as running,
             httpx2.AsyncClient(timeout=30) as http,
-            Client(streamable_http_client(running.url, http_client=http)) as client,  # type: ignore[arg-type]
+            Client(streamable_http_client(running.url, http_client=http)) as client,
         ):
             first, second = [await client.call_tool("guest_list", {}) for _ in range(2)]
             assert not first.is_error and not second.is_error
