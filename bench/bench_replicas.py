@@ -15,11 +15,8 @@ limit; everything it starts is stopped before it exits. Not a test: figures depe
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from pvemcp.sim import running_simulator  # noqa: E402
-from replicas.infra import free_port, running_haproxy, running_postgres  # noqa: E402
+from reliability.helpers import cluster_env, subprocess_env  # noqa: E402
+from replicas.infra import running_haproxy, running_postgres, running_replicas  # noqa: E402
 
 DEADLINE_S = 300.0
 
@@ -85,34 +83,6 @@ async def measure(url: str, calls: int, concurrency: int, vmids: list[int]) -> d
     }
 
 
-def start_replica(env: dict[str, str], log: Path) -> tuple[int, subprocess.Popen[bytes]]:
-    port = free_port()
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pvemcp", "serve", "--http", f"127.0.0.1:{port}"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-        )
-    return port, proc
-
-
-async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 90
-    async with httpx2.AsyncClient(timeout=5) as http:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"replica on port {port} exited with {proc.returncode}")
-            try:
-                if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
-                    return
-            except httpx2.TransportError:
-                pass
-            await anyio.sleep(0.2)
-    raise RuntimeError(f"replica on port {port} never became ready")
-
-
 async def run(calls: int, concurrency: int) -> None:
     with tempfile.TemporaryDirectory(prefix="pvemcp-bench-") as scratch, running_postgres() as db_url:
         tmp = Path(scratch)
@@ -120,33 +90,18 @@ async def run(calls: int, concurrency: int) -> None:
             (tmp / name).write_text(secrets.token_hex(32))
             (tmp / name).chmod(0o600)
         async with running_simulator(seed=1, task_speed=50.0) as sim:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("PROXMOX_", "PVEMCP_"))}
-            env.update(
-                PROXMOX_URL=sim.url,
-                PROXMOX_TOKEN_ID=sim.token_id,
-                PROXMOX_TOKEN_SECRET=sim.token_secret,
-                PROXMOX_FINGERPRINT=sim.fingerprint,
+            env = subprocess_env(
+                **cluster_env(sim),
                 PVEMCP_STATE_URL=db_url,
                 PVEMCP_AUDIT_KEY_FILE=str(tmp / "audit.key"),
                 PVEMCP_SECRET_KEY_FILE=str(tmp / "secret.key"),
                 PVEMCP_CACHE_DIR=str(tmp / "cache"),
             )
             vmids = sorted(v for v, g in sim.state.guests.items() if not g.template)
-            replicas = [start_replica(env, tmp / f"replica{i}.log") for i in range(3)]
-            try:
-                for port, proc in replicas:
-                    await wait_ready(port, proc)
-                one = await measure(f"http://127.0.0.1:{replicas[0][0]}/mcp", calls, concurrency, vmids)
-                with running_haproxy([p for p, _ in replicas], tmp / "haproxy.log") as lb:
+            async with running_replicas(env, 3, tmp) as replicas:
+                one = await measure(replicas[0].url, calls, concurrency, vmids)
+                with running_haproxy([r.port for r in replicas], tmp / "haproxy.log") as lb:
                     three = await measure(f"http://127.0.0.1:{lb}/mcp", calls, concurrency, vmids)
-            finally:
-                for _, proc in replicas:
-                    proc.send_signal(signal.SIGTERM)
-                for _, proc in replicas:
-                    try:
-                        proc.wait(timeout=15)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
     print(f"{calls} calls, {concurrency} at a time, state in PostgreSQL; reads and dry runs, nothing sent\n")
     print("| | 1 replica (direct) | 3 replicas (HAProxy) | ratio |\n|---|---:|---:|---:|")
     for key, label, fmt in (

@@ -53,6 +53,14 @@ def test_json_snippets_parse(body: str) -> None:
             assert "PROXMOX_FINGERPRINT" in env, "a default PVE install has a self-signed certificate"
 
 
+CLUSTER_ENV = {
+    "PROXMOX_URL": "https://pve.example.com:8006",
+    "PROXMOX_TOKEN_ID": "pvemcp@pve!mcp",
+    "PROXMOX_TOKEN_SECRET": "00000000-1111-2222-3333-444444444444",
+    "PROXMOX_FINGERPRINT": ":".join(["AB"] * 32),
+}
+
+
 @pytest.mark.parametrize("body", blocks("toml"))
 def test_toml_snippets_load_through_the_config_loader(body: str, tmp_path: Path) -> None:
     document = tomllib.loads(body)
@@ -65,8 +73,10 @@ def test_toml_snippets_load_through_the_config_loader(body: str, tmp_path: Path)
                 text = text.replace(f'"{value}"', json.dumps(str(secret)))
     config_file = tmp_path / "pvemcp.toml"
     config_file.write_text(text)
-    config = load_app_config(config_path=config_file, env={})
-    assert config.clusters, "the example defines a cluster"
+    # a policy-only snippet is meant to sit beside a cluster from the environment
+    env = {} if document.get("clusters") else CLUSTER_ENV
+    config = load_app_config(config_path=config_file, env=env)
+    assert config.clusters, "the example defines a cluster, or is a policy-only fragment"
     policy = document.get("policy", {})
     assert config.policy.read_only is policy.get("read_only", False)
     if "toolsets" in policy:

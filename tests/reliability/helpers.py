@@ -9,11 +9,14 @@ totals are printed in pytest's terminal summary and stored in pytest's cache.
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import mcp_types as types
 
@@ -78,3 +81,43 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 def python() -> str:
     return sys.executable
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 right now (a child binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def accepting(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def start_http_server(port: int, env: Mapping[str, str], out: IO[Any] | int) -> subprocess.Popen[bytes]:
+    """The real command, ``pvemcp serve --http 127.0.0.1:PORT``, as a child writing its output to ``out``."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pvemcp", "serve", "--http", f"127.0.0.1:{port}"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=out,
+    )
+
+
+def stop_processes(procs: Sequence[subprocess.Popen[Any]], timeout: float) -> None:
+    """SIGTERM every child still running, then wait ``timeout`` seconds for each before killing it."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -15,33 +15,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import socket
-import subprocess
 import sys
 import time
+from pathlib import Path
 
 import anyio
 
 from pvemcp.sim import running_simulator
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the tests' shared helpers
+
+from reliability.helpers import (
+    accepting,
+    cluster_env,
+    free_port,
+    start_http_server,
+    stop_processes,
+    subprocess_env,
+)
+
 READY_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    """A port free on 127.0.0.1 right now (the server binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def accepting(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 async def serve(port: int, lifetime_s: float, seed: int) -> int:
@@ -53,21 +47,7 @@ async def serve(port: int, lifetime_s: float, seed: int) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     async with running_simulator(seed=seed, task_speed=50.0) as sim:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PROXMOX_", "PVEMCP_"))}
-        env.update(
-            PROXMOX_URL=sim.url,
-            PROXMOX_TOKEN_ID=sim.token_id,
-            PROXMOX_TOKEN_SECRET=sim.token_secret,
-            PROXMOX_FINGERPRINT=sim.fingerprint,
-            PYTHONUNBUFFERED="1",
-        )
-        server = subprocess.Popen(
-            [sys.executable, "-m", "pvemcp", "serve", "--http", f"127.0.0.1:{port}"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=sys.stderr,
-            stderr=sys.stderr,
-        )
+        server = start_http_server(port, subprocess_env(**cluster_env(sim)), sys.stderr)
         try:
             deadline = time.monotonic() + READY_TIMEOUT_S
             while not accepting(port):
@@ -81,13 +61,7 @@ async def serve(port: int, lifetime_s: float, seed: int) -> int:
                     await anyio.sleep(0.2)
             return 0 if server.poll() is None else 1
         finally:
-            if server.poll() is None:
-                server.send_signal(signal.SIGTERM)
-                try:
-                    server.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait(timeout=5)
+            stop_processes([server], timeout=10)
 
 
 def main(argv: list[str] | None = None) -> int:

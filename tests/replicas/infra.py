@@ -12,28 +12,19 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
+import httpx2
+
+from reliability.helpers import accepting, free_port, start_http_server, stop_processes
+
 READY_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def accepting(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _pg_bin(name: str) -> str | None:
@@ -141,9 +132,51 @@ def running_haproxy(backend_ports: list[int], log: Path) -> Iterator[int]:
                 time.sleep(0.05)
             yield port
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_processes([proc], timeout=10)
+
+
+@dataclass
+class Replica:
+    """One ``pvemcp serve --http`` child on 127.0.0.1."""
+
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+
+def start_replica(env: Mapping[str, str], log: Path) -> Replica:
+    """A replica on a free port, its output appended to ``log``."""
+    port = free_port()
+    with open(log, "ab") as out:
+        return Replica(port, start_http_server(port, env, out))
+
+
+async def wait_ready(replica: Replica) -> None:
+    """Until the replica answers ``/readyz`` with 200; ``RuntimeError`` if it exits or takes over 90 s."""
+    deadline = time.monotonic() + 90
+    async with httpx2.AsyncClient(timeout=5) as http:
+        while True:
+            if replica.proc.poll() is not None:
+                raise RuntimeError(f"replica on {replica.port} exited with {replica.proc.returncode}")
+            if accepting(replica.port):
+                response = await http.get(f"http://127.0.0.1:{replica.port}/readyz")
+                if response.status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"replica on {replica.port} never became ready")
+            await anyio.sleep(0.2)
+
+
+@contextlib.asynccontextmanager
+async def running_replicas(env: Mapping[str, str], count: int, log_dir: Path) -> AsyncIterator[list[Replica]]:
+    """``count`` replicas sharing ``env``, each ready; all stopped on exit (logs ``log_dir/replicaN.log``)."""
+    replicas = [start_replica(env, log_dir / f"replica{i}.log") for i in range(count)]
+    try:
+        for replica in replicas:
+            await wait_ready(replica)
+        yield replicas
+    finally:
+        stop_processes([r.proc for r in replicas], timeout=15)

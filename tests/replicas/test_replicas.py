@@ -40,7 +40,7 @@ from mcp.client.streamable_http import streamable_http_client
 from pvemcp.sim import running_simulator
 from reliability.helpers import cluster_env, mutations, subprocess_env, text_of
 
-from .infra import accepting, free_port, running_haproxy, running_postgres
+from .infra import Replica, running_haproxy, running_postgres, running_replicas
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(600), pytest.mark.usefixtures("binaries")]
 
@@ -51,48 +51,10 @@ RUN_DEADLINE_S = 300.0
 POLICY = '[policy]\nconfirm_fallback = "token"\n[policy.rules]\nwrite = "confirm"\ndestructive = "confirm"\n'
 
 
-@dataclass
-class Replica:
-    port: int
-    proc: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-
 def write_private(path: Path, text: str) -> Path:
     path.write_text(text, encoding="ascii")
     path.chmod(0o600)
     return path
-
-
-def start_replica(env: dict[str, str], log: Path) -> Replica:
-    port = free_port()
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pvemcp", "serve", "--http", f"127.0.0.1:{port}"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-        )
-    return Replica(port, proc)
-
-
-async def wait_ready(replica: Replica) -> None:
-    deadline = time.monotonic() + 90
-    async with httpx2.AsyncClient(timeout=5) as http:
-        while True:
-            if replica.proc.poll() is not None:
-                raise RuntimeError(f"replica on {replica.port} exited with {replica.proc.returncode}")
-            if accepting(replica.port):
-                response = await http.get(f"http://127.0.0.1:{replica.port}/readyz")
-                if response.status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"replica on {replica.port} never became ready")
-            await anyio.sleep(0.2)
 
 
 async def call(url: str, tool: str, args: dict[str, Any]) -> types.CallToolResult:
@@ -132,22 +94,9 @@ async def test_three_replicas_behind_haproxy_share_one_state(tmp_path: Path) -> 
                 PVEMCP_SECRET_KEY_FILE=str(tmp_path / "secret.key"),
                 PVEMCP_CACHE_DIR=str(tmp_path / "cache"),
             )
-            replicas = [start_replica(env, tmp_path / f"replica{i}.log") for i in range(REPLICAS)]
-            try:
-                for replica in replicas:
-                    await wait_ready(replica)
+            async with running_replicas(env, REPLICAS, tmp_path) as replicas:
                 with running_haproxy([r.port for r in replicas], tmp_path / "haproxy.log") as lb_port:
                     await exercise(sim, replicas, f"http://127.0.0.1:{lb_port}/mcp", db_url, env)
-            finally:
-                for replica in replicas:
-                    if replica.proc.poll() is None:
-                        replica.proc.send_signal(signal.SIGTERM)
-                for replica in replicas:
-                    try:
-                        replica.proc.wait(timeout=15)
-                    except subprocess.TimeoutExpired:
-                        replica.proc.kill()
-                        replica.proc.wait()
 
 
 async def exercise(sim: Any, replicas: list[Replica], lb: str, db_url: str, env: dict[str, str]) -> None:

@@ -17,9 +17,8 @@ from pvemcp.door._core import App, load_app_config
 from pvemcp.door.auth import load_bearer_tokens
 from pvemcp.door.transports import HttpSettings, http_endpoint
 from pvemcp.sim import running_simulator
+from reliability.helpers import free_port
 from simenv import cluster_env
-
-from .infra import free_port
 
 ARGS = {"vmids": [100], "wait": 0}
 

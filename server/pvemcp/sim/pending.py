@@ -151,14 +151,9 @@ def hotplugs_change(guest: Guest, key: str, new: ConfigValue) -> bool:
         return _agent_hotplugs(old, new)
     if key == "hotplug":
         return not re.search(r"memory|cpu", f"{new} {cfg.get('hotplug', '')}")
-    if key == "tablet":
-        return "usb" in features
-    if re.match(r"^usb\d+$", key):
-        return _usb_hotplug(guest, features)
-    if key == "vcpus":
-        return "cpu" in features
-    if key == "memory":
-        return "memory" in features
+    gated = _feature_gated(guest, key, features)
+    if gated is not None:
+        return gated
     if key == "balloon":
         old_on = old is None or str(old) != "0"
         return old_on == (str(new) != "0")
@@ -167,6 +162,22 @@ def hotplugs_change(guest: Guest, key: str, new: ConfigValue) -> bool:
     if QEMU_DISK_RE.match(key) or re.match(r"^(ide|sata|scsi|virtio)\d+$", key):
         return _qemu_disk_hotplugs(key, old, new, features)
     return False
+
+
+def _feature_gated(guest: Guest, key: str, features: frozenset[str]) -> bool | None:
+    """Whether a QEMU key that only one ``hotplug`` feature governs plugs at once, whether set or deleted.
+
+    ``None`` for any other key. The same answer for both halves of ``vmconfig_hotplug_pending``.
+    """
+    if key == "tablet":
+        return "usb" in features
+    if re.match(r"^usb\d+$", key):
+        return _usb_hotplug(guest, features)
+    if key == "vcpus":
+        return "cpu" in features
+    if key == "memory":
+        return "memory" in features
+    return None
 
 
 def hotplugs_delete(guest: Guest, key: str) -> bool:
@@ -181,14 +192,9 @@ def hotplugs_delete(guest: Guest, key: str) -> bool:
         return True
     if key == "hotplug":
         return not re.search(r"memory|cpu", str(cfg.get("hotplug", "")))
-    if key == "tablet":
-        return "usb" in features
-    if re.match(r"^usb\d+$", key):
-        return _usb_hotplug(guest, features)
-    if key == "vcpus":
-        return "cpu" in features
-    if key == "memory":
-        return "memory" in features
+    gated = _feature_gated(guest, key, features)
+    if gated is not None:
+        return gated
     if key == "balloon":
         return str(cfg.get("balloon", "")) != "0"
     if re.match(r"^net\d+$", key):
@@ -287,6 +293,19 @@ def hotplug_pending(state: ClusterState, guest: Guest, selection: set[str]) -> N
             _apply_change(state, guest, key)
     _sort(guest)
     state.touch()
+
+
+def settle_update(state: ClusterState, guest: Guest, modified: set[str]) -> None:
+    """The end of a config update in qemu-server and pve-container alike, once ``[PENDING]`` is written.
+
+    ``cleanup_pending``, then ``vmconfig_hotplug_pending`` for the ``modified`` options of a running
+    guest, or ``vmconfig_apply_pending`` for a stopped one.
+    """
+    cleanup_pending(guest)
+    if guest.status == "running":
+        hotplug_pending(state, guest, modified)
+    else:
+        apply_pending(state, guest)
 
 
 def effective_config(guest: Guest, current: bool) -> Config:

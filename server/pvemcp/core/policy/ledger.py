@@ -73,7 +73,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
 
 from pvemcp.core.policy._canonical import canonical_bytes, canonical_json
 from pvemcp.core.policy.redact import redact, redact_text
@@ -430,6 +430,23 @@ def _read_tail(path: Path, key: bytes) -> tuple[int, str, int]:
     return seq, mac, size
 
 
+class RecordArgs(TypedDict, total=False):
+    """The keyword arguments of :func:`record_fields`, so :meth:`AuditLedger.append` takes the same ones."""
+
+    tool: Required[str]
+    caller: str | None
+    risk: str | None
+    target: Any
+    args: Mapping[str, Any] | None
+    upid: str | None
+    error: str | None
+    reason: str | None
+    call_id: str | None
+    plan_digest: str | None
+    via: str | None
+    details: Mapping[str, Any] | None
+
+
 def record_fields(
     outcome: Outcome | str,
     *,
@@ -544,22 +561,7 @@ class AuditLedger:
         return self._head
 
     def append(
-        self,
-        outcome: Outcome | str,
-        *,
-        tool: str,
-        caller: str | None = None,
-        risk: str | None = None,
-        target: Any = None,
-        args: Mapping[str, Any] | None = None,
-        upid: str | None = None,
-        error: str | None = None,
-        reason: str | None = None,
-        call_id: str | None = None,
-        plan_digest: str | None = None,
-        via: str | None = None,
-        details: Mapping[str, Any] | None = None,
-        call: str | None = None,
+        self, outcome: Outcome | str, *, call: str | None = None, **fields: Unpack[RecordArgs]
     ) -> dict[str, Any]:
         """Write one record and return it as written. Raises :class:`LedgerError` if it could not be.
 
@@ -567,21 +569,8 @@ class AuditLedger:
         its older name); ``plan_digest`` names the plan the record is about. The door should treat a
         failure to write as a reason not to send the request (fail closed).
         """
-        record = record_fields(
-            outcome,
-            tool=tool,
-            caller=caller,
-            risk=risk,
-            target=target,
-            args=args,
-            upid=upid,
-            error=error,
-            reason=reason,
-            call_id=call_id or call,
-            plan_digest=plan_digest,
-            via=via,
-            details=details,
-        )
+        fields["call_id"] = fields.get("call_id") or call
+        record = record_fields(outcome, **fields)
         with self._lock:
             if self._fd < 0:
                 raise LedgerError(f"ledger {self.path} is closed")
@@ -1016,6 +1005,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
     except LedgerError as exc:
         print(f"pvemcp audit {action}: {exc}", file=sys.stderr)
         return 2
+    return print_verdict(action, report)
+
+
+def print_verdict(action: str, report: VerifyReport) -> int:
+    """Print what ``pvemcp audit verify|head`` found and return its exit code: 0 intact, 1 tampered.
+
+    One ending for a ledger file and a shared database's ledger, so both answer alike.
+    """
     if action == "head" and report.intact:
         print(HeadAnchor(report.last_seq, report.head).text())
         return 0

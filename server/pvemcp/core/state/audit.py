@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from pvemcp.core.policy.ledger import HeadAnchor, LedgerError, load_key, parse_head
+from pvemcp.core.policy.ledger import LedgerError, load_key, parse_head, print_verdict
 
 __all__ = ["cmd_audit_shared"]
 
@@ -32,8 +32,4 @@ def cmd_audit_shared(args: argparse.Namespace, url: str) -> int:
     except LedgerError as exc:
         print(f"pvemcp audit {action}: {exc}", file=sys.stderr)
         return 2
-    if action == "head" and report.intact:
-        print(HeadAnchor(report.last_seq, report.head).text())
-        return 0
-    print(report.format())
-    return 0 if report.intact else 1
+    return print_verdict(action, report)

@@ -75,7 +75,17 @@ class ToolError(Exception):
 
 
 #: Why a call was refused, for agents that branch without parsing prose (``structuredContent.refused``).
-REFUSAL_REASONS = ("read_only", "scope", "rule", "declined", "expired", "plan_changed", "token", "no_confirmation")
+REFUSAL_REASONS = (
+    "read_only",
+    "scope",
+    "rule",
+    "declined",
+    "expired",
+    "plan_changed",
+    "token",
+    "no_confirmation",
+    "rate_limited",
+)
 
 
 def refusal(reason: str, message: str, obj: Any = None, **extra: Any) -> ToolResult:

@@ -280,11 +280,7 @@ def _write_qemu_update(call: Call, upd: _ConfigUpdate) -> list[str]:
         else:
             guest.pending[opt] = stored
         guest.pending_delete.pop(opt, None)
-    pending.cleanup_pending(guest)
-    if guest.status == "running":
-        pending.hotplug_pending(state, guest, modified)
-    else:
-        pending.apply_pending(state, guest)
+    pending.settle_update(state, guest, modified)
     return lines
 
 
@@ -352,11 +348,7 @@ def _write_lxc_update(call: Call, upd: _ConfigUpdate) -> None:
             stored = _lxc_net(state, stored)
         guest.pending[opt] = stored
         guest.pending_delete.pop(opt, None)
-    pending.cleanup_pending(guest)
-    if guest.status == "running":
-        pending.hotplug_pending(state, guest, modified)
-    else:
-        pending.apply_pending(state, guest)
+    pending.settle_update(state, guest, modified)
 
 
 @route("PUT", "/nodes/{node}/qemu/{vmid}/config")

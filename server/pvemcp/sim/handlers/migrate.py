@@ -15,8 +15,10 @@ beyond naming an existing storage, bandwidth limits.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from pvemcp.sim.errors import TaskError, fail, param_error
@@ -189,6 +191,23 @@ def _abort(ctx: TaskContext, started: float, why: str) -> TaskError:
     return TaskError("migration aborted")
 
 
+@contextlib.contextmanager
+def _migrate_lock(state: ClusterState, guest: Guest) -> Iterator[None]:
+    """The ``migrate`` lock held for the copy and the move, released however the migration ends."""
+    guest.config["lock"] = "migrate"
+    state.touch()
+    try:
+        yield
+    finally:
+        if guest.config.get("lock") == "migrate":
+            guest.config.pop("lock", None)
+            state.touch()
+
+
+def _log_finished(ctx: TaskContext, started: float) -> None:
+    ctx.log(f"{_stamp(ctx.now())} migration finished successfully (duration {_duration(ctx.elapsed() - started)})")
+
+
 @route("POST", "/nodes/{node}/qemu/{vmid}/migrate")
 def qemu_migrate(call: Call) -> Task:
     target = call.req("target")
@@ -230,9 +249,7 @@ def qemu_migrate(call: Call) -> Task:
                 ctx.log(f"{_stamp(ctx.now())} found local disk '{disk['volid']}' (attached)")
         if blocked:
             raise _abort(ctx, started, "Problem found while scanning volumes - can't migrate VM - check log")
-        guest.config["lock"] = "migrate"
-        state.touch()
-        try:
+        with _migrate_lock(state, guest):
             copy_bytes = sum(int(d.get("size", 0)) for d in locals_)
             if copy_bytes:
                 ctx.log(f"{_stamp(ctx.now())} copying local disk images")
@@ -250,11 +267,7 @@ def qemu_migrate(call: Call) -> Task:
             _move(state, guest, target)
             if online:
                 set_running(state, guest)  # a new QEMU process on the target
-        finally:
-            if guest.config.get("lock") == "migrate":
-                guest.config.pop("lock", None)
-                state.touch()
-        ctx.log(f"{_stamp(ctx.now())} migration finished successfully (duration {_duration(ctx.elapsed() - started)})")
+        _log_finished(ctx, started)
 
     return start_guest_task(call, "qmigrate", worker)
 
@@ -289,9 +302,7 @@ def lxc_migrate(call: Call) -> Task:
             if why is not None:  # pve-container LXC/Migrate.pm phase1: the same rule for CT volumes
                 ctx.warn(f"can't migrate local volume '{disk['volid']}': {why}")
                 raise _abort(ctx, started, "can't migrate CT - check log")
-        guest.config["lock"] = "migrate"
-        state.touch()
-        try:
+        with _migrate_lock(state, guest):
             if running:
                 ctx.log(f"{_stamp(ctx.now())} shutdown CT {guest.vmid}")
                 # a CT ignoring the shutdown is stopped after the timeout (how PVE words that is not modelled)
@@ -307,10 +318,6 @@ def lxc_migrate(call: Call) -> Task:
             if running:
                 ctx.log(f"{_stamp(ctx.now())} start container on target node")
                 set_running(state, guest)
-        finally:
-            if guest.config.get("lock") == "migrate":
-                guest.config.pop("lock", None)
-                state.touch()
-        ctx.log(f"{_stamp(ctx.now())} migration finished successfully (duration {_duration(ctx.elapsed() - started)})")
+        _log_finished(ctx, started)
 
     return start_guest_task(call, "vzmigrate", worker)
