@@ -1,33 +1,48 @@
-"""Routing: operations that qemu-server and pve-container answer alike are served by one handler."""
+"""Routing as PVE routes: decoded path, empty fragments skipped, volume ids with ``/`` in the content tail.
+
+pve-http-server ``APIServer/AnyEvent.pm`` decodes the whole path (``uri_unescape``) before
+pve-common ``RESTHandler.pm`` ``find_handler``/``map_path_to_methods`` split it; pve-storage
+``API2/Storage/Status.pm`` registers ``{storage}/content`` with ``fragmentDelimiter => ''`` so the rest
+of the path is the ``{volume}`` parameter.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-import pvemcp.sim.handlers  # noqa: F401  (importing the handler modules registers their routes)
-from pvemcp.sim.routing import ROUTES, Call, guest_route
+from pvemcp.sim import RunningSimulator
+
+from .conftest import Api
+
+pytestmark = pytest.mark.anyio
+
+TEMPLATE = "local:vztmpl/alpine-3.22-default_20250617_amd64.tar.xz"
 
 
-def test_shared_guest_operations_have_one_handler_for_both_types() -> None:
-    shared = [key for key in ROUTES if "/qemu/" in key and key.replace("/qemu/", "/lxc/", 1) in ROUTES]
-    same = [key for key in shared if ROUTES[key].handler is ROUTES[key.replace("/qemu/", "/lxc/", 1)].handler]
-    assert "POST /nodes/{node}/qemu/{vmid}/snapshot" in same
-    assert "POST /nodes/{node}/qemu/{vmid}/clone" in same
-    assert "GET /nodes/{node}/qemu/{vmid}/firewall/rules" in same
-    # start/stop differ (an LXC start of a running CT fails synchronously, a qemu one in the task)
-    assert "POST /nodes/{node}/qemu/{vmid}/status/start" not in same
+@pytest.mark.parametrize("sep", ["/", "%2F"])
+async def test_volume_id_with_slash_reaches_the_volume_handler(sim: RunningSimulator, admin: Api, sep: str) -> None:
+    tail = TEMPLATE.replace("/", sep)
+    r = await admin.get(f"/nodes/pve1/storage/local/content/{tail}")
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["format"] == "txz"
+    r = await admin.delete(f"/nodes/pve1/storage/local/content/{tail}")
+    assert r.status_code == 200, r.text
+    status = await admin.wait_task(r.json()["data"])
+    assert status["exitstatus"] == "OK"
+    assert f"Removed volume '{TEMPLATE}'" in await admin.log(r.json()["data"])
+    listing = await admin.data("GET", "/nodes/pve1/storage/local/content", params={"content": "vztmpl"})
+    assert TEMPLATE not in [v["volid"] for v in listing]
+    # only pve1's copy of the local template went away
+    other = await admin.data("GET", "/nodes/pve2/storage/local/content", params={"content": "vztmpl"})
+    assert TEMPLATE in [v["volid"] for v in other]
 
 
-def test_the_handler_reads_the_guest_type_from_the_operation() -> None:
-    def call(key: str) -> Call:
-        return Call(sim=None, ident=None, method=key.split()[0], key=key, params={})  # type: ignore[arg-type]
-
-    assert call("GET /nodes/{node}/lxc/{vmid}/snapshot").guest_type == "lxc"
-    assert call("GET /nodes/{node}/qemu/{vmid}/config").guest_type == "qemu"
-    with pytest.raises(RuntimeError, match="not a guest operation"):
-        _ = call("GET /nodes/{node}/storage").guest_type
+async def test_bare_volume_name_with_slash_takes_the_path_storage(admin: Api) -> None:
+    r = await admin.get("/nodes/pve1/storage/local/content/vztmpl/alpine-3.22-default_20250617_amd64.tar.xz")
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["path"] == "/var/lib/vz/template/cache/alpine-3.22-default_20250617_amd64.tar.xz"
 
 
-def test_a_shared_route_needs_a_type_segment() -> None:
-    with pytest.raises(ValueError, match="no \\{type\\} segment"):
-        guest_route("GET", "/nodes/{node}/qemu/{vmid}/snapshot")
+async def test_encoded_slash_elsewhere_is_a_separator(admin: Api) -> None:
+    r = await admin.get("/nodes/pve1%2Fqemu")
+    assert r.status_code == 200 and any(g["vmid"] == 100 for g in r.json()["data"])
