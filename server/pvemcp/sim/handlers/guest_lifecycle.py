@@ -1,4 +1,4 @@
-"""VMs and containers: indexes, status, power actions, create, clone, destroy, config, template.
+"""VM and container power actions: start, stop, shutdown, reboot, reset, suspend, resume.
 
 Each failure is raised where PVE raises it (notes §1.7, §4): synchronously as HTTP 500, or inside the
 worker so that the call returns a UPID and the task ends with the error as exit status. Examples: qemu
