@@ -23,8 +23,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ async def call(url: str, tool: str, args: dict[str, Any]) -> types.CallToolResul
     """One call on a fresh sessionless client (the 2026 era): nothing ties it to a replica."""
     async with (
         httpx2.AsyncClient(timeout=httpx2.Timeout(120.0)) as http,
-        Client(streamable_http_client(url, http_client=http)) as client,  # type: ignore[arg-type]
+        Client(streamable_http_client(url, http_client=http)) as client,
     ):
         return await client.call_tool(tool, args)
 
@@ -153,12 +154,12 @@ async def exercise(sim: Any, replicas: list[Replica], lb: str, db_url: str, env:
 
     # The work: per guest a stop then a start (each previewed on one replica, raced on the other two
     # endpoints), and reads through the balancer until TOTAL_CALLS calls have been made.
-    confirm_jobs: list[Callable[[], Awaitable[None]]] = []
+    confirm_jobs: list[Callable[[], Coroutine[Any, Any, None]]] = []
     for i, vmid in enumerate(guests):
         issuer, other = survivors[i % 2], survivors[(i + 1) % 2]
         running = sim.state.guests[vmid].status == "running"
         for tool in ("guest_stop", "guest_start") if running else ("guest_start", "guest_stop"):
-            confirm_jobs.append(lambda t=tool, v=vmid, s=issuer, o=other: confirmed(t, v, s, (o.url, lb)))
+            confirm_jobs.append(partial(confirmed, tool, vmid, issuer, (other.url, lb)))
     reads = TOTAL_CALLS - 3 * len(confirm_jobs)
     limiter = anyio.Semaphore(CONCURRENCY)
 
