@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# The simulator fixture, its options and the cluster environment live in one module for every directory.
+pytest_plugins = ("simenv",)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 

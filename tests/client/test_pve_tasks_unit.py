@@ -14,7 +14,7 @@ from pvemcp.core.pve.errors import PveError
 from pvemcp.core.pve.tasks import exit_ok, percent_from_line, wait_task
 
 UPID = "UPID:pve1:0000ABCD:00001234:65A1B2C3:qmclone:100:root@pam!mcp:"
-FAST = {"poll_initial_s": 0.001, "poll_max_s": 0.002}  # one task step per poll: keep polls quick
+FAST: dict[str, Any] = {"poll_initial_s": 0.001, "poll_max_s": 0.002}  # one task step per poll: keep polls quick
 CFG = ClientConfig(url="https://pve.test", token_id="root@pam!mcp", token_secret="s3cr3t-token-value")
 
 

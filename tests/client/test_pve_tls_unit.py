@@ -23,7 +23,8 @@ from anyio.streams.tls import TLSListener
 from pvemcp.core.pve.client import PveClient
 from pvemcp.core.pve.config import ClientConfig
 from pvemcp.core.pve.errors import PveError
-from pvemcp.core.pve.tls import PveTransport, build_ssl_context, fingerprint_of, normalize_fingerprint
+from pvemcp.core.pve.fingerprint import fingerprint_of, normalize_fingerprint
+from pvemcp.core.pve.tls import PveTransport, build_ssl_context
 
 x509 = pytest.importorskip("cryptography.x509")
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402

@@ -6,7 +6,7 @@ leave no mutating request in it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +18,16 @@ from pvemcp.core.policy.config import PolicyConfig
 from pvemcp.core.policy.ledger import load_key, verify
 from pvemcp.core.pve.config import ClientConfig
 from pvemcp.core.tools.base import CallContext, ConfirmationNeeded, ToolResult, UnknownTool
-from pvemcp.sim import running_simulator
+from simenv import DEFAULT_SIM, SimOptions
 
 MUTATING = ("POST", "PUT", "DELETE")
 CTX = CallContext(caller="test")
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Any]:
-    async with running_simulator(seed=7, task_speed=200.0) as simulator:
-        yield simulator
+def sim_options() -> SimOptions:
+    """Seed 7, fast tasks (the shared ``sim`` fixture of tests/simenv.py builds it)."""
+    return {**DEFAULT_SIM, "seed": 7, "task_speed": 200.0}
 
 
 def make_config(sim: Any, policy: dict[str, Any] | None = None) -> AppConfig:

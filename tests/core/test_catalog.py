@@ -1,21 +1,18 @@
-"""The curated catalog: covers the seed guide, declares every hint, fits the token budget, and does
-not change unnoticed (golden snapshot, regenerated on purpose with UPDATE_SNAPSHOTS=1)."""
+"""The curated catalog: covers the seed guide, declares every hint and fits the token budget (its golden
+listings are tests/core/test_listings.py's)."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import jsonschema
 import pytest
 
+from budgets import TOOL_LIST_BUDGET
 from pvemcp.core.catalog import Catalog, CatalogError, condense, model_schema
 from pvemcp.core.policy.risk import Risk, classify_operation
 from pvemcp.dialect.model import load_spec
-
-SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "tools.json"
-BUDGET = 12_000
 
 # Every operation of the seed guide's table (../shared/seed/PROXMOX_API_LLM_GUIDE.md) except login,
 # which the shared client performs from the configured credentials (tests/client covers it).
@@ -56,20 +53,6 @@ SEED_OPERATIONS = [
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
     return Catalog.load(load_spec())
-
-
-def _listing(catalog: Catalog) -> list[dict[str, object]]:
-    return [
-        {
-            "name": t.name,
-            "title": t.title,
-            "description": t.description,
-            "inputSchema": t.input_schema,
-            "outputSchema": t.output_schema,
-            "annotations": t.annotations,
-        }
-        for t in catalog.select()
-    ]
 
 
 def test_every_seed_operation_is_driven_by_a_tool(catalog: Catalog) -> None:
@@ -114,16 +97,7 @@ def test_mutating_tools_offer_dry_run_and_token_confirmation(catalog: Catalog) -
 def test_model_visible_tool_list_fits_the_budget(catalog: Catalog) -> None:
     visible = [{"name": t.name, "description": t.description, "inputSchema": t.input_schema} for t in catalog.select()]
     size = len(json.dumps(visible, separators=(",", ":")))
-    assert size <= BUDGET, f"{size} characters > {BUDGET}"
-
-
-def test_golden_snapshot_of_the_tool_list(catalog: Catalog) -> None:
-    current = json.dumps(_listing(catalog), indent=1, sort_keys=True) + "\n"
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1" or not SNAPSHOT.exists():
-        SNAPSHOT.write_text(current, encoding="utf-8")
-    assert SNAPSHOT.read_text(encoding="utf-8") == current, (
-        "tools/list changed: review the diff and regenerate with UPDATE_SNAPSHOTS=1"
-    )
+    assert size <= TOOL_LIST_BUDGET, f"{size} characters > {TOOL_LIST_BUDGET}"
 
 
 def test_read_only_selection_hides_mutating_tools(catalog: Catalog) -> None:

@@ -23,7 +23,7 @@ def _counting_build(files: list[Path], calls: list[int]) -> Catalog:
 
 
 def test_hit_returns_an_equal_catalog_without_building(tmp_path: Path) -> None:
-    files, calls = _inputs(tmp_path), []
+    files, calls = _inputs(tmp_path), list[int]()
     first = load_catalog(lambda: _counting_build(files, calls), files, ["default"], tmp_path / "cache")
     second = load_catalog(lambda: _counting_build(files, calls), files, ["default"], tmp_path / "cache")
     assert len(calls) == 1
@@ -32,7 +32,7 @@ def test_hit_returns_an_equal_catalog_without_building(tmp_path: Path) -> None:
 
 
 def test_changed_inputs_or_clusters_miss(tmp_path: Path) -> None:
-    files, calls = _inputs(tmp_path), []
+    files, calls = _inputs(tmp_path), list[int]()
     load_catalog(lambda: _counting_build(files, calls), files, ["default"], tmp_path / "cache")
     load_catalog(lambda: _counting_build(files, calls), files, ["a", "b"], tmp_path / "cache")
     assert len(calls) == 2
@@ -43,7 +43,7 @@ def test_changed_inputs_or_clusters_miss(tmp_path: Path) -> None:
 
 
 def test_a_damaged_cache_is_rebuilt_and_an_unwritable_one_ignored(tmp_path: Path) -> None:
-    files, calls = _inputs(tmp_path), []
+    files, calls = _inputs(tmp_path), list[int]()
     directory = tmp_path / "cache"
     load_catalog(lambda: _counting_build(files, calls), files, ["default"], directory)
     for entry in directory.iterdir():

@@ -14,11 +14,6 @@ from pvemcp.sim import running_simulator
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _table(name: str, sim: Any) -> str:
     return (
         f'[clusters.{name}]\nurl = "{sim.url}"\ntoken_id = "{sim.token_id}"\n'

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pvemcp.core.render import face, leaf_text, leaves
 
 
-def _carries_everything(structured: dict[str, object], text: str) -> bool:
+def _carries_everything(structured: object, text: str) -> bool:
     return all(leaf_text(leaf) in text for leaf in leaves(structured))
 
 

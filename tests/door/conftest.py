@@ -1,6 +1,6 @@
 """Fixtures for the MCP door tests: a real simulator on loopback HTTPS and the real App pointed at it.
 
-Every test gets a fresh simulator (state assertions must not leak between tests). The simulator's
+The simulator itself is the shared ``sim`` fixture (tests/simenv.py): fresh for every test. The simulator's
 request log is the witness: "nothing was sent" means no new non-GET request in it.
 """
 
@@ -12,21 +12,8 @@ from pathlib import Path
 import pytest
 
 from pvemcp.door._core import App, load_app_config
-from pvemcp.sim import running_simulator
 from pvemcp.sim.runner import RunningSimulator
-
-from .helpers import cluster_env
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[RunningSimulator]:
-    async with running_simulator(seed=1, task_speed=50.0) as running:
-        yield running
+from simenv import cluster_env
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,26 +11,11 @@ from typing import Any
 import mcp_types as types
 
 from pvemcp.sim.runner import RunningSimulator
+from simenv import cluster_env as cluster_env
+from simenv import subprocess_env as subprocess_env
 
 MODES = {"auto": "2026-07-28", "legacy": "2025-11-25"}
 REPO = Path(__file__).resolve().parents[2]
-
-
-def cluster_env(sim: RunningSimulator, **extra: str) -> dict[str, str]:
-    """The environment a user would set to reach ``sim`` (token auth, fingerprint pin)."""
-    return {
-        "PROXMOX_URL": sim.url,
-        "PROXMOX_TOKEN_ID": sim.token_id,
-        "PROXMOX_TOKEN_SECRET": sim.token_secret,
-        "PROXMOX_FINGERPRINT": sim.fingerprint,
-        **extra,
-    }
-
-
-def subprocess_env(sim: RunningSimulator, **extra: str) -> dict[str, str]:
-    """A child's environment: the parent's, minus any PROXMOX_/PVEMCP_ leftovers, plus the simulator's."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("PROXMOX_", "PVEMCP_"))}
-    return {**base, **cluster_env(sim, **extra), "PYTHONUNBUFFERED": "1"}
 
 
 def mutating(sim: RunningSimulator) -> list[Any]:

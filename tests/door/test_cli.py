@@ -9,13 +9,12 @@ import subprocess
 import anyio
 import pytest
 
+from budgets import TOOL_LIST_BUDGET
 from pvemcp.door._core import App, load_app_config
 from pvemcp.door.server import compact_tool_payload, tool_to_wire
 from pvemcp.sim.runner import RunningSimulator
 
 from .helpers import REPO, guest_with, mutating, python, subprocess_env
-
-SIZE_BUDGET = 12_000
 
 
 def _clean_env() -> dict[str, str]:
@@ -52,7 +51,7 @@ def test_tools_size_matches_the_payload_and_fits_the_budget() -> None:
     }
     tools = App(load_app_config(config_path=None, env=placeholder)).tools()
     assert size == len(compact_tool_payload([tool_to_wire(t) for t in tools]))
-    assert size <= SIZE_BUDGET
+    assert size <= TOOL_LIST_BUDGET
 
 
 def test_tools_json_and_table() -> None:

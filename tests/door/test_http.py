@@ -60,10 +60,10 @@ async def test_http_session_both_eras(sim: RunningSimulator, audit_log: Path, mo
     stopped = guest_with(sim, status="stopped")
     running = guest_with(sim, status="running")
     answers = Answers("accept")
-    progress: list[float] = []
+    reported: list[float] = []
 
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append(done)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        reported.append(progress)
 
     async with serving(sim, audit_log) as endpoint:
         assert endpoint.url.startswith("http://127.0.0.1:") and endpoint.url.endswith("/mcp")
@@ -80,7 +80,7 @@ async def test_http_session_both_eras(sim: RunningSimulator, audit_log: Path, mo
             assert not stopped_now.is_error, text_of(stopped_now)
     assert sim.state.guests[stopped].status == "running"
     assert sim.state.guests[running].status == "stopped"
-    assert len(answers.questions) == 1 and progress
+    assert len(answers.questions) == 1 and reported
     assert {r["caller"] for r in ledger(audit_log)} == {"http"}
 
 
@@ -196,7 +196,7 @@ async def test_sealed_state_is_bound_to_the_authenticated_principal(sim: Running
 
     tokens = BearerTokens.from_mapping({"alice": TOKEN, "bob": TOKEN[::-1]})
     vmid = guest_with(sim, status="running")
-    accept = {"confirm": types.ElicitResult(action="accept", content={"confirm": True})}
+    accept: types.InputResponses = {"confirm": types.ElicitResult(action="accept", content={"confirm": True})}
     async with serving(sim, audit_log, tokens) as endpoint:
         async with client_for(endpoint.url, "auto", bearer=TOKEN, elicitation_callback=Answers()) as alice:
             asked = await alice.session.call_tool("guest_stop", {"vmid": vmid}, allow_input_required=True)

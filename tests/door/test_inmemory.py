@@ -77,7 +77,7 @@ async def test_read_tools_return_validated_structured_content(app: App, sim: Run
         assert status.structured_content is not None
         assert status.structured_content["data"]["status"] == "running"
 
-        for tool, args in [
+        reads: list[tuple[str, dict[str, Any]]] = [
             ("cluster_status", {}),
             ("node_status", {"node": node}),
             ("next_vmid", {}),
@@ -87,7 +87,8 @@ async def test_read_tools_return_validated_structured_content(app: App, sim: Run
             ("snapshot_list", {"vmid": running}),
             ("backup_jobs", {}),
             ("api_search", {"query": "snapshot"}),
-        ]:
+        ]
+        for tool, args in reads:
             result = await client.call_tool(tool, args)
             assert not result.is_error, (tool, text_of(result))
             assert isinstance(result.structured_content, dict), tool
@@ -148,7 +149,7 @@ async def test_client_without_elicitation_gets_token_fallback(app: App, sim: Run
     assert sim.state.guests[vmid].status == "stopped"
 
 
-ACCEPT = {"confirm": types.ElicitResult(action="accept", content={"confirm": True})}
+ACCEPT: types.InputResponses = {"confirm": types.ElicitResult(action="accept", content={"confirm": True})}
 
 
 async def test_prefilled_answer_without_state_confirms_nothing(app: App, sim: RunningSimulator) -> None:
@@ -236,11 +237,11 @@ async def test_progress_notifications_while_waiting(app: App, sim: RunningSimula
     vmid = guest_with(sim, status="stopped")
     seen: list[tuple[float, float | None, str | None]] = []
 
-    async def progress(done: float, total: float | None, message: str | None) -> None:
-        seen.append((done, total, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
 
     async with Client(build_server(app), mode=mode) as client:
-        result = await client.call_tool("guest_start", {"vmid": vmid, "wait": 60}, progress_callback=progress)
+        result = await client.call_tool("guest_start", {"vmid": vmid, "wait": 60}, progress_callback=on_progress)
     assert not result.is_error, text_of(result)
     assert seen, "no progress notification received"
     values = [p for p, _, _ in seen]
@@ -298,7 +299,7 @@ async def test_cancellation_propagates_and_the_server_keeps_serving(mode: str, t
         app = App(load_app_config(config_path=None, env=cluster_env(slow)))
         first_progress = anyio.Event()
 
-        async def progress(done: float, total: float | None, message: str | None) -> None:
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
             first_progress.set()
 
         async with app, Client(build_server(app), mode=mode) as client:
@@ -306,7 +307,7 @@ async def test_cancellation_propagates_and_the_server_keeps_serving(mode: str, t
 
             async def call() -> None:
                 outcome.append(
-                    await client.call_tool("guest_start", {"vmid": vmid, "wait": 600}, progress_callback=progress)
+                    await client.call_tool("guest_start", {"vmid": vmid, "wait": 600}, progress_callback=on_progress)
                 )
 
             async with anyio.create_task_group() as tg:

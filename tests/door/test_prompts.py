@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import mcp_types as types
 import pytest
@@ -90,7 +91,7 @@ async def test_health_check_prompt_can_be_followed_with_the_tools(app: App, sim:
     """What the model would do with the health-check prompt: each named tool answers, nothing changes."""
     async with Client(build_server(app)) as client:
         text = _text(await client.get_prompt("cluster_health", {}))
-        calls = {
+        calls: dict[str, dict[str, Any]] = {
             "cluster_status": {},
             "node_status": {"node": "pve1"},
             "storage_list": {},

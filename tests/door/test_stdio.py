@@ -22,10 +22,10 @@ async def test_stdio_session(sim: RunningSimulator, mode: str, tmp_path: Path) -
     env = subprocess_env(sim, PVEMCP_AUDIT_LOG=str(audit))
     params = StdioServerParameters(command=python(), args=["-m", "pvemcp", "serve"], env=env)
     answers = Answers("accept")
-    progress: list[float] = []
+    reported: list[float] = []
 
-    async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        progress.append(done)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        reported.append(progress)
 
     async with Client(params, mode=mode, elicitation_callback=answers) as client:
         assert client.protocol_version == MODES[mode]
@@ -46,6 +46,6 @@ async def test_stdio_session(sim: RunningSimulator, mode: str, tmp_path: Path) -
     assert sim.state.guests[stopped].status == "running"
     assert sim.state.guests[running].status == "stopped"
     assert len(answers.questions) == 1
-    assert progress
+    assert reported
     assert len(mutating(sim)) == 2
     assert {r["caller"] for r in ledger(audit)} == {"stdio"}

@@ -95,11 +95,6 @@ async def test_bearer_tokens_constant_time_and_redacted() -> None:
     assert await StaticTokenVerifier(tokens).verify_token("nope") is None
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_load_bearer_tokens(tmp_path: Path) -> None:
     assert load_bearer_tokens({}) is None
     single = load_bearer_tokens({"PVEMCP_HTTP_TOKEN": TOKEN})
@@ -243,7 +238,8 @@ def test_client_snippets_are_valid_json_and_never_hold_the_token() -> None:
 
 
 def _json_blocks(text: str) -> list[dict[str, Any]]:
-    blocks, current = [], []
+    blocks: list[dict[str, Any]] = []
+    current: list[str] = []
     for line in text.splitlines():
         if line.startswith("  ") and (current or line.strip() == "{"):
             current.append(line)

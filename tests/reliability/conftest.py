@@ -7,11 +7,6 @@ import pytest
 from .helpers import COUNTS, FIGURES
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Print the case counts (fuzz cases, fault scenarios, load calls) and figures whatever ``-s`` says.
 

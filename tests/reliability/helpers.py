@@ -22,7 +22,8 @@ import mcp_types as types
 
 from pvemcp.core.app import App
 from pvemcp.core.config import load_app_config
-from pvemcp.sim.runner import RunningSimulator
+from simenv import cluster_env as cluster_env
+from simenv import ticket_env as ticket_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,28 +46,6 @@ destructive = "confirm"
 
 # Requests that authenticate rather than act: a ticket login is a POST that changes nothing.
 AUTH_PATHS = frozenset({"/access/ticket"})
-
-
-def cluster_env(sim: RunningSimulator, **extra: str) -> dict[str, str]:
-    """What a user would set to reach ``sim`` with the administrator's API token, pinned by fingerprint."""
-    return {
-        "PROXMOX_URL": sim.url,
-        "PROXMOX_TOKEN_ID": sim.token_id,
-        "PROXMOX_TOKEN_SECRET": sim.token_secret,
-        "PROXMOX_FINGERPRINT": sim.fingerprint,
-        **extra,
-    }
-
-
-def ticket_env(sim: RunningSimulator, **extra: str) -> dict[str, str]:
-    """The same cluster reached with a user and password (ticket auth), for the expiry tests."""
-    return {
-        "PROXMOX_URL": sim.url,
-        "PROXMOX_USER": sim.user,
-        "PROXMOX_PASSWORD": sim.password,
-        "PROXMOX_FINGERPRINT": sim.fingerprint,
-        **extra,
-    }
 
 
 def make_app(env: Mapping[str, str], policy_toml: str | None = None, tmp: Path | None = None) -> App:

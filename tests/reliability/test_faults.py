@@ -250,7 +250,7 @@ async def test_flaky_reads_always_end(tmp_path: Path) -> None:
         r.sim.faults.add("reset", path="/nodes/*", method="GET", rate=0.2)
         r.sim.faults.add("error", path="/cluster/*", method="GET", rate=0.3, status=500)
         vmids = sorted(r.sim.state.guests)[:8]
-        outcomes = Counter()
+        outcomes: Counter[str] = Counter()
         for vmid in vmids:
             for tool in ("guest_status", "guest_config", "snapshot_list"):
                 result = await r.call(tool, {"vmid": vmid})

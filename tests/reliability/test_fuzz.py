@@ -360,7 +360,8 @@ class Stack:
         return dict(found.validation_schema)
 
     def call(self, mode: str, tool: str, args: dict[str, Any]) -> types.CallToolResult | MCPError:
-        return self.portal.call(_call, self.clients[mode], tool, args)
+        result: types.CallToolResult | MCPError = self.portal.call(_call, self.clients[mode], tool, args)
+        return result
 
 
 async def _call(client: Client, tool: str, args: dict[str, Any]) -> types.CallToolResult | MCPError:
@@ -515,7 +516,7 @@ def _show(args: Mapping[str, Any]) -> str:
     return text if len(text) < 300 else text[:300] + "…"
 
 
-_SETTINGS = dict(
+_SETTINGS = settings(
     deadline=None,
     derandomize=True,
     database=None,
@@ -538,7 +539,7 @@ def test_every_listed_tool_is_fuzzed(stack: Stack) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("tool", TOOLS)
-@settings(max_examples=VALID_EXAMPLES, **_SETTINGS)
+@settings(_SETTINGS, max_examples=VALID_EXAMPLES)
 @given(data=st.data())
 def test_valid_and_boundary_arguments(stack: Stack, tool: str, mode: str, data: st.DataObject) -> None:
     args = data.draw(valid_arguments(stack.schema(tool), stack.facts), label="arguments")
@@ -547,7 +548,7 @@ def test_valid_and_boundary_arguments(stack: Stack, tool: str, mode: str, data: 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("tool", TOOLS)
-@settings(max_examples=MUTATED_EXAMPLES, **_SETTINGS)
+@settings(_SETTINGS, max_examples=MUTATED_EXAMPLES)
 @given(data=st.data())
 def test_mutated_arguments(stack: Stack, tool: str, mode: str, data: st.DataObject) -> None:
     args = data.draw(mutated_arguments(stack.schema(tool), stack.facts), label="arguments")

@@ -55,7 +55,7 @@ async def session(url: str, mode: str) -> AsyncIterator[Client]:
     limits = httpx2.Limits(max_connections=CALLS_PER_SESSION + 2)
     async with (
         httpx2.AsyncClient(timeout=httpx2.Timeout(120.0), limits=limits) as http,
-        Client(streamable_http_client(url, http_client=http), mode=mode) as client,  # type: ignore[arg-type]
+        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
     ):
         yield client
 
@@ -66,20 +66,19 @@ def workload(vmids: list[int], nodes: list[str], upids: list[str]) -> list[tuple
     for i in range(CALLS_PER_SESSION):
         vmid = vmids[i % len(vmids)]
         choice = i % 10
-        calls.append(
-            [
-                ("guest_list", {}),
-                ("guest_status", {"vmid": vmid}),
-                ("guest_config", {"vmid": vmid}),
-                ("snapshot_list", {"vmid": vmid}),
-                ("cluster_status", {}),
-                ("storage_list", {}),
-                ("task_list", {"limit": 10}),
-                ("node_status", {"node": nodes[i % len(nodes)]}),
-                ("guest_start", {"vmids": vmids[:5], "dry_run": True}),
-                ("task_status", {"upid": upids[i % len(upids)]}),
-            ][choice]
-        )
+        options: list[tuple[str, dict[str, Any]]] = [
+            ("guest_list", {}),
+            ("guest_status", {"vmid": vmid}),
+            ("guest_config", {"vmid": vmid}),
+            ("snapshot_list", {"vmid": vmid}),
+            ("cluster_status", {}),
+            ("storage_list", {}),
+            ("task_list", {"limit": 10}),
+            ("node_status", {"node": nodes[i % len(nodes)]}),
+            ("guest_start", {"vmids": vmids[:5], "dry_run": True}),
+            ("task_status", {"upid": upids[i % len(upids)]}),
+        ]
+        calls.append(options[choice])
     return calls
 
 

@@ -4,11 +4,6 @@ import pytest
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def binaries() -> None:
     """Skip (saying what to install) where PostgreSQL or HAProxy is missing; scripts/test.sh installs both."""
     from .infra import MissingBinaries, require_binaries

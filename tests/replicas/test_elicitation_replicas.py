@@ -63,7 +63,7 @@ async def test_an_answer_is_accepted_on_another_replica_once(tmp_path: Path) -> 
                     async with (
                         httpx2.AsyncClient(timeout=60) as http,
                         Client(
-                            streamable_http_client(f"http://127.0.0.1:{lb}/mcp", http_client=http),  # type: ignore[arg-type]
+                            streamable_http_client(f"http://127.0.0.1:{lb}/mcp", http_client=http),
                             elicitation_callback=answers,  # type: ignore[arg-type]
                         ) as client,
                     ):

@@ -23,8 +23,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,7 @@ async def call(url: str, tool: str, args: dict[str, Any]) -> types.CallToolResul
     """One call on a fresh sessionless client (the 2026 era): nothing ties it to a replica."""
     async with (
         httpx2.AsyncClient(timeout=httpx2.Timeout(120.0)) as http,
-        Client(streamable_http_client(url, http_client=http)) as client,  # type: ignore[arg-type]
+        Client(streamable_http_client(url, http_client=http)) as client,
     ):
         return await client.call_tool(tool, args)
 
@@ -105,6 +106,8 @@ async def exercise(sim: Any, replicas: list[Replica], lb: str, db_url: str, env:
     outcomes: list[Outcome] = []
     redeemed: Counter[str] = Counter()
     refused: Counter[str] = Counter()
+    lost: Counter[str] = Counter()  # redemptions whose replica died under them (in flight at the kill)
+    tokens: list[str] = []
     killed_at: list[float] = []
     failures: list[str] = []
 
@@ -131,10 +134,12 @@ async def exercise(sim: Any, replicas: list[Replica], lb: str, db_url: str, env:
             return
         token = (preview.structured_content or {}).get("confirmation", {}).get("confirm_token")
         assert token, f"{tool} {vmid}: no preview token: {text_of(preview)}"
+        tokens.append(token)
 
         async def redeem(url: str) -> None:
             result = await timed(lambda: call(url, tool, {**args, "confirm_token": token}), token_refusal_expected=True)
             if result is None:
+                lost[token] += 1
                 return
             if not result.is_error:
                 redeemed[token] += 1
@@ -149,12 +154,12 @@ async def exercise(sim: Any, replicas: list[Replica], lb: str, db_url: str, env:
 
     # The work: per guest a stop then a start (each previewed on one replica, raced on the other two
     # endpoints), and reads through the balancer until TOTAL_CALLS calls have been made.
-    confirm_jobs: list[Callable[[], Awaitable[None]]] = []
+    confirm_jobs: list[Callable[[], Coroutine[Any, Any, None]]] = []
     for i, vmid in enumerate(guests):
         issuer, other = survivors[i % 2], survivors[(i + 1) % 2]
         running = sim.state.guests[vmid].status == "running"
         for tool in ("guest_stop", "guest_start") if running else ("guest_start", "guest_stop"):
-            confirm_jobs.append(lambda t=tool, v=vmid, s=issuer, o=other: confirmed(t, v, s, (o.url, lb)))
+            confirm_jobs.append(partial(confirmed, tool, vmid, issuer, (other.url, lb)))
     reads = TOTAL_CALLS - 3 * len(confirm_jobs)
     limiter = anyio.Semaphore(CONCURRENCY)
 
@@ -187,14 +192,18 @@ async def exercise(sim: Any, replicas: list[Replica], lb: str, db_url: str, env:
                 tg.start_soon(read, n)
     assert len(outcomes) == TOTAL_CALLS and killed_at
 
-    # No token redeemed twice: of each raced pair one ran and the other's token was refused.
-    assert len(redeemed) == len(confirm_jobs) and set(redeemed.values()) == {1}, failures
-    assert len(refused) == len(confirm_jobs) and set(refused.values()) == {1}, failures
+    # No token redeemed twice: of each raced pair one ran and the other's token was refused — unless one of
+    # the pair went to the replica as it was killed (lost: it may or may not have run before it died).
+    assert len(tokens) == len(confirm_jobs) and not failures, failures
+    for token in tokens:
+        assert redeemed[token] <= 1 and redeemed[token] + refused[token] + lost[token] == 2, token
+        assert lost[token] or (redeemed[token], refused[token]) == (1, 1), token
+    unsure = sum(lost.values())
 
     # No mutation sent twice, and each one sent was audited once as confirmed (before it was sent).
     sent = mutations(sim.request_log)
     paths = Counter(r.path for r in sent)
-    assert len(paths) == len(confirm_jobs) and set(paths.values()) == {1}, paths
+    assert len(confirm_jobs) - unsure <= len(paths) <= len(confirm_jobs) and set(paths.values()) == {1}, paths
     async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
         lines = [r[0] for r in await (await conn.execute("SELECT line FROM pvemcp_ledger ORDER BY id")).fetchall()]
     confirmed_paths: Counter[str] = Counter()
@@ -204,7 +213,8 @@ async def exercise(sim: Any, replicas: list[Replica], lb: str, db_url: str, env:
             for request in record["details"]["requests"]:
                 confirmed_paths[request["path"]] += 1
     assert {p: confirmed_paths[p] for p in paths} == {p: 1 for p in paths}
-    assert sum(confirmed_paths.values()) == len(confirm_jobs)
+    # a confirmed record with no request sent: only where the replica died between the audit and the send
+    assert len(paths) <= sum(confirmed_paths.values()) <= len(paths) + unsure
 
     # One valid chain, read back from the database by the CLI.
     check = subprocess.run(

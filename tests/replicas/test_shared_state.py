@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -16,8 +17,8 @@ from pvemcp.door._core import App, load_app_config
 from pvemcp.door.auth import load_bearer_tokens
 from pvemcp.door.transports import HttpSettings, http_endpoint
 from pvemcp.sim import running_simulator
-
-from .infra import free_port
+from reliability.helpers import free_port
+from simenv import cluster_env
 
 ARGS = {"vmids": [100], "wait": 0}
 
@@ -52,7 +53,9 @@ def pair(clock: Clock, secret: bytes = b"k" * 32) -> tuple[ConfirmationStore, Co
     )
 
 
-async def refused(store: ConfirmationStore, token: object, tool: str, args: dict, caller: str) -> ConfirmationFailure:
+async def refused(
+    store: ConfirmationStore, token: object, tool: str, args: dict[str, Any], caller: str
+) -> ConfirmationFailure:
     with pytest.raises(ConfirmationError) as caught:
         await store.redeem_once(token, tool, args, caller)
     return caught.value.reason
@@ -125,12 +128,7 @@ def test_the_local_rate_limit_is_per_caller_and_per_minute() -> None:
 async def test_probes_answer_without_auth_and_report_readiness() -> None:
     token = "probe-test-token-0123456789abcdef"
     async with running_simulator(seed=1) as sim:
-        env = {
-            "PROXMOX_URL": sim.url,
-            "PROXMOX_TOKEN_ID": sim.token_id,
-            "PROXMOX_TOKEN_SECRET": sim.token_secret,
-            "PROXMOX_FINGERPRINT": sim.fingerprint,
-        }
+        env = cluster_env(sim)
         settings = HttpSettings(host="127.0.0.1", port=0, tokens=load_bearer_tokens({"PVEMCP_HTTP_TOKEN": token}))
         async with (
             http_endpoint(App(load_app_config(config_path=None, env=env)), settings) as running,
@@ -162,18 +160,18 @@ async def test_a_shared_question_is_answered_once_on_any_replica() -> None:
 
     spender = SpentOnce()
     a, b = SharedPendingQuestions(spender), SharedPendingQuestions(spender)
-    fields = {"tool": "guest_stop", "wire_arguments": ARGS, "caller": "alice"}
+    fields: dict[str, Any] = {"tool": "guest_stop", "wire_arguments": ARGS, "caller": "alice"}
     state = a.mint(**fields, question="Stop 100?", confirm_tool="guest_stop", confirm_arguments=dict(ARGS))
     for wrong in ({**fields, "caller": "mallory"}, {**fields, "wire_arguments": {"vmids": [101]}}):
         with pytest.raises(MCPError):
-            await b.take_once(state, **wrong)  # type: ignore[arg-type]
-    pending = await b.take_once(state, **fields)  # type: ignore[arg-type]
+            await b.take_once(state, **wrong)
+    pending = await b.take_once(state, **fields)
     assert pending.confirm_arguments == ARGS and pending.question == "Stop 100?"
     for replica in (a, b):
         with pytest.raises(MCPError):
-            await replica.take_once(state, **fields)  # type: ignore[arg-type]
+            await replica.take_once(state, **fields)
     with pytest.raises(MCPError):
-        await b.take_once(state[:-4] + "AAAA", **fields)  # type: ignore[arg-type]
+        await b.take_once(state[:-4] + "AAAA", **fields)
 
 
 @pytest.mark.anyio
@@ -181,14 +179,14 @@ async def test_the_rate_limit_refuses_a_caller_over_it_through_the_door() -> Non
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
-    from reliability.helpers import cluster_env, text_of
+    from reliability.helpers import text_of
 
     async with running_simulator(seed=1) as sim:
         app = App(load_app_config(config_path=None, env=cluster_env(sim, PVEMCP_RATE_LIMIT_PER_MINUTE="2")))
         async with (
             http_endpoint(app, HttpSettings(host="127.0.0.1", port=0)) as running,
             httpx2.AsyncClient(timeout=30) as http,
-            Client(streamable_http_client(running.url, http_client=http)) as client,  # type: ignore[arg-type]
+            Client(streamable_http_client(running.url, http_client=http)) as client,
         ):
             first, second = [await client.call_tool("guest_list", {}) for _ in range(2)]
             assert not first.is_error and not second.is_error

@@ -161,8 +161,7 @@ async def test_the_rate_limit_is_shared_by_replicas(db: str) -> None:
 
 async def test_an_unreachable_database_is_a_clear_error() -> None:
     from pvemcp.core.state.store import StateError
-
-    from .infra import free_port
+    from reliability.helpers import free_port
 
     url = f"postgresql://pvemcp:hunter2@127.0.0.1:{free_port()}/pvemcp?connect_timeout=2"
     state = PostgresState(url, ledger_key=KEY, secret=SECRET, open_timeout_s=2)

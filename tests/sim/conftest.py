@@ -10,15 +10,11 @@ import httpx2
 import pytest
 
 from pvemcp.sim import RunningSimulator, running_simulator
+from simenv import DEFAULT_SIM, SimOptions
 
 # Tasks move only when the simulated clock is advanced (task_speed=0): tests can look at a running task
 # (its lock, its partial log) without racing it, and wait_task finishes tasks by advancing the clock.
 FROZEN = 0.0
-
-
-@pytest.fixture(scope="session")
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 class Api:
@@ -69,24 +65,17 @@ def token_header(token_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": f"PVEAPIToken={token_id}={secret}"}
 
 
-async def _sim(**kw: Any) -> AsyncIterator[RunningSimulator]:
-    kw.setdefault("task_speed", FROZEN)
-    async with running_simulator(**kw) as sim:
-        yield sim
-
-
 @pytest.fixture
-async def sim() -> AsyncIterator[RunningSimulator]:
-    """A fresh seeded simulator (3 nodes, 12 guests) for tests that change state."""
-    async for s in _sim(seed=1):
-        yield s
+def sim_options() -> SimOptions:
+    """The shared ``sim`` fixture, frozen: a fresh seeded simulator (3 nodes, 12 guests) for tests that change state."""
+    return {**DEFAULT_SIM, "task_speed": FROZEN}
 
 
 @pytest.fixture(scope="module")
 async def shared_sim() -> AsyncIterator[RunningSimulator]:
-    """One simulator per module for read-only tests."""
-    async for s in _sim(seed=1):
-        yield s
+    """One frozen simulator per module for read-only tests."""
+    async with running_simulator(**{**DEFAULT_SIM, "task_speed": FROZEN}) as sim:
+        yield sim
 
 
 async def _client(sim: RunningSimulator, headers: dict[str, str] | None) -> AsyncIterator[Api]:

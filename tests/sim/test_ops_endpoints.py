@@ -92,7 +92,8 @@ async def test_qemu_resize_grows_and_refuses_shrink_in_task(admin: Api) -> None:
     assert status["exitstatus"] == "OK"
     guest = admin.sim.state.guests[100]
     assert "size=52G" in str(guest.config["scsi0"])
-    assert admin.sim.state.find_volume("local-lvm:vm-100-disk-0", "pve1").size == 52 * 1024**3
+    volume = admin.sim.state.find_volume("local-lvm:vm-100-disk-0", "pve1")
+    assert volume is not None and volume.size == 52 * 1024**3
     status, _ = await _task(
         admin, await admin.put("/nodes/pve1/qemu/100/resize", data={"disk": "scsi0", "size": "40G"})
     )

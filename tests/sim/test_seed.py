@@ -7,8 +7,10 @@ from pvemcp.sim.seed import build_cluster
 from pvemcp.sim.state import config_digest, format_size, parse_size
 
 
-def _snapshot(seed: int, **kw: int) -> dict[int, str]:
-    state = build_cluster(seed=seed, clock=SimClock(start_epoch=1_760_000_000.0, monotonic=lambda: 0.0), **kw)
+def _snapshot(seed: int, *, nodes: int = 3, guests: int = 12) -> dict[int, str]:
+    state = build_cluster(
+        seed=seed, nodes=nodes, guests=guests, clock=SimClock(start_epoch=1_760_000_000.0, monotonic=lambda: 0.0)
+    )
     return {vmid: config_digest(g) for vmid, g in state.guests.items()}
 
 

@@ -9,7 +9,7 @@ thread while the simulator keeps serving on the test's event loop; tasks are awa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,22 +18,17 @@ import pytest
 from proxmoxer import ProxmoxAPI, ResourceException
 from proxmoxer.tools import Tasks
 
-from pvemcp.sim import RunningSimulator, running_simulator
+from pvemcp.sim import RunningSimulator
+from simenv import DEFAULT_SIM, SimOptions
 
 pytestmark = pytest.mark.anyio
 
 TMPL = "local:vztmpl/debian-12-standard_12.12-1_amd64.tar.zst"
 
 
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture
-async def sim() -> AsyncIterator[RunningSimulator]:
-    async with running_simulator(seed=1, task_speed=200.0) as running:
-        yield running
+def sim_options() -> SimOptions:
+    return {**DEFAULT_SIM, "task_speed": 200.0}
 
 
 def _client(sim: RunningSimulator, *, token: bool) -> Any:

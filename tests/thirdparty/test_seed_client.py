@@ -24,11 +24,6 @@ from pvemcp.sim import RunningSimulator, running_simulator
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _seed_client(shared: Path) -> type:
     guide = (shared / "seed" / "PROXMOX_API_LLM_GUIDE.md").read_text(encoding="utf-8")
     match = re.search(r"### Python Minimal Client\n```python\n(.*?)```", guide, flags=re.S)
@@ -70,7 +65,7 @@ async def test_the_seed_guides_client_and_patterns_work_unmodified(
     assert taken["data"] is None and "already exists" in taken["message"]
     created = await anyio.to_thread.run_sync(api.post, f"/nodes/{node}/qemu", {**vm_config, "vmid": 300})
     assert (await _wait(api, node, created["data"]))["exitstatus"] == "OK"
-    assert sim.state.guests[300].config["scsi0"].startswith("local-lvm:vm-300-disk-0")
+    assert str(sim.state.guests[300].config["scsi0"]).startswith("local-lvm:vm-300-disk-0")
 
     # Container creation pattern: the guide's Debian 11 template is not on this cluster -> PVE's words
     ct_config = {"vmid": 200, "hostname": "test-ct", "memory": 512, "rootfs": "local-lvm:8"}

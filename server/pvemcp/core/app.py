@@ -266,7 +266,10 @@ class App:
             )
             if kind_of(tool.handler).mode is Mode.READ:
                 return await self._read(rc)
-            plan = await self._prepare(rc, control, fresh=ctx.confirmed or bool(control.get("confirm_token")))
+            # a plan that may change the cluster is built from what Proxmox has now, not from the guest index
+            # cached for reads: the question names the current state, and another replica (or person) may
+            # have changed it since this process last looked
+            plan = await self._prepare(rc, control, fresh=tool.handler != "api_get")
             if tool.handler == "api_get":
                 return await self._read_generic(rc, plan)
             return await self._govern(rc, plan, control, original)
@@ -339,9 +342,9 @@ class App:
     async def _prepare(self, rc: RunContext, control: JsonDict, *, fresh: bool = False) -> Plan:
         """Plan the call: its exact requests and every object they touch, with current facts.
 
-        ``fresh``: the plan that is about to be sent after a confirmation; the guest list is fetched
-        again rather than taken from the client's short-lived cache, so the plan compared with the
-        confirmed one is what Proxmox has now.
+        ``fresh``: a plan that may change the cluster (previewed, confirmed or about to be sent); the guest
+        list is fetched again rather than taken from the client's short-lived cache, so the question shows
+        and the digest binds what Proxmox has now, and the plan compared with the confirmed one is current.
         """
 
         if fresh:

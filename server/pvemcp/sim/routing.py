@@ -1,8 +1,10 @@
 """Which simulator handler serves which API operation, and what a handler receives.
 
 Handlers register themselves with ``@route("GET", "/nodes/{node}/qemu")`` under the operation's key as it
-appears in openapi.json. The HTTP path is matched by the spec (:mod:`pvemcp.dialect.model`); an operation
-the spec knows but no handler serves is answered like PVE answers a missing handler (501, see ``app.py``).
+appears in openapi.json. A handler that serves VMs and containers alike registers once with
+``@guest_route("GET", "/nodes/{node}/{type}/{vmid}/snapshot")`` and reads :attr:`Call.guest_type`.
+The HTTP path is matched by the spec (:mod:`pvemcp.dialect.model`); an operation the spec knows but no
+handler serves is answered like PVE answers a missing handler (501, see ``app.py``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from pvemcp.sim.auth import Identity
 from pvemcp.sim.errors import PveHttpError, fail
+from pvemcp.sim.state import GuestType
 
 if TYPE_CHECKING:
     from pvemcp.sim.simulator import Simulator
 
 Handler = Callable[["Call"], Any]
+
+GUEST_TYPES: tuple[GuestType, ...] = ("qemu", "lxc")
 
 
 @dataclass
@@ -63,6 +68,15 @@ class Call:
     @property
     def node(self) -> str:
         return self.req("node")
+
+    @property
+    def guest_type(self) -> GuestType:
+        """``qemu`` or ``lxc``: the path segment after ``/nodes/{node}`` of the operation being served."""
+        segment = self.key.split(" ", 1)[1].split("/")[3]
+        for kind in GUEST_TYPES:
+            if segment == kind:
+                return kind
+        raise RuntimeError(f"{self.key} is not a guest operation")
 
     @property
     def vmid(self) -> int:
@@ -113,6 +127,24 @@ def route(method: str, template: str) -> Callable[[Handler], Handler]:
         if key in ROUTES:
             raise RuntimeError(f"two simulator handlers for {key}")
         ROUTES[key] = Route(key, fn)
+        return fn
+
+    return deco
+
+
+def guest_route(method: str, template: str) -> Callable[[Handler], Handler]:
+    """Register ``handler`` once for both guest types: ``{type}`` in ``template`` becomes ``qemu`` and ``lxc``.
+
+    For the operations where qemu-server and pve-container answer alike, so the two keys share one handler
+    (it tells them apart by :attr:`Call.guest_type`).
+    """
+    if "/{type}/" not in template:
+        raise ValueError(f"{template} has no {{type}} segment")
+    registrations = [route(method, template.replace("{type}", kind)) for kind in GUEST_TYPES]
+
+    def deco(fn: Handler) -> Handler:
+        for register in registrations:
+            register(fn)
         return fn
 
     return deco

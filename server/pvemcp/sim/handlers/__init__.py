@@ -1,16 +1,56 @@
-"""API handlers of the simulator; importing this package registers every route."""
+"""API handlers of the simulator; importing this package registers every route.
 
-from pvemcp.sim.handlers import access, backup, cluster, guests, nodes, snapshots, storage, tasks_api
+VMs and containers have one module per topic (``guest_reads``, ``guest_lifecycle``, ``guest_config``,
+``guest_create``, ``guest_clone``, ``guest_template``, ``guest_delete``); snapshots, resize, migrate and the
+guest agent have theirs too.
+"""
 
-# the guest agent, resize, migrate, restore and RRD endpoints of issue 13 (registered on import)
-from pvemcp.sim.handlers import agent as agent
-from pvemcp.sim.handlers import disk_resize as disk_resize
-from pvemcp.sim.handlers import migrate as migrate
-from pvemcp.sim.handlers import rrd as rrd
+from pvemcp.sim.handlers import (
+    access,
+    access_reads,
+    agent,
+    backup,
+    cluster,
+    cluster_reads,
+    disk_resize,
+    firewall,
+    guest_clone,
+    guest_config,
+    guest_create,
+    guest_delete,
+    guest_lifecycle,
+    guest_reads,
+    guest_template,
+    migrate,
+    node_reads,
+    nodes,
+    rrd,
+    snapshots,
+    storage,
+    tasks_api,
+)
 
-__all__ = ["access", "backup", "cluster", "guests", "nodes", "snapshots", "storage", "tasks_api"]
-
-# the host, cluster, access and firewall reads of issue 12 (their own modules, registered here)
-from pvemcp.sim.handlers import access_reads, cluster_reads, firewall, node_reads
-
-__all__ += ["access_reads", "cluster_reads", "firewall", "node_reads"]
+__all__ = [
+    "access",
+    "access_reads",
+    "agent",
+    "backup",
+    "cluster",
+    "cluster_reads",
+    "disk_resize",
+    "firewall",
+    "guest_clone",
+    "guest_config",
+    "guest_create",
+    "guest_delete",
+    "guest_lifecycle",
+    "guest_reads",
+    "guest_template",
+    "migrate",
+    "node_reads",
+    "nodes",
+    "rrd",
+    "snapshots",
+    "storage",
+    "tasks_api",
+]

@@ -22,7 +22,7 @@ from pvemcp.sim.fwconfig import (
     verify_rule,
 )
 from pvemcp.sim.handlers.common import quorate
-from pvemcp.sim.routing import Call, route
+from pvemcp.sim.routing import Call, guest_route, route
 
 _BOOLEAN_OPTIONS = frozenset({"enable", "dhcp", "ipfilter", "macfilter", "ndp", "radv"})
 _MODIFIED = "detected modified configuration - file changed by other user? Try again."
@@ -65,11 +65,13 @@ def _save(call: Call, conf: FirewallConf) -> None:
     call.sim.state.touch()
 
 
+@guest_route("GET", "/nodes/{node}/{type}/{vmid}/firewall/options")
 def get_options(call: Call) -> dict[str, Any]:
     options = _conf(call).options
     return {**options, "digest": object_digest(options)}
 
 
+@guest_route("PUT", "/nodes/{node}/{type}/{vmid}/firewall/options")
 def set_options(call: Call) -> None:
     conf = _locked_conf(call)
     _assert_digest(call, object_digest(conf.options))
@@ -112,16 +114,19 @@ def _env(call: Call) -> str:
     return "vm" if "/qemu/" in call.key else "ct"
 
 
+@guest_route("GET", "/nodes/{node}/{type}/{vmid}/firewall/rules")
 def get_rules(call: Call) -> list[dict[str, Any]]:
     return _listing(_conf(call).rules)
 
 
+@guest_route("GET", "/nodes/{node}/{type}/{vmid}/firewall/rules/{pos}")
 def get_rule(call: Call) -> dict[str, Any]:
     rules = _conf(call).rules
     pos = _position(call, rules)
     return {**rules[pos], "pos": pos, "digest": list_digest(rules)}
 
 
+@guest_route("POST", "/nodes/{node}/{type}/{vmid}/firewall/rules")
 def create_rule(call: Call) -> None:
     conf = _locked_conf(call)
     rule = verify_rule(_copy_rule_data({}, call), _env(call))
@@ -131,6 +136,7 @@ def create_rule(call: Call) -> None:
     _save(call, conf)
 
 
+@guest_route("PUT", "/nodes/{node}/{type}/{vmid}/firewall/rules/{pos}")
 def update_rule(call: Call) -> None:
     conf = _locked_conf(call)
     rules = list(conf.rules)
@@ -165,6 +171,7 @@ def update_rule(call: Call) -> None:
     _save(call, conf)
 
 
+@guest_route("DELETE", "/nodes/{node}/{type}/{vmid}/firewall/rules/{pos}")
 def delete_rule(call: Call) -> None:
     conf = _locked_conf(call)
     rules = list(conf.rules)
@@ -172,14 +179,3 @@ def delete_rule(call: Call) -> None:
     del rules[_position(call, rules)]
     conf.rules = rules
     _save(call, conf)
-
-
-for _kind in ("qemu", "lxc"):
-    _base = f"/nodes/{{node}}/{_kind}/{{vmid}}/firewall"
-    route("GET", f"{_base}/options")(get_options)
-    route("PUT", f"{_base}/options")(set_options)
-    route("GET", f"{_base}/rules")(get_rules)
-    route("POST", f"{_base}/rules")(create_rule)
-    route("GET", f"{_base}/rules/{{pos}}")(get_rule)
-    route("PUT", f"{_base}/rules/{{pos}}")(update_rule)
-    route("DELETE", f"{_base}/rules/{{pos}}")(delete_rule)

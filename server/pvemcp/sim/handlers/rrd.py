@@ -20,7 +20,7 @@ from typing import Any
 
 from pvemcp.sim.errors import fail
 from pvemcp.sim.handlers.common import node_of
-from pvemcp.sim.routing import Call, route
+from pvemcp.sim.routing import Call, guest_route, route
 from pvemcp.sim.state import GIB, Guest
 
 SETUP = {
@@ -94,23 +94,14 @@ def _timeframe(call: Call) -> tuple[str, bool]:
     return call.req("timeframe"), (call.text("cf") or "AVERAGE") == "MAX"
 
 
-def _guest_rrd(call: Call) -> list[dict[str, Any]]:
+@guest_route("GET", "/nodes/{node}/{type}/{vmid}/rrddata")
+def guest_rrddata(call: Call) -> list[dict[str, Any]]:
     timeframe, peak = _timeframe(call)
     guest = call.sim.state.guests.get(call.vmid)
     if guest is None:  # no RRD file was ever written for it: RRDs::fetch fails, create_rrd_data dies
         raise fail(f"RRD error: opening '/var/lib/rrdcached/db/pve-vm-9.0/{call.vmid}': No such file or directory")
     key = f"vm/{call.vmid}"
     return guest_rows(guest, key, call.sim.seed, call.sim.state.clock.now(), timeframe, peak)
-
-
-@route("GET", "/nodes/{node}/qemu/{vmid}/rrddata")
-def qemu_rrddata(call: Call) -> list[dict[str, Any]]:
-    return _guest_rrd(call)
-
-
-@route("GET", "/nodes/{node}/lxc/{vmid}/rrddata")
-def lxc_rrddata(call: Call) -> list[dict[str, Any]]:
-    return _guest_rrd(call)
 
 
 @route("GET", "/nodes/{node}/rrddata")

@@ -22,8 +22,8 @@ from pvemcp.sim.handlers.common import (
     set_stopped,
     start_guest_task,
 )
-from pvemcp.sim.routing import Call, route
-from pvemcp.sim.state import Config, Guest, GuestType, Snapshot, config_digest
+from pvemcp.sim.routing import Call, guest_route
+from pvemcp.sim.state import Config, Guest, Snapshot, config_digest
 from pvemcp.sim.tasks import Task, TaskContext, Worker
 
 RESERVED = {"qemu": ("current", "pending"), "lxc": ("current", "vzdump")}
@@ -31,7 +31,9 @@ SNAPSHOT_SECONDS = 1.0
 VMSTATE_SECONDS = 3.0
 
 
-def _list(call: Call, gtype: GuestType) -> list[dict[str, Any]]:
+@guest_route("GET", "/nodes/{node}/{type}/{vmid}/snapshot")
+def snapshot_list(call: Call) -> list[dict[str, Any]]:
+    gtype = call.guest_type
     guest = load_guest(call, gtype)
     out: list[dict[str, Any]] = []
     for snap in guest.snapshots.values():
@@ -56,17 +58,9 @@ def _list(call: Call, gtype: GuestType) -> list[dict[str, Any]]:
     return out
 
 
-@route("GET", "/nodes/{node}/qemu/{vmid}/snapshot")
-def qemu_snapshot_list(call: Call) -> list[dict[str, Any]]:
-    return _list(call, "qemu")
-
-
-@route("GET", "/nodes/{node}/lxc/{vmid}/snapshot")
-def lxc_snapshot_list(call: Call) -> list[dict[str, Any]]:
-    return _list(call, "lxc")
-
-
-def _create(call: Call, gtype: GuestType) -> Task:
+@guest_route("POST", "/nodes/{node}/{type}/{vmid}/snapshot")
+def snapshot_create(call: Call) -> Task:
+    gtype = call.guest_type
     check_quorum(call)
     guest = load_guest(call, gtype)
     state = call.sim.state
@@ -138,17 +132,9 @@ def _state_storage(guest: Guest) -> str:
     return "local-lvm"
 
 
-@route("POST", "/nodes/{node}/qemu/{vmid}/snapshot")
-def qemu_snapshot_create(call: Call) -> Task:
-    return _create(call, "qemu")
-
-
-@route("POST", "/nodes/{node}/lxc/{vmid}/snapshot")
-def lxc_snapshot_create(call: Call) -> Task:
-    return _create(call, "lxc")
-
-
-def _delete(call: Call, gtype: GuestType) -> Task:
+@guest_route("DELETE", "/nodes/{node}/{type}/{vmid}/snapshot/{snapname}")
+def snapshot_delete(call: Call) -> Task:
+    gtype = call.guest_type
     guest = load_guest(call, gtype)
     state = call.sim.state
     name = call.req("snapname")
@@ -188,17 +174,9 @@ def _delete(call: Call, gtype: GuestType) -> Task:
     return start_guest_task(call, wtype, worker)
 
 
-@route("DELETE", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}")
-def qemu_snapshot_delete(call: Call) -> Task:
-    return _delete(call, "qemu")
-
-
-@route("DELETE", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}")
-def lxc_snapshot_delete(call: Call) -> Task:
-    return _delete(call, "lxc")
-
-
-def _rollback(call: Call, gtype: GuestType) -> Task:
+@guest_route("POST", "/nodes/{node}/{type}/{vmid}/snapshot/{snapname}/rollback")
+def snapshot_rollback(call: Call) -> Task:
+    gtype = call.guest_type
     guest = load_guest(call, gtype)
     state = call.sim.state
     name = call.req("snapname")
@@ -242,34 +220,18 @@ def _rollback(call: Call, gtype: GuestType) -> Task:
     return start_guest_task(call, wtype, worker)
 
 
-@route("POST", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/rollback")
-def qemu_snapshot_rollback(call: Call) -> Task:
-    return _rollback(call, "qemu")
-
-
-@route("POST", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback")
-def lxc_snapshot_rollback(call: Call) -> Task:
-    return _rollback(call, "lxc")
-
-
-def _snap_config(call: Call, gtype: GuestType) -> dict[str, Any]:
+@guest_route("GET", "/nodes/{node}/{type}/{vmid}/snapshot/{snapname}/config")
+def snapshot_config(call: Call) -> dict[str, Any]:
+    gtype = call.guest_type
     guest = load_guest(call, gtype)
     name = call.req("snapname")
     snap = find_snapshot(guest, name)
     return dict(snap.config)
 
 
-@route("GET", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config")
-def qemu_snapshot_config(call: Call) -> dict[str, Any]:
-    return _snap_config(call, "qemu")
-
-
-@route("GET", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config")
-def lxc_snapshot_config(call: Call) -> dict[str, Any]:
-    return _snap_config(call, "lxc")
-
-
-def _snap_config_put(call: Call, gtype: GuestType) -> None:
+@guest_route("PUT", "/nodes/{node}/{type}/{vmid}/snapshot/{snapname}/config")
+def snapshot_config_put(call: Call) -> None:
+    gtype = call.guest_type
     guest = load_guest(call, gtype)
     name = call.req("snapname")
     check_lock_sync(guest)
@@ -285,28 +247,10 @@ def _snap_config_put(call: Call, gtype: GuestType) -> None:
     return None
 
 
-@route("PUT", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}/config")
-def qemu_snapshot_config_put(call: Call) -> None:
-    return _snap_config_put(call, "qemu")
-
-
-@route("PUT", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config")
-def lxc_snapshot_config_put(call: Call) -> None:
-    return _snap_config_put(call, "lxc")
-
-
-def _snap_index(call: Call, gtype: GuestType) -> list[dict[str, str]]:
+@guest_route("GET", "/nodes/{node}/{type}/{vmid}/snapshot/{snapname}")
+def snapshot_index(call: Call) -> list[dict[str, str]]:
+    gtype = call.guest_type
     guest = load_guest(call, gtype)
     name = call.req("snapname")
     find_snapshot(guest, name)
     return [{"subdir": "rollback"}, {"subdir": "config"}]
-
-
-@route("GET", "/nodes/{node}/qemu/{vmid}/snapshot/{snapname}")
-def qemu_snapshot_index(call: Call) -> list[dict[str, str]]:
-    return _snap_index(call, "qemu")
-
-
-@route("GET", "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}")
-def lxc_snapshot_index(call: Call) -> list[dict[str, str]]:
-    return _snap_index(call, "lxc")
