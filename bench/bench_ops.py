@@ -24,7 +24,7 @@ from pvemcp.core.app import App, CallContext, ToolResult
 from pvemcp.core.catalog import Catalog
 from pvemcp.core.config import load_app_config
 from pvemcp.core.render import face
-from pvemcp.core.spec.model import load_spec
+from pvemcp.dialect.model import load_spec
 from pvemcp.sim import running_simulator
 
 OPT_IN = ["ops", "metrics", "exec"]

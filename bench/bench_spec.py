@@ -48,7 +48,7 @@ OPERATIONS = [
 _PROBE = """
 import time
 t0 = time.perf_counter()
-from pvemcp.core.spec.model import load_spec
+from pvemcp.dialect.model import load_spec
 spec = load_spec()
 for key in OPS:
     spec.operation(key).input_schema

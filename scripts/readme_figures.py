@@ -40,7 +40,7 @@ def _size() -> int:
 
 
 def _operations() -> int:
-    from pvemcp.core.spec.model import load_spec
+    from pvemcp.dialect.model import load_spec
 
     return sum(1 for _ in load_spec())
 

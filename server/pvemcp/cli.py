@@ -22,8 +22,8 @@ _HANDLERS: dict[str, str] = {
     "check": "pvemcp.door.commands:cmd_check",
     "token-recipe": "pvemcp.door.commands:cmd_token_recipe",
     "sim": "pvemcp.sim.serve:cmd_sim",
-    "audit": "pvemcp.core.policy.ledger:cmd_audit",
-    "spec": "pvemcp.core.spec.pull:cmd_spec",
+    "audit": "pvemcp.door.admin:cmd_audit",
+    "spec": "pvemcp.door.admin:cmd_spec",
 }
 
 

@@ -125,7 +125,7 @@ async def test_default_known_operation_is_the_spec() -> None:
     async with client(token_cfg(), rec) as pve:
         assert (await pve.get("/version"))["version"] == "9.1.1"
         with pytest.raises(PveError, match="unknown API operation 'DELETE /version'"):
-            await pve.delete("/version")
+            await pve.request("DELETE", "/version")
 
 
 @pytest.mark.anyio
@@ -229,10 +229,10 @@ async def test_ticket_login_cookie_and_csrf() -> None:
     rec = Recorder(fake_pve_with_tickets(state))
     async with client(ticket_cfg(), rec) as pve:
         assert await pve.get("/version") == "ok"
-        assert (
-            await pve.put("/nodes/{node}/qemu/{vmid}/config", path={"node": "pve1", "vmid": 100}, data={"name": "x"})
-            == "ok"
+        answer = await pve.request(
+            "PUT", "/nodes/{node}/qemu/{vmid}/config", path={"node": "pve1", "vmid": 100}, data={"name": "x"}
         )
+        assert answer.data == "ok"
     get, put = rec.requests[1], rec.requests[2]
     assert get.headers["Cookie"] == "PVEAuthCookie=T1" and "CSRFPreventionToken" not in get.headers
     assert put.headers["CSRFPreventionToken"] == "C1"

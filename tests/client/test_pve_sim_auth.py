@@ -34,7 +34,8 @@ async def test_ticket_auth_and_csrf_on_writes(sim: Any) -> None:
         assert guests
         guest = await pick_guest(pve, type="qemu", status="stopped")
         # a synchronous write: needs the CSRF token with ticket auth
-        await pve.put(
+        await pve.request(
+            "PUT",
             "/nodes/{node}/qemu/{vmid}/config",
             path={"node": guest.node, "vmid": guest.vmid},
             data={"description": "set by the client test"},
@@ -87,7 +88,8 @@ async def test_renewal_after_two_hours_of_simulated_time_under_fifty_writes(sim:
         sim.advance_clock(7300)  # older than the 2 h lifetime on the server
 
         async def write(i: int) -> None:
-            await pve.put(
+            await pve.request(
+                "PUT",
                 "/nodes/{node}/qemu/{vmid}/config",
                 path={"node": guest.node, "vmid": guest.vmid},
                 data={"description": f"write {i}"},

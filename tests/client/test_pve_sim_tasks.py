@@ -9,7 +9,7 @@ import pytest
 
 from pvemcp.core.pve.client import PveClient
 from pvemcp.core.pve.errors import PveError
-from pvemcp.core.pve.upid import parse_upid
+from pvemcp.dialect.upid import parse_upid
 
 from .conftest import needs_sim
 from .simhelp import pick_guest, token_config
@@ -115,7 +115,7 @@ async def test_volume_id_with_slash_reaches_the_volume(sim: Any) -> None:
     async with PveClient(token_config(sim)) as pve:
         info = await pve.get("/nodes/{node}/storage/{storage}/content/{volume}", path=where)
         assert info["path"] == "/var/lib/vz/template/cache/alpine-3.22-default_20250617_amd64.tar.xz"
-        upid = await pve.delete("/nodes/{node}/storage/{storage}/content/{volume}", path=where)
+        upid = (await pve.request("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}", path=where)).data
         assert (await pve.wait_task(upid, deadline_s=60)).exitstatus == "OK"
         with pytest.raises(PveError):
             await pve.get("/nodes/{node}/storage/{storage}/content/{volume}", path=where)

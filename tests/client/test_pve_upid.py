@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pvemcp.core.pve.upid import Upid, is_upid, parse_upid
+from pvemcp.dialect.upid import Upid, is_upid, parse_upid
 
 REAL = [
     # go-proxmox__DELETE_lxc_vmid.json

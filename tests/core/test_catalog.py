@@ -12,7 +12,7 @@ import pytest
 from budgets import TOOL_LIST_BUDGET
 from pvemcp.core.catalog import Catalog, CatalogError, condense, model_schema
 from pvemcp.core.policy.risk import Risk, classify_operation
-from pvemcp.core.spec.model import load_spec
+from pvemcp.dialect.model import load_spec
 
 # Every operation of the seed guide's table (../shared/seed/PROXMOX_API_LLM_GUIDE.md) except login,
 # which the shared client performs from the configured credentials (tests/client covers it).

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pvemcp.core.catalog import Catalog
 from pvemcp.core.catalog_cache import cache_dir, load_catalog
-from pvemcp.core.resources import data_file
-from pvemcp.core.spec.model import load_spec
+from pvemcp.dialect.model import load_spec
+from pvemcp.dialect.resources import data_file
 
 
 def _inputs(tmp_path: Path) -> list[Path]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pvemcp.core.catalog import Catalog
-from pvemcp.core.spec.model import load_spec
+from pvemcp.dialect.model import load_spec
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots"
 

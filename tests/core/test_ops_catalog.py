@@ -9,7 +9,7 @@ import pytest
 
 from budgets import CLIENT_TOOL_CAP
 from pvemcp.core.catalog import Catalog
-from pvemcp.core.spec.model import load_spec
+from pvemcp.dialect.model import load_spec
 
 OPT_IN = ("ops", "metrics", "exec")
 

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import pytest
 
-from pvemcp.core.spec.pull import PullError, parse_apidoc_js
+from pvemcp.core.spec_pull import PullError, parse_apidoc_js
 from pvemcp.sim.handlers.apidoc import SOURCE_ENV
 from pvemcp.sim.runner import RunningSimulator
 

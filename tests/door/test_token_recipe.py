@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from pvemcp.core.pve.privileges import YES, gate_check, permission_level, recipe_requirements
-from pvemcp.core.spec.model import load_spec
+from pvemcp.dialect.model import load_spec
 from pvemcp.door._core import App, ToolDef, load_app_config
 from pvemcp.door.token_recipe import compute_recipe
 from pvemcp.sim.auth import ROLES

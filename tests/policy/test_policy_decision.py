@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pvemcp.core.policy.config import Action, PolicyConfig
-from pvemcp.core.policy.decision import confirmation_method, decide, is_listed, strictest
+from pvemcp.core.policy.decision import confirmation_method, decide, strictest
 from pvemcp.core.policy.risk import Risk
 
 
@@ -72,22 +72,6 @@ def test_read_only_does_not_unblock_denied_reads() -> None:
 )
 def test_confirmation_method(fallback: str, elicit: bool, expected: str) -> None:
     assert confirmation_method(cfg(confirm_fallback=fallback), elicitation_supported=elicit) == expected
-
-
-def test_is_listed() -> None:
-    plain = PolicyConfig()
-    assert is_listed(plain, "guest_stop", Risk.DESTRUCTIVE, ["guests"])
-    ro = cfg(read_only=True)
-    assert is_listed(ro, "guest_list", Risk.READ, ["guests"])
-    assert not is_listed(ro, "guest_start", Risk.WRITE, ["guests"])
-    assert not is_listed(ro, "guest_stop", Risk.DESTRUCTIVE, ["guests"])
-    sets = cfg(toolsets=["snapshots"])
-    assert not is_listed(sets, "guest_list", Risk.READ, ["guests"])
-    assert is_listed(sets, "snapshot_list", Risk.READ, ["snapshots", "guests"])
-    assert not is_listed(sets, "orphan", Risk.READ, [])
-    denied = cfg(rules={"guest_delete": "deny", "destructive": "confirm"})
-    assert not is_listed(denied, "guest_delete", Risk.DESTRUCTIVE, ["guests"])
-    assert is_listed(denied, "guest_stop", Risk.DESTRUCTIVE, ["guests"])
 
 
 STOP = "POST /nodes/{node}/qemu/{vmid}/status/stop"

@@ -26,7 +26,6 @@ from pvemcp.core.policy.ledger import (
     HeadAnchor,
     LedgerError,
     Outcome,
-    cmd_audit,
     default_head_path,
     default_key_path,
     load_key,
@@ -34,6 +33,7 @@ from pvemcp.core.policy.ledger import (
     new_call_id,
     verify,
 )
+from pvemcp.door.admin import cmd_audit
 
 SECRETS = ("hunter2", "TOKENVALUE", "pw123", "AAAAC3Nza", "deadbeef-cafe")
 

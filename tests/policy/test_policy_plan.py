@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from pvemcp.core.policy.scope import GuestFacts, Scope
+from pvemcp.core.policy.scope import Scope
+from pvemcp.core.pve.resolve import GuestRef
 from pvemcp.core.tools.base import Plan, PlannedCall, PlanObject
 from pvemcp.core.tools.objects import render_question, scoped_view, visible_in_scope
 
 STOP = "/nodes/{node}/qemu/{vmid}/status/stop"
+
+
+def _guest(vmid: int) -> GuestRef:
+    return GuestRef(
+        vmid=vmid, node="pve1", type="qemu", name=None, status="stopped", template=False, tags=(), pool=None
+    )
 
 
 def plan(*objects: PlanObject, vmid: int = 106, args: dict[str, object] | None = None) -> Plan:
@@ -46,7 +53,7 @@ def test_question_names_action_targets_parameters_and_consequence() -> None:
 
 def test_visible_in_scope_reads_guests_volumes_tasks_and_nodes() -> None:
     scope = Scope(vmid_ranges=((100, 199),), nodes=frozenset({"pve1"}))
-    inv = {106: GuestFacts(vmid=106, node="pve1"), 600: GuestFacts(vmid=600, node="pve1")}
+    inv = {106: _guest(106), 600: _guest(600)}
     assert visible_in_scope(scope, inv, {"vmid": 106, "type": "qemu", "node": "pve1"})
     assert not visible_in_scope(scope, inv, {"vmid": 600, "type": "qemu", "node": "pve1"})
     assert not visible_in_scope(scope, inv, {"volid": "local-lvm:vm-600-disk-0"})
@@ -58,7 +65,7 @@ def test_visible_in_scope_reads_guests_volumes_tasks_and_nodes() -> None:
 
 def test_scoped_view_filters_lists_and_the_lists_inside_an_object() -> None:
     scope = Scope(vmid_ranges=((100, 199),))
-    inv = {106: GuestFacts(vmid=106, node="pve1"), 600: GuestFacts(vmid=600, node="pve1")}
+    inv = {106: _guest(106), 600: _guest(600)}
     pool = {"poolid": "p", "members": [{"vmid": 106, "type": "qemu"}, {"vmid": 600, "type": "qemu"}]}
     view, hidden = scoped_view(scope, inv, pool)
     assert view == {"poolid": "p", "members": [{"vmid": 106, "type": "qemu"}]} and hidden == 1

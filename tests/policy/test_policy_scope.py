@@ -7,13 +7,12 @@ from typing import Any
 import pytest
 
 from pvemcp.core.policy.scope import (
-    GuestFacts,
     Scope,
-    check_all,
     check_new_guest,
     check_new_vmid,
     check_node,
     check_target,
+    check_unlisted_guest,
     parse_tags,
 )
 from pvemcp.core.policy.targets import (
@@ -22,8 +21,9 @@ from pvemcp.core.policy.targets import (
     check_call,
     extract_targets,
     merge_targets,
-    needs_inventory,
 )
+from pvemcp.core.pve.resolve import GuestRef, guest_from_resource
+from pvemcp.dialect.tags import tag_list
 
 VMIDS = Scope(
     vmid_ranges=(
@@ -33,8 +33,11 @@ VMIDS = Scope(
 )
 
 
-def g(vmid: int, node: str = "pve1", pool: str | None = None, tags: Any = (), name: str | None = None) -> GuestFacts:
-    return GuestFacts(vmid=vmid, node=node, pool=pool, tags=tags, name=name)
+def g(vmid: int, node: str = "pve1", pool: str | None = None, tags: Any = (), name: str | None = None) -> GuestRef:
+    """A guest as the guest list reports it (tags parsed as from ``/cluster/resources``)."""
+    return GuestRef(
+        vmid=vmid, node=node, type="qemu", name=name, status="running", template=False, tags=tag_list(tags), pool=pool
+    )
 
 
 # --- scope --------------------------------------------------------------------------------
@@ -54,6 +57,7 @@ def test_unrestricted_scope_allows_everything() -> None:
 def test_vmid_ranges_are_inclusive(vmid: int, ok: bool) -> None:
     v = check_target(VMIDS, g(vmid))
     assert (v is None) is ok
+    assert (check_unlisted_guest(VMIDS, vmid) is None) is ok  # a guest known only by its vmid: the ranges alone
     if v is not None:
         assert v.rules == ("vmid",)
         assert f"guest {vmid}" in v.message and "100-199, 500" in v.message
@@ -84,8 +88,6 @@ def test_nodes() -> None:
     assert check_target(s, g(1, node="pve1")) is None
     v = check_target(s, g(1, node="pve2"))
     assert v is not None and v.rules == ("node",) and v.node == "pve2"
-    v = check_target(s, GuestFacts(vmid=1))
-    assert v is not None and "unknown" in v.message
     assert check_node(s, "pve1") is None
     v = check_node(s, "pve3")
     assert v is not None and "node pve3" in v.message
@@ -119,24 +121,13 @@ def test_new_vmid_and_new_guest() -> None:
     assert v is not None and v.rules == ("node", "pool", "tag")
 
 
-def test_batch_is_refused_whole_and_names_the_foreign_guest() -> None:
-    s = Scope(tags=frozenset({"agent"}))
-    batch = [g(101, tags="agent"), g(102, tags="agent", name="web"), g(666, tags="prod", name="payroll")]
-    violations = check_all(s, batch)
-    assert [v.vmid for v in violations] == [666]
-    assert "payroll" in violations[0].message
-    assert check_all(s, batch[:2]) == []
-    more = check_all(VMIDS, [g(100)], new_vmids=[9000], nodes=[])
-    assert [v.subject for v in more] == ["new guest 9000"]
-    nodes = check_all(Scope(nodes=frozenset({"pve1"})), nodes=["pve1", "pve9"])
-    assert [v.node for v in nodes] == ["pve9"]
-
-
-def test_guest_facts_from_cluster_resources() -> None:
-    f = GuestFacts.from_resource(
+def test_the_guest_record_from_cluster_resources() -> None:
+    f = guest_from_resource(
         {"vmid": "105", "node": "pve2", "pool": "", "tags": "a;B", "name": "web", "type": "qemu", "status": "running"}
     )
-    assert f == GuestFacts(vmid=105, node="pve2", pool=None, tags=frozenset({"a", "b"}), name="web", type="qemu")
+    assert f is not None
+    assert (f.vmid, f.node, f.pool, f.name, f.type) == (105, "pve2", None, "web", "qemu")
+    assert f.tag_set == frozenset({"a", "b"})  # case-folded, as PVE's get_unique_tags stores them
     assert f.label() == "guest 105 (web) on node pve2"
     assert parse_tags(None) == frozenset()
     assert parse_tags("x y,z;w") == frozenset({"x", "y", "z", "w"})
@@ -430,12 +421,8 @@ def test_check_call_clone_inherits_source_tags() -> None:
     assert v and v[0].rules == ("tag",)
 
 
-def test_needs_inventory() -> None:
+def test_an_unrestricted_scope_allows_a_call_without_an_inventory() -> None:
     t = extract_targets("POST", STOP, {"node": "pve1", "vmid": 100})
-    assert not needs_inventory(Scope(), t)
-    assert needs_inventory(Scope(tags=frozenset({"a"})), t)
-    node_only = extract_targets("PUT", "/nodes/{node}/config", {"node": "pve1", "description": "x"})
-    assert not needs_inventory(Scope(tags=frozenset({"a"})), node_only)
     assert check_call(Scope(), t, None) == []
 
 

@@ -461,7 +461,7 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def _is_upid(value: Any) -> bool:
-    from pvemcp.core.pve.upid import parse_upid
+    from pvemcp.dialect.upid import parse_upid
 
     try:
         parse_upid(value)

@@ -13,7 +13,7 @@ from urllib.parse import quote, unquote
 import pytest
 from jsonschema import Draft202012Validator, ValidationError
 
-from pvemcp.core.spec.model import load_spec
+from pvemcp.dialect.model import load_spec
 from pvemcp.sim import RunningSimulator
 from pvemcp.sim.routing import ROUTES
 

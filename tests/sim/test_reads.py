@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pvemcp.core.spec.model import load_spec
+from pvemcp.dialect.model import load_spec
 from pvemcp.sim import RunningSimulator, running_simulator
 from pvemcp.sim.fwconfig import build_firewall
 from pvemcp.sim.hostinfo import build_hosts

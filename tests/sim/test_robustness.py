@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pvemcp.core.spec.model import load_spec
+from pvemcp.dialect.model import load_spec
 from pvemcp.sim import RunningSimulator
 
 from .conftest import Api

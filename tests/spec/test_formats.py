@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pvemcp.core.spec.formats import (
+from pvemcp.dialect.formats import (
     KNOWN_FORMATS,
     PROPERTY_STRING_TYPETEXTS,
     UNCHECKED_FORMATS,
@@ -21,7 +21,7 @@ from pvemcp.core.spec.formats import (
     pve_pattern_to_ecma,
     split_list,
 )
-from pvemcp.core.spec.propstring import schema_from_typetext
+from pvemcp.dialect.propstring import schema_from_typetext
 
 VM_ID = "value does not look like a valid VM ID\n"
 
@@ -505,6 +505,6 @@ def test_modules_import_without_reading_files() -> None:
         "    raise AssertionError(f'file access at import: {args!r}')\n"
         "builtins.open = io.open = refuse\n"
         "pathlib.Path.read_text = pathlib.Path.read_bytes = refuse\n"
-        "import pvemcp.core.spec.formats, pvemcp.core.spec.propstring\n"
+        "import pvemcp.dialect.formats, pvemcp.dialect.propstring\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pvemcp.core.spec.generator import build_openapi, is_task, operation_id
+from pvemcp.dialect.generator import build_openapi, is_task, operation_id
 
 REPO = Path(__file__).resolve().parents[2]
 OPENAPI = REPO / "openapi.json"

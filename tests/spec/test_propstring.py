@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pvemcp.core.spec import propstring
-from pvemcp.core.spec.formats import check_format, format_pattern
-from pvemcp.core.spec.propstring import (
+from pvemcp.dialect import propstring
+from pvemcp.dialect.formats import check_format, format_pattern
+from pvemcp.dialect.propstring import (
     PropertyStringError,
     format_property_string,
     format_size,

@@ -9,8 +9,8 @@ import sys
 import jsonschema
 import pytest
 
-from pvemcp.core.spec.convert import anchor
-from pvemcp.core.spec.model import load_spec
+from pvemcp.dialect.convert import anchor
+from pvemcp.dialect.model import load_spec
 
 
 def test_clone_operation_merges_path_and_body() -> None:
@@ -108,7 +108,7 @@ def test_perl_patterns_become_anchored_ecma_patterns(perl: str, matches: list[st
 
 def test_core_does_not_import_mcp() -> None:
     code = (
-        "import sys, pvemcp.core, pvemcp.core.spec.model, pvemcp.core.spec.generator;"
+        "import sys, pvemcp.core, pvemcp.dialect.model, pvemcp.dialect.generator;"
         "sys.exit(1 if any(m == 'mcp' or m.startswith('mcp.') for m in sys.modules) else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -22,23 +22,24 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from pvemcp.core.catalog import CONTROL_HELP, GENERIC_HANDLERS, Catalog, ToolDef
+from pvemcp.core import kinds
+from pvemcp.core.catalog import CONTROL_HELP, Catalog, ToolDef
 from pvemcp.core.catalog_cache import cache_dir, load_catalog
 from pvemcp.core.config import AppConfig, load_app_config
+from pvemcp.core.kinds import Mode, ReadScope, kind_of
 from pvemcp.core.policy.config import ALSO_DRIVEN_BY
 from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationFailure, ConfirmationStore
 from pvemcp.core.policy.decision import Decision, confirmation_method, decide, strictest
 from pvemcp.core.policy.ledger import AuditLedger, new_call_id
+from pvemcp.core.policy.ledger import Outcome as Audit
 from pvemcp.core.pve.errors import PveError
-from pvemcp.core.resources import data_file
-from pvemcp.core.spec.model import Spec, load_spec
 from pvemcp.core.state import LedgerWriter, StateStore, open_state
 from pvemcp.core.tools.base import (
     CallContext,
@@ -47,6 +48,7 @@ from pvemcp.core.tools.base import (
     Outcome,
     Plan,
     PlannedCall,
+    ProgressFn,
     RunContext,
     ToolError,
     ToolResult,
@@ -56,7 +58,6 @@ from pvemcp.core.tools.base import (
 from pvemcp.core.tools.objects import (
     ScopeRefused,
     check_plan_scope,
-    facts_of,
     plan_objects,
     raise_scope,
     render_question,
@@ -64,10 +65,12 @@ from pvemcp.core.tools.objects import (
     visible_in_scope,
 )
 from pvemcp.core.tools.resources import ResourceView, list_resources, read_resource
+from pvemcp.dialect.model import Spec, load_spec
+from pvemcp.dialect.resources import data_file
 
 if TYPE_CHECKING:
-    from pvemcp.core.policy.scope import GuestFacts
     from pvemcp.core.pve.client import PveClient
+    from pvemcp.core.pve.resolve import GuestRef
 
 __all__ = [
     "INSTRUCTIONS",
@@ -83,55 +86,6 @@ __all__ = [
 
 log = logging.getLogger("pvemcp")
 
-Reader = Callable[[RunContext], Awaitable[ToolResult]]
-Planner = Callable[[RunContext], Awaitable[Plan]]
-
-# Handler kinds of tools.yaml that only read; the others plan mutations (or are the generic tool).
-_READ_KINDS = frozenset(
-    {"guest_read", "api_read", "storage_list", "cluster_status", "node_status", "next_vmid", "task_list"}
-    | {"task_status"}
-    | {"task_log", "guest_list", "api_search"}
-    | {"guest_facts", "guest_metrics", "node_metrics", "guest_backups"}
-)
-
-
-@functools.cache
-def _handlers() -> tuple[dict[str, Planner], dict[str, Reader]]:
-    """The handler modules, imported on the first call: a server start that only lists tools skips them."""
-    from pvemcp.core.tools import agent, guests, metrics, ops, reads, undo
-
-    planners: dict[str, Planner] = {
-        "guest_action": guests.plan_guest_action,
-        "guest_create": guests.plan_create,
-        "guest_clone": guests.plan_clone,
-        "guest_config_set": guests.plan_config_set,
-        "backup_now": guests.plan_backup_now,
-        "api_write": guests.plan_operation,
-        "backup_job": guests.plan_backup_job,
-        "task_stop": guests.plan_task_stop,
-        "guest_exec": agent.plan_guest_exec,
-        "guest_migrate": ops.plan_migrate,
-        "backup_restore": ops.plan_restore,
-        "disk_grow": ops.plan_disk_grow,
-        "config_undo": undo.plan_config_undo,
-    }
-    readers: dict[str, Reader] = {
-        "guest_read": reads.guest_read,
-        "api_read": reads.api_read,
-        "storage_list": reads.storage_list,
-        "cluster_status": reads.cluster_status,
-        "node_status": reads.node_status,
-        "next_vmid": reads.next_vmid,
-        "task_list": reads.task_list,
-        "task_status": reads.task_status,
-        "task_log": reads.task_log,
-        "guest_facts": agent.guest_facts,
-        "guest_metrics": metrics.guest_metrics,
-        "node_metrics": metrics.node_metrics,
-        "guest_backups": ops.guest_backups,
-    }
-    return planners, readers
-
 
 def _warm_imports(spec: bool) -> None:
     """The modules and data the first call imports or parses (run in a worker thread by ``warm_up``);
@@ -141,7 +95,7 @@ def _warm_imports(spec: bool) -> None:
     from pvemcp.core.pve import client, resolve  # noqa: F401
     from pvemcp.core.tools import api, args, conclude  # noqa: F401
 
-    _handlers()
+    kinds.warm()
     if spec:
         load_spec()
 
@@ -310,7 +264,7 @@ class App:
                 ledger=self._ledger if isinstance(self._ledger, AuditLedger) else None,
                 safety_snapshot=self.config.policy.safety_snapshot,
             )
-            if tool.handler in _READ_KINDS:
+            if kind_of(tool.handler).mode is Mode.READ:
                 return await self._read(rc)
             # a plan that may change the cluster is built from what Proxmox has now, not from the guest index
             # cached for reads: the question names the current state, and another replica (or person) may
@@ -337,7 +291,7 @@ class App:
         decision = decide(policy, name, hidden.listing_risk)
         if not decision.denied:
             return UnknownTool(name)
-        await self._audit(name, ctx, "denied", detail=decision.reason)
+        await self._audit(name, ctx, Audit.DENIED, detail=decision.reason)
         reason = "read_only" if decision.rule == "read_only" else "rule"
         return refusal(reason, f"{name}: refused by policy: {decision.reason.rstrip('.')}. Nothing was sent.")
 
@@ -352,7 +306,7 @@ class App:
     ) -> ToolResult:
         """The user declined (or cancelled) the confirmation: record it; nothing reaches Proxmox."""
         await self._audit(
-            name, ctx, "declined", arguments=dict(arguments or {}), detail=action, plan_digest=plan_digest
+            name, ctx, Audit.DECLINED, arguments=dict(arguments or {}), detail=action, plan_digest=plan_digest
         )
         return refusal(
             "declined",
@@ -368,7 +322,7 @@ class App:
         await self._audit(
             name,
             ctx,
-            "expired",
+            Audit.EXPIRED,
             arguments=dict(arguments or {}),
             detail=f"no answer in {limit:g}s",
             plan_digest=plan_digest,
@@ -392,19 +346,12 @@ class App:
         list is fetched again rather than taken from the client's short-lived cache, so the question shows
         and the digest binds what Proxmox has now, and the plan compared with the confirmed one is current.
         """
-        from pvemcp.core.tools import api
 
         if fresh:
             resolver = getattr(rc.client, "_guest_resolver", None)  # the client's guest cache
             if resolver is not None:
                 resolver().invalidate()
-        planners, _ = _handlers()
-        planner = planners.get(rc.tool.handler)
-        if planner is None and rc.tool.handler in GENERIC_HANDLERS:
-            planner = api.plan_generic
-        if planner is None:
-            raise RuntimeError(f"tools.yaml names handler {rc.tool.handler!r}, which pvemcp does not have")
-        plan = await planner(rc)
+        plan = await kind_of(rc.tool.handler).plan(rc)
         if "wait" in control:
             plan.wait = int(control["wait"])
         self.plans_built += 1
@@ -413,16 +360,16 @@ class App:
 
     # ------------------------------------------------------------------ reads
     async def _read(self, rc: RunContext) -> ToolResult:
-        from pvemcp.core.tools import api, guests, reads
+        from pvemcp.core.tools import guests
 
-        _, readers = _handlers()
+        kind = kind_of(rc.tool.handler)
+        if kind.read_scope is ReadScope.NONE:
+            return await kind.read(rc)
         scope = self.config.policy.scope
-        inventory = None if scope.unrestricted else {g.vmid: facts_of(g) for g in await rc.client.list_guests()}
-        if rc.tool.handler == "guest_list":
+        inventory = None if scope.unrestricted else {g.vmid: g for g in await rc.client.list_guests()}
+        if kind.read_scope is ReadScope.FILTERS:
             visible = None if inventory is None else functools.partial(visible_in_scope, scope, inventory)
-            return await reads.guest_list(rc, visible)
-        if rc.tool.handler == "api_search":
-            return api.api_search(rc)
+            return await kind.read(rc, visible=visible)
         if inventory is not None:
             rc.visible = functools.partial(visible_in_scope, scope, inventory)
             probe = None
@@ -451,14 +398,14 @@ class App:
                 probe = PlannedCall("GET", "/nodes/{node}", {"node": str(rc.args["node"])}, {}, False)
             if probe is not None:
                 self._check_scope([probe], inventory)
-        return await readers[rc.tool.handler](rc)
+        return await kind.read(rc)
 
     async def _read_generic(self, rc: RunContext, plan: Plan) -> ToolResult:
         """api_get: governed like a write (rules, read scope over what it names), then filtered."""
         decision = self._decide(rc.tool, plan)
         if decision.denied or decision.needs_confirmation:
             # a read is never confirmed: one the rules want confirmed (a guest's files, say) is refused here
-            await self._audit(rc.tool.name, rc.call, "denied", plan=plan, detail=decision.reason)
+            await self._audit(rc.tool.name, rc.call, Audit.DENIED, plan=plan, detail=decision.reason)
             return refusal("rule", f"{rc.tool.name}: refused by policy: {decision.reason.rstrip('.')}.")
         check_plan_scope(self.config.policy.scope, plan)
         (call,) = plan.calls
@@ -477,7 +424,7 @@ class App:
         note = f" ({hidden} outside the scope not shown)" if hidden else ""
         return ToolResult({"data": data}, f"GET {call.concrete_path}: {size}{note}")
 
-    def _check_scope(self, calls: list[PlannedCall], inventory: Mapping[int, GuestFacts]) -> None:
+    def _check_scope(self, calls: list[PlannedCall], inventory: Mapping[int, GuestRef]) -> None:
         from pvemcp.core.policy.targets import check_call, extract_targets
 
         scope = self.config.policy.scope
@@ -519,16 +466,16 @@ class App:
         decision = self._decide(tool, plan)
         digest = plan.digest()
         if decision.denied:
-            await self._audit(tool.name, ctx, "denied", plan=plan, detail=decision.reason)
+            await self._audit(tool.name, ctx, Audit.DENIED, plan=plan, detail=decision.reason)
             reason = "read_only" if decision.rule == "read_only" else "rule"
             return refusal(reason, f"{tool.name}: refused by policy: {decision.reason.rstrip('.')}. Nothing was sent.")
         try:
             check_plan_scope(policy.scope, plan)
         except ScopeRefused as exc:
-            await self._audit(tool.name, ctx, "denied", plan=plan, detail=str(exc))
+            await self._audit(tool.name, ctx, Audit.DENIED, plan=plan, detail=str(exc))
             raise
         if control.get("dry_run"):
-            await self._audit(tool.name, ctx, "dry_run", plan=plan, risk=decision.risk.value, arguments=original)
+            await self._audit(tool.name, ctx, Audit.DRY_RUN, plan=plan, risk=decision.risk.value, arguments=original)
             return self._dry_run(tool, plan, decision)
         if ctx.confirmed:
             if ctx.confirmed_plan != digest:
@@ -537,10 +484,12 @@ class App:
             method = confirmation_method(policy, elicitation_supported=ctx.can_elicit)
             question = self._question(tool, plan)
             if method == "elicit":
-                await self._audit(tool.name, ctx, "pending", plan=plan, risk=decision.risk.value, arguments=original)
+                await self._audit(
+                    tool.name, ctx, Audit.PENDING, plan=plan, risk=decision.risk.value, arguments=original
+                )
                 return ConfirmationNeeded(question, tool.name, original, plan_digest=digest, call_id=ctx.call_id)
             if method == "deny":
-                await self._audit(tool.name, ctx, "denied", plan=plan, detail="confirmation impossible")
+                await self._audit(tool.name, ctx, Audit.DENIED, plan=plan, detail="confirmation impossible")
                 return refusal(
                     "no_confirmation",
                     f"{tool.name} needs the user's confirmation, but this client cannot ask (no elicitation) and "
@@ -554,13 +503,13 @@ class App:
             except ConfirmationError as exc:
                 if exc.reason is ConfirmationFailure.OTHER_ARGUMENTS:
                     return await self._plan_changed(rc, plan, original, "the token was issued")
-                await self._audit(tool.name, ctx, "denied", plan=plan, detail=f"confirmation token: {exc}")
+                await self._audit(tool.name, ctx, Audit.DENIED, plan=plan, detail=f"confirmation token: {exc}")
                 why = "expired" if exc.reason is ConfirmationFailure.EXPIRED else "token"
                 return refusal(
                     why, f"{tool.name}: confirmation token refused: {str(exc).rstrip('.')}. Nothing was sent."
                 )
-        outcome = "confirmed" if decision.needs_confirmation or ctx.confirmed else "allowed"
-        via = ("elicitation" if ctx.confirmed else "token") if outcome == "confirmed" else None
+        outcome = Audit.CONFIRMED if decision.needs_confirmation or ctx.confirmed else Audit.ALLOWED
+        via = ("elicitation" if ctx.confirmed else "token") if outcome is Audit.CONFIRMED else None
         await self._audit(tool.name, ctx, outcome, plan=plan, risk=decision.risk.value, arguments=original, via=via)
         return await self._execute(rc, plan)
 
@@ -577,7 +526,7 @@ class App:
         """A single-use token bound to the plan's digest, recorded as ``previewed``; the preview it goes in."""
         digest = plan.digest()
         issued = self._confirmations.issue(rc.tool.name, {"plan": digest}, rc.call.caller)
-        await self._audit(rc.tool.name, rc.call, "previewed", plan=plan, arguments=original, plan_digest=digest)
+        await self._audit(rc.tool.name, rc.call, Audit.PREVIEWED, plan=plan, arguments=original, plan_digest=digest)
         return {
             "required": True,
             "question": question,
@@ -592,7 +541,7 @@ class App:
     async def _plan_changed(self, rc: RunContext, plan: Plan, original: JsonDict, when: str) -> ToolResult:
         """The plan differs from the one confirmed: send nothing; with tokens, preview the new plan."""
         tool = rc.tool
-        await self._audit(tool.name, rc.call, "plan_changed", plan=plan, arguments=original)
+        await self._audit(tool.name, rc.call, Audit.PLAN_CHANGED, plan=plan, arguments=original)
         now = "; ".join(o.label() for o in plan.objects if o.kind != "node") or "no target"
         message = (
             f"{tool.name}: the requests or their targets changed since {when} (now: {now}); "
@@ -649,7 +598,7 @@ class App:
         rc: RunContext,
         call: PlannedCall,
         wait: int,
-        progress: Callable[[float, float | None, str], Awaitable[None]],
+        progress: ProgressFn,
         *,
         plan_digest: str | None = None,
     ) -> JsonDict:
@@ -667,7 +616,7 @@ class App:
             except (PveError, ToolError) as exc:
                 item.update(ok=False, error=f"safety step failed, so the request was not sent: {exc}")
                 await self._audit(
-                    rc.tool.name, rc.call, "failed", calls=[call], detail=item["error"], plan_digest=plan_digest
+                    rc.tool.name, rc.call, Audit.FAILED, calls=[call], detail=item["error"], plan_digest=plan_digest
                 )
                 return item
         try:
@@ -680,7 +629,9 @@ class App:
             )
         except PveError as exc:
             item.update(ok=False, error=str(exc))
-            await self._audit(rc.tool.name, rc.call, "failed", calls=[call], detail=str(exc), plan_digest=plan_digest)
+            await self._audit(
+                rc.tool.name, rc.call, Audit.FAILED, calls=[call], detail=str(exc), plan_digest=plan_digest
+            )
             return item
         data = envelope.data
         if call.task and isinstance(data, str) and data.startswith("UPID:"):
@@ -708,7 +659,7 @@ class App:
         await self._audit(
             rc.tool.name,
             rc.call,
-            "succeeded" if item["ok"] else "failed",
+            Audit.SUCCEEDED if item["ok"] else Audit.FAILED,
             calls=[call],
             upid=item.get("upid"),
             detail=item.get("error"),
@@ -722,7 +673,7 @@ class App:
         self,
         tool: str,
         ctx: CallContext,
-        outcome: str,
+        outcome: Audit,
         *,
         plan: Plan | None = None,
         calls: list[PlannedCall] | None = None,
@@ -739,7 +690,7 @@ class App:
         if self._ledger is None:
             return
         chosen = calls if calls is not None else (plan.calls if plan is not None else [])
-        failed = outcome in ("failed", "denied")
+        failed = outcome in (Audit.FAILED, Audit.DENIED)
         if plan is not None and plan_digest is None:
             plan_digest = plan.digest()
         labels = [o.label() for o in plan.objects] if plan is not None and calls is None else []

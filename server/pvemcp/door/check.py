@@ -18,11 +18,20 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from pvemcp.core.pve.client import PveClient
-from pvemcp.core.pve.config import DEFAULT_PORT, ClientConfig
-from pvemcp.core.pve.errors import PveError
-from pvemcp.core.pve.privileges import LEVEL_NAMES, NO, PARTLY, YES, permission_level
-from pvemcp.door._core import App, AppConfig, ToolDef
+from pvemcp.door._core import (
+    DEFAULT_PORT,
+    LEVEL_NAMES,
+    NO,
+    PARTLY,
+    YES,
+    App,
+    AppConfig,
+    ClientConfig,
+    PveClient,
+    PveError,
+    ToolDef,
+    permission_level,
+)
 
 __all__ = ["NO", "PARTLY", "YES", "Step", "check_cluster", "level_name", "permission_level", "run_check"]
 
@@ -116,7 +125,7 @@ def _tls_detail(cluster: ClientConfig) -> str:
 
 def _privilege_step(granted: Mapping[str, Any], tools: Sequence[ToolDef], identity: str) -> Step:
     """Which tools this token may run, from each operation's gate (see ``pvemcp.core.pve.privileges``)."""
-    from pvemcp.core.spec.model import load_spec
+    from pvemcp.dialect.model import load_spec
 
     spec = load_spec()
     privs: dict[str, set[str]] = {
@@ -151,8 +160,8 @@ def _privilege_step(granted: Mapping[str, Any], tools: Sequence[ToolDef], identi
 
 async def _schema_difference(cluster: ClientConfig, tools: Sequence[ToolDef]) -> str:
     """What the node's own schema (its api-viewer apidoc.js) changes for the listed tools, as a sentence."""
-    from pvemcp.core.spec.model import Spec, load_spec
-    from pvemcp.core.spec.pull import PullError, build_spec_document, compare, fetch_apidoc_js, parse_apidoc_js
+    from pvemcp.dialect.model import Spec, load_spec
+    from pvemcp.door._core import PullError, build_spec_document, compare, fetch_apidoc_js, parse_apidoc_js
 
     try:
         tree = parse_apidoc_js(await fetch_apidoc_js(cluster))
@@ -178,7 +187,7 @@ def schema_step(cluster_version: str, schema_version: str) -> Step:
     """Does the schema pvemcp derives its tools from describe the cluster's PVE release?"""
     import os
 
-    from pvemcp.core.spec.pull import SPEC_ENV
+    from pvemcp.door._core import SPEC_ENV
 
     if release_matches(cluster_version, schema_version):
         pulled = " (pulled from the cluster)" if os.environ.get(SPEC_ENV) else ""
@@ -191,7 +200,7 @@ def schema_step(cluster_version: str, schema_version: str) -> Step:
     )
 
 
-_LEVEL_NAME = LEVEL_NAMES
+_LEVEL_NAME: dict[int, str] = LEVEL_NAMES
 
 
 def level_name(level: int) -> str:
@@ -201,7 +210,7 @@ def level_name(level: int) -> str:
 def report_policy(app: App) -> bool:
     """Print the effective policy (the same description as the ``pve://policy`` resource); False if the
     audit log could not be opened."""
-    from pvemcp.core.policy.effective import describe_policy
+    from pvemcp.door._core import describe_policy
 
     policy = describe_policy(app)
     tools, confirm, audit = policy["tools"], policy["confirmation"], policy["audit"]

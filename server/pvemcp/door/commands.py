@@ -20,8 +20,17 @@ from typing import Any
 
 import anyio
 
-from pvemcp.core.policy.effective import check_names, preflight
-from pvemcp.door._core import App, AppConfig, CallContext, ConfirmationNeeded, ToolDef, ToolResult, load_app_config
+from pvemcp.door._core import (
+    App,
+    AppConfig,
+    CallContext,
+    ConfirmationNeeded,
+    ToolDef,
+    ToolResult,
+    check_names,
+    load_app_config,
+    preflight,
+)
 
 logger = logging.getLogger("pvemcp")
 
@@ -52,7 +61,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 def _load_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> AppConfig:
     """The configuration; a schema pulled from the configured cluster (``pvemcp spec pull``) is used from here on."""
-    from pvemcp.core.spec.pull import use_pulled_spec
+    from pvemcp.door._core import use_pulled_spec
 
     config = load_app_config(config_path=getattr(args, "config", None), env=os.environ if env is None else env)
     use_pulled_spec(config.clusters)
@@ -74,7 +83,7 @@ def _started_app(config: AppConfig) -> App:
     """
     import json
 
-    from pvemcp.core.resources import data_file
+    from pvemcp.dialect.resources import data_file
 
     app = App(config)
     try:
@@ -294,7 +303,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_token_recipe(args: argparse.Namespace) -> int:
     """Print the ``pveum`` commands creating a token with exactly the privileges the listed tools need."""
-    from pvemcp.core.pve.config import ConfigError
+    from pvemcp.door._core import ConfigError
     from pvemcp.door.token_recipe import compute_recipe, render
 
     setup_logging()

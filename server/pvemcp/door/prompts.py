@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
-from pvemcp.core.pve.upid import UPID_RE
+from pvemcp.dialect.upid import UPID_RE
 from pvemcp.door._core import App
 
 # Shapes of the arguments (PVE's own formats: pve-node, pve-vmid, the UPID, pve-storage-id, dns-name).

@@ -26,11 +26,18 @@ from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.shared.exceptions import MCPError
 
 from pvemcp import __version__
-from pvemcp.core import app as core_app
-from pvemcp.core.render import face
-from pvemcp.core.state.secret import request_state_key
 from pvemcp.door import confirm
-from pvemcp.door._core import App, CallContext, ConfirmationNeeded, ToolDef, ToolResult, UnknownTool
+from pvemcp.door._core import INSTRUCTIONS as CORE_INSTRUCTIONS
+from pvemcp.door._core import (
+    App,
+    CallContext,
+    ConfirmationNeeded,
+    ToolDef,
+    ToolResult,
+    UnknownTool,
+    face,
+    request_state_key,
+)
 from pvemcp.door.prompts import PromptDoor
 from pvemcp.door.resources import ResourceDoor
 from pvemcp.door.shared_pending import SharedPendingQuestions
@@ -46,7 +53,7 @@ _DOOR_INSTRUCTIONS = (
     "to preview the exact Proxmox request. The api_* tools reach any Proxmox API operation."
 )
 # The core words the control parameters (wait, dry_run, confirm_token, paging) once for every door.
-INSTRUCTIONS: str = getattr(core_app, "INSTRUCTIONS", None) or _DOOR_INSTRUCTIONS
+INSTRUCTIONS: str = CORE_INSTRUCTIONS or _DOOR_INSTRUCTIONS
 
 CallOutcome = types.CallToolResult | types.InputRequiredResult
 

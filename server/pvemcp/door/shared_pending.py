@@ -18,7 +18,7 @@ import secrets
 import time
 from typing import Any
 
-from pvemcp.core.state.store import TokenSpender
+from pvemcp.door._core import TokenSpender
 from pvemcp.door.confirm import STATE_TTL_S, Pending, _invalid, arguments_digest
 
 __all__ = ["SHARED_PREFIX", "SharedPendingQuestions"]

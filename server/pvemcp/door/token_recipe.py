@@ -19,9 +19,8 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pvemcp.core.pve.privileges import Requirement, recipe_requirements, root_only
-from pvemcp.core.spec.model import Spec
-from pvemcp.door._core import ToolDef
+from pvemcp.dialect.model import Spec
+from pvemcp.door._core import Requirement, ToolDef, recipe_requirements, root_only
 
 
 @dataclass

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from pvemcp.core.spec.model import Operation
+from pvemcp.dialect.model import Operation
 from pvemcp.sim import handlers as _handlers  # noqa: F401  (importing registers the routes)
 from pvemcp.sim.auth import Identity
 from pvemcp.sim.errors import PveHttpError, auth_error, not_implemented, param_error

@@ -3,7 +3,7 @@
 Handlers register themselves with ``@route("GET", "/nodes/{node}/qemu")`` under the operation's key as it
 appears in openapi.json. A handler that serves VMs and containers alike registers once with
 ``@guest_route("GET", "/nodes/{node}/{type}/{vmid}/snapshot")`` and reads :attr:`Call.guest_type`.
-The HTTP path is matched by the spec (:mod:`pvemcp.core.spec.model`); an operation the spec knows but no
+The HTTP path is matched by the spec (:mod:`pvemcp.dialect.model`); an operation the spec knows but no
 handler serves is answered like PVE answers a missing handler (501, see ``app.py``).
 """
 

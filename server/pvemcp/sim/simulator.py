@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from pvemcp.core.spec.model import Operation, Spec, load_spec
+from pvemcp.dialect.model import Operation, Spec, load_spec
 from pvemcp.sim.auth import TICKET_LIFETIME, AuthService
 from pvemcp.sim.clock import SimClock
 from pvemcp.sim.faults import FaultSet, parse_fault_spec

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pvemcp.dialect.propstring import split_property_string as split_property_string  # the handlers import it from here
 from pvemcp.sim.clock import SimClock
 
 GuestType = Literal["qemu", "lxc"]
@@ -55,19 +56,6 @@ def format_size(num: int) -> str:
         if num >= mul and num % mul == 0:
             return f"{num // mul}{unit}"
     return str(num)
-
-
-def split_property_string(value: str) -> tuple[str | None, dict[str, str]]:
-    """Split ``volid,key=value,…``: the leading bare item (the volume) and the ``key=value`` pairs."""
-    head: str | None = None
-    opts: dict[str, str] = {}
-    for i, part in enumerate(value.split(",")):
-        if "=" in part:
-            k, v = part.split("=", 1)
-            opts[k] = v
-        elif i == 0:
-            head = part
-    return head, opts
 
 
 @dataclass

@@ -13,21 +13,16 @@ worker would start immediately; so a lock taken at the start of a task is visibl
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
+from pvemcp.dialect.upid import format_upid, parse_upid
 from pvemcp.sim.clock import SimClock
 from pvemcp.sim.errors import PveHttpError, TaskError
 from pvemcp.sim.state import ClusterState
 
 Worker = Generator[float, None, None]
-
-UPID_RE = re.compile(
-    r"^UPID:([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):"
-    r"([0-9A-Fa-f]{8}):([^:\s/]+):([^:\s/]*):([^:\s/]+):$"
-)
 
 INTERRUPT_GENERIC = "received interrupt"
 INTERRUPT_SIGNAL = "interrupted by signal"
@@ -47,24 +42,17 @@ class UpidParts:
 
 
 def encode_upid(p: UpidParts) -> str:
-    """``UPID:node:PID8:PSTART8:STARTTIME8:type:id:user:`` with upper-case hex, trailing colon."""
-    return f"UPID:{p.node}:{p.pid:08X}:{p.pstart:08X}:{p.starttime:08X}:{p.type}:{p.id}:{p.user}:"
+    """The UPID text of ``p`` (written by the dialect's one UPID codec)."""
+    return format_upid(p.node, p.pid, p.pstart, p.starttime, p.type, p.id, p.user)
 
 
 def decode_upid(upid: str) -> UpidParts | None:
-    """Parse a UPID with PVE's own regex; None when it does not parse."""
-    m = UPID_RE.match(upid)
-    if not m:
+    """Parse a UPID with PVE's own regex (the dialect's parser); None when it does not parse."""
+    try:
+        u = parse_upid(upid)
+    except ValueError:
         return None
-    return UpidParts(
-        node=m.group(1),
-        pid=int(m.group(3), 16),
-        pstart=int(m.group(4), 16),
-        starttime=int(m.group(5), 16),
-        type=m.group(6),
-        id=m.group(7),
-        user=m.group(8),
-    )
+    return UpidParts(node=u.node, pid=u.pid, pstart=u.pstart, starttime=u.starttime, type=u.type, id=u.id, user=u.user)
 
 
 def split_user(user: str) -> tuple[str, str | None]:

@@ -25,9 +25,9 @@ PropStringChecker = Callable[[str, Mapping[str, Any], str], str | None]
 
 
 def _load_format_checker() -> FormatChecker:
-    """``pvemcp.core.spec.formats.check_format`` when present, else the simulator's small fallback."""
+    """``pvemcp.dialect.formats.check_format`` when present, else the simulator's small fallback."""
     try:
-        from pvemcp.core.spec import formats
+        from pvemcp.dialect import formats
     except ImportError:  # pragma: no cover - the formats module ships with the package
         return lambda name, value, path: _fallback_check_format(name, value)
 
@@ -40,7 +40,7 @@ def _load_format_checker() -> FormatChecker:
 def _load_propstring_checker() -> PropStringChecker | None:
     """Validation of dict-format property strings (``x-pve-property-string``) via the shared codec."""
     try:
-        from pvemcp.core.spec import propstring
+        from pvemcp.dialect import propstring
     except ImportError:  # pragma: no cover
         return None
 

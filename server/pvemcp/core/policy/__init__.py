@@ -5,7 +5,7 @@ Independent of MCP: doors (the MCP server, the CLI) translate to and from these 
 - :mod:`.risk` — ``Risk`` and the classification of any Proxmox VE operation / call.
 - :mod:`.config` — ``PolicyConfig`` from the ``[policy]`` table and ``PVEMCP_*`` env.
 - :mod:`.decision` — ``decide`` (allow / confirm / deny), listing and confirmation method.
-- :mod:`.scope` — ``Scope``, ``GuestFacts`` and the per-target checks.
+- :mod:`.scope` — ``Scope`` and the per-target checks (on ``GuestRef``, the one guest record).
 - :mod:`.targets` — every guest/node a call touches, and the scope check of a whole call.
 - :mod:`.confirm` — single-use confirmation tokens (fallback without elicitation).
 - :mod:`.redact` — secrets out of arguments and texts.
@@ -14,7 +14,7 @@ Independent of MCP: doors (the MCP server, the CLI) translate to and from these 
 
 from pvemcp.core.policy.config import Action, PolicyConfig, PolicyConfigError, load_policy
 from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationFailure, ConfirmationStore
-from pvemcp.core.policy.decision import Decision, confirmation_method, decide, is_listed
+from pvemcp.core.policy.decision import Decision, confirmation_method, decide
 from pvemcp.core.policy.ledger import AuditLedger, LedgerError, Outcome, VerifyReport, verify
 from pvemcp.core.policy.redact import redact
 from pvemcp.core.policy.risk import (
@@ -28,10 +28,8 @@ from pvemcp.core.policy.risk import (
     parse_risk,
 )
 from pvemcp.core.policy.scope import (
-    GuestFacts,
     Scope,
     ScopeViolation,
-    check_all,
     check_new_guest,
     check_new_vmid,
     check_node,
@@ -48,7 +46,6 @@ __all__ = [
     "ConfirmationFailure",
     "ConfirmationStore",
     "Decision",
-    "GuestFacts",
     "LedgerError",
     "Outcome",
     "PolicyConfig",
@@ -57,7 +54,6 @@ __all__ = [
     "Scope",
     "ScopeViolation",
     "VerifyReport",
-    "check_all",
     "check_call",
     "check_new_guest",
     "check_new_vmid",
@@ -70,7 +66,6 @@ __all__ = [
     "explain_call",
     "explain_operation",
     "extract_targets",
-    "is_listed",
     "load_policy",
     "max_risk",
     "parse_risk",

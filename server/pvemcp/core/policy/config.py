@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from pvemcp.core.policy.scope import Scope
+from pvemcp.dialect.tags import tag_list
 
 __all__ = [
     "DEFAULT_RULES",
@@ -375,7 +376,7 @@ def parse_scope(value: Any, key: str = "policy.scope") -> Scope:
         ranges = tuple(_parse_range(item, f"{key}.{vkey}") for item in raw)
     tags = value.get("tags")
     if isinstance(tags, str):
-        tags = [t for t in re.split(r"[;,\s]+", tags) if t]
+        tags = list(tag_list(tags))
     return Scope(
         nodes=_parse_names(value["nodes"], f"{key}.nodes") if "nodes" in value else None,
         vmid_ranges=ranges,

@@ -34,7 +34,7 @@ from typing import Literal
 from pvemcp.core.policy.config import ALWAYS_CONFIRMED, DEFAULT_TOOL_RULES, Action, PolicyConfig
 from pvemcp.core.policy.risk import Risk, parse_risk
 
-__all__ = ["ConfirmVia", "Decision", "confirmation_method", "decide", "is_listed", "strictest"]
+__all__ = ["ConfirmVia", "Decision", "confirmation_method", "decide", "strictest"]
 
 
 @dataclass(frozen=True)
@@ -181,15 +181,3 @@ def confirmation_method(config: PolicyConfig, *, elicitation_supported: bool) ->
     if elicitation_supported:
         return "elicit"
     return "token" if config.confirm_fallback == "token" else "deny"
-
-
-def is_listed(config: PolicyConfig, tool: str, risk: Risk | str, toolsets: Iterable[str]) -> bool:
-    """Whether ``tools/list`` should show ``tool`` (in ``toolsets``, declared ``risk``).
-
-    Hidden: mutating tools in read-only mode, tools outside the configured toolsets, and tools
-    the policy always denies (listing them would only cost context and invite refused calls).
-    A hidden tool must also be refused when called; the door does that by not finding it.
-    """
-    if config.toolsets is not None and not set(toolsets) & set(config.toolsets):
-        return False
-    return not decide(config, tool, risk).denied

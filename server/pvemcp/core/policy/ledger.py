@@ -56,14 +56,12 @@ The key is a file of 64 hex characters created with mode ``0600`` on first use (
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import hmac
 import json
 import os
 import secrets
-import sys
 import tempfile
 import threading
 import time
@@ -95,7 +93,6 @@ __all__ = [
     "LedgerIssue",
     "Outcome",
     "VerifyReport",
-    "cmd_audit",
     "default_head_path",
     "default_key_path",
     "load_key",
@@ -103,6 +100,7 @@ __all__ = [
     "new_call_id",
     "open_problem",
     "parse_head",
+    "reanchor",
     "verify",
 ]
 
@@ -968,59 +966,7 @@ def _check_chain(recs: list[_Rec]) -> tuple[list[LedgerIssue], set[int]]:
 # -- CLI ---------------------------------------------------------------------------------------
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
-    """``pvemcp audit verify|head [PATH]``: 0 intact, 1 tampered, 2 usage or I/O error.
-
-    ``verify [--key-file F] [--expect-head SEQ:MAC]`` checks the chain, the head anchor and the
-    pinned head; ``head [--reanchor]`` verifies, then prints ``SEQ:MAC`` for the operator to keep
-    elsewhere — with ``--reanchor`` it first rewrites the anchor from the ledger (after an upgrade from
-    a pvemcp without anchors, or after the operator accepted a loss that verify reported).
-    """
-    action = getattr(args, "audit_command", None)
-    if action not in ("verify", "head"):
-        print("usage: pvemcp audit verify|head [PATH] [--key-file FILE]", file=sys.stderr)
-        return 2
-    path = getattr(args, "path", None) or os.environ.get("PVEMCP_AUDIT_LOG", "").strip()
-    path = path or os.environ.get("PVEMCP_STATE_URL", "").strip()
-    if path.startswith(("postgresql://", "postgres://")):  # the ledger several replicas share
-        from pvemcp.core.state.audit import cmd_audit_shared
-
-        return cmd_audit_shared(args, path)
-    if not path:
-        print(f"pvemcp audit {action}: no ledger given; pass PATH or set PVEMCP_AUDIT_LOG", file=sys.stderr)
-        return 2
-    ledger = Path(path).expanduser()
-    if not ledger.is_file() and not (ledger.parent.is_dir() and default_head_path(ledger).is_file()):
-        print(f"pvemcp audit {action}: ledger {ledger} does not exist", file=sys.stderr)
-        return 2
-    key_arg = getattr(args, "key_file", None) or os.environ.get("PVEMCP_AUDIT_KEY_FILE", "").strip()
-    key_path = Path(key_arg).expanduser() if key_arg else default_key_path(ledger)
-    try:
-        key = load_key(key_path)
-        expect = getattr(args, "expect_head", None)
-        pinned = parse_head(expect) if expect else None
-        if action == "head" and getattr(args, "reanchor", False):
-            _reanchor(ledger, key)
-        report = verify(ledger, key, expect_head=pinned)
-    except LedgerError as exc:
-        print(f"pvemcp audit {action}: {exc}", file=sys.stderr)
-        return 2
-    return print_verdict(action, report)
-
-
-def print_verdict(action: str, report: VerifyReport) -> int:
-    """Print what ``pvemcp audit verify|head`` found and return its exit code: 0 intact, 1 tampered.
-
-    One ending for a ledger file and a shared database's ledger, so both answer alike.
-    """
-    if action == "head" and report.intact:
-        print(HeadAnchor(report.last_seq, report.head).text())
-        return 0
-    print(report.format())
-    return 0 if report.intact else 1
-
-
-def _reanchor(ledger: Path, key: bytes) -> None:
+def reanchor(ledger: Path, key: bytes) -> None:
     """Rewrite the head anchor from the ledger, whose chain must be intact apart from its end."""
     if not ledger.is_file():
         raise LedgerError(

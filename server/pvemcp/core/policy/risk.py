@@ -51,6 +51,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote
 
+from pvemcp.dialect.propstring import pve_true
+
 __all__ = [
     "CONDITIONAL_RULES",
     "DESTRUCTIVE_RULES",
@@ -189,22 +191,8 @@ def _get(args: Mapping[str, Any], *names: str) -> Any:
     return None
 
 
-_FALSE_WORDS = {"0", "false", "no", "off", ""}
-
-
-def _truthy(value: Any) -> bool:
-    """True unless absent or clearly false (PVE accepts 0/1, true/false, yes/no, on/off)."""
-    if value is None or value is False:
-        return False
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value != 0
-    if isinstance(value, str):
-        return value.strip().lower() not in _FALSE_WORDS
-    return True
-
-
 def _explicitly_false(value: Any) -> bool:
-    return value is not None and not _truthy(value)
+    return value is not None and not pve_true(value)
 
 
 def _present(value: Any) -> bool:
@@ -237,7 +225,7 @@ def _host_hooks(args: Mapping[str, Any]) -> list[str]:
 
 def _guest_create(args: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
-    if _truthy(_get(args, "force")):
+    if pve_true(_get(args, "force")):
         out.append("overwrites an existing guest with the same VMID (force)")
     return out + _host_hooks(args)
 
@@ -249,16 +237,16 @@ def _config_update(args: Mapping[str, Any]) -> list[str]:
         out.append(
             "removes " + ", ".join(disks) + " from the configuration (an unused volume removed this way is destroyed)"
         )
-    if _truthy(_get(args, "force")):
+    if pve_true(_get(args, "force")):
         out.append("physically removes disks (force)")
-    if _truthy(_get(args, "template")):
+    if pve_true(_get(args, "template")):
         out.append("converts the guest into a template (irreversible)")
     return out + _host_hooks(args)
 
 
 def _move_volume(args: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
-    if _truthy(_get(args, "delete")):
+    if pve_true(_get(args, "delete")):
         out.append("deletes the source volume after copying (delete)")
     if _present(_get(args, "target-vmid")):
         out.append("takes the volume away from this guest and gives it to another (target-vmid)")
@@ -267,7 +255,7 @@ def _move_volume(args: Mapping[str, Any]) -> list[str]:
 
 def _backup_pruning(args: Mapping[str, Any]) -> list[str]:
     remove = _get(args, "remove")
-    if _truthy(remove):
+    if pve_true(remove):
         return ["prunes older backups (remove)"]
     if not _explicitly_false(remove) and (_present(_get(args, "prune-backups")) or _present(_get(args, "maxfiles"))):
         return ["prunes older backups with a caller-chosen retention (prune-backups)"]
@@ -276,13 +264,13 @@ def _backup_pruning(args: Mapping[str, Any]) -> list[str]:
 
 def _vzdump(args: Mapping[str, Any]) -> list[str]:
     out = _backup_pruning(args)
-    if _truthy(_get(args, "stop")):
+    if pve_true(_get(args, "stop")):
         out.append("aborts the backup jobs running on this node (stop)")
     return out
 
 
 def _shutdown(args: Mapping[str, Any]) -> list[str]:
-    if _truthy(_get(args, "forceStop", "force-stop")):
+    if pve_true(_get(args, "forceStop", "force-stop")):
         return ["hard-stops the guest if it has not shut down in time (forceStop); unsaved data is lost"]
     return []
 

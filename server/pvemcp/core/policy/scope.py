@@ -9,86 +9,36 @@ Within a dimension: the guest's node must be one of ``nodes``; its VMID inside o
 ``vmid_ranges``; its pool one of ``pools`` (a guest in no pool fails); it must carry at least one
 of ``tags`` (compared case-insensitively, as Proxmox does).
 
-Scope is checked against *facts* about a guest (:class:`GuestFacts`, typically one entry of
+Scope is checked against *facts* about a guest (a :class:`~pvemcp.core.pve.resolve.GuestRef`, one entry of
 ``GET /cluster/resources``), never against what a caller claims, and on every target of a call:
 existing guests, new guests (``newid`` of a clone, the VMID of a create/restore) and nodes
 (``target`` of a clone or migration). A batch is refused whole when any target is out of scope,
-before any request is sent; :func:`check_all` returns every violation so the refusal can name them.
+before any request is sent (``policy/targets.py`` ``check_call`` returns every violation so the refusal
+can name them).
 Messages say which rule blocked which guest, so the model can correct course.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pvemcp.dialect.tags import parse_tags
+
+if TYPE_CHECKING:
+    from pvemcp.core.pve.resolve import GuestRef
 
 __all__ = [
-    "GuestFacts",
     "Scope",
     "ScopeViolation",
-    "check_all",
     "check_new_guest",
     "check_new_vmid",
     "check_node",
     "check_target",
+    "check_unlisted_guest",
     "parse_tags",
 ]
-
-
-def parse_tags(value: object) -> frozenset[str]:
-    """Tags from Proxmox's ``"a;b"`` (or ``,``/space separated) text or a list, case-folded."""
-    if value is None:
-        return frozenset()
-    items: Iterable[object]
-    if isinstance(value, str):
-        items = re.split(r"[;,\s]+", value)
-    elif isinstance(value, Iterable):
-        items = value
-    else:
-        items = [value]
-    return frozenset(str(t).strip().casefold() for t in items if str(t).strip())
-
-
-@dataclass(frozen=True)
-class GuestFacts:
-    """What the server knows about an existing guest, from Proxmox (not from the caller)."""
-
-    vmid: int
-    node: str | None = None
-    pool: str | None = None
-    tags: frozenset[str] = field(default_factory=frozenset)
-    name: str | None = None
-    type: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "tags", parse_tags(self.tags))
-
-    @classmethod
-    def from_resource(cls, entry: Mapping[str, Any]) -> GuestFacts:
-        """Facts from one ``GET /cluster/resources?type=vm`` entry (``vmid``, ``node``, ``pool``, ``tags``...)."""
-        pool = entry.get("pool")
-        name = entry.get("name")
-        node = entry.get("node")
-        kind = entry.get("type")
-        return cls(
-            vmid=int(entry["vmid"]),
-            node=str(node) if node is not None else None,
-            pool=str(pool) if pool not in (None, "") else None,
-            tags=parse_tags(entry.get("tags")),
-            name=str(name) if name is not None else None,
-            type=str(kind) if kind is not None else None,
-        )
-
-    def label(self) -> str:
-        """Human name used in messages: ``guest 105 (web1) on node pve2``."""
-        text = f"guest {self.vmid}"
-        if self.name:
-            text += f" ({self.name})"
-        if self.node:
-            text += f" on node {self.node}"
-        return text
 
 
 def _fmt_ranges(ranges: Iterable[tuple[int, int]]) -> str:
@@ -217,10 +167,16 @@ def _guest_failures(
     return [f for f in checks if f is not None]
 
 
-def check_target(scope: Scope, facts: GuestFacts) -> ScopeViolation | None:
+def check_target(scope: Scope, guest: GuestRef) -> ScopeViolation | None:
     """Check an existing guest against every configured dimension; ``None`` if in scope."""
-    failures = _guest_failures(scope, facts.vmid, facts.node, facts.pool, facts.tags)
-    return _violation(facts.label(), failures, facts.vmid, facts.node) if failures else None
+    failures = _guest_failures(scope, guest.vmid, guest.node, guest.pool, guest.tag_set)
+    return _violation(guest.label(), failures, guest.vmid, guest.node) if failures else None
+
+
+def check_unlisted_guest(scope: Scope, vmid: int) -> ScopeViolation | None:
+    """Check a guest known only by its VMID (not in the guest list) against the VMID ranges alone."""
+    failure = _vmid_failure(scope, vmid)
+    return _violation(f"guest {vmid}", [failure], vmid, None) if failure else None
 
 
 def check_new_vmid(scope: Scope, vmid: int) -> ScopeViolation | None:
@@ -254,27 +210,3 @@ def check_new_guest(
     failures = _guest_failures(scope, vmid, node, pool, parse_tags(tags))
     subject = f"new guest {vmid}" + (f" on node {node}" if node else "")
     return _violation(subject, failures, vmid, node) if failures else None
-
-
-def check_all(
-    scope: Scope,
-    guests: Iterable[GuestFacts] = (),
-    *,
-    new_vmids: Iterable[int] = (),
-    nodes: Iterable[str] = (),
-) -> list[ScopeViolation]:
-    """Every violation among a batch's targets; the batch must be refused whole if any is returned."""
-    out: list[ScopeViolation] = []
-    for facts in guests:
-        v = check_target(scope, facts)
-        if v is not None:
-            out.append(v)
-    for vmid in new_vmids:
-        v = check_new_vmid(scope, vmid)
-        if v is not None:
-            out.append(v)
-    for node in nodes:
-        v = check_node(scope, node)
-        if v is not None:
-            out.append(v)
-    return out

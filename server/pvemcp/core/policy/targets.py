@@ -14,7 +14,7 @@ without ``vmid``, and every operation in the node- and cluster-wide table beside
 
 :func:`extract_targets` turns ``(method, template, params)`` into a :class:`CallTargets`;
 :func:`check_call` checks it against a :class:`~pvemcp.core.policy.scope.Scope` with an inventory of
-:class:`~pvemcp.core.policy.scope.GuestFacts` (the door gets it from ``GET /cluster/resources``).
+:class:`~pvemcp.core.pve.resolve.GuestRef` (from ``GET /cluster/resources``).
 Values that cannot be read (a non-numeric VMID) are reported rather than skipped, and a guest the
 inventory does not know cannot pass a scope that needs facts about it: both fail closed.
 
@@ -27,20 +27,24 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pvemcp.core.policy.risk import DISK_KEY, normalize_path, reach_of
+from pvemcp.dialect.propstring import pve_true
+
+if TYPE_CHECKING:
+    from pvemcp.core.pve.resolve import GuestRef
 from pvemcp.core.policy.scope import (
-    GuestFacts,
     Scope,
     ScopeViolation,
     check_new_guest,
     check_node,
     check_target,
+    check_unlisted_guest,
     parse_tags,
 )
 
-__all__ = ["CallTargets", "backup_selection", "check_call", "extract_targets", "merge_targets", "needs_inventory"]
+__all__ = ["CallTargets", "backup_selection", "check_call", "extract_targets", "merge_targets"]
 
 
 @dataclass(frozen=True)
@@ -142,14 +146,6 @@ def _volume_owners(value: str) -> set[int]:
 def _backup_owners(value: str) -> set[int]:
     """VMIDs whose backup an archive names (``vzdump-qemu-600-...``, PBS ``backup/vm/600/...``)."""
     return {int(m.group(1) or m.group(2)) for m in _BACKUP_OWNER.finditer(value)}
-
-
-def _truthy(value: Any) -> bool:
-    if value is None or value is False:
-        return False
-    if isinstance(value, str):
-        return value.strip().lower() not in ("0", "false", "no", "off", "")
-    return bool(value)
 
 
 def _text(value: Any) -> str | None:
@@ -297,7 +293,7 @@ def extract_targets(method: str, template: str, params: Mapping[str, Any] | None
                 b.node(p.get("target"))
         elif action == "vzdump":
             _backup_targets(b, p, node)
-            if _truthy(p.get("stop")) and node is not None:  # aborts every backup running on the node
+            if pve_true(p.get("stop")) and node is not None:  # aborts every backup running on the node
                 b.node_wide.add(node)
                 b.reach = "aborts the backups running on the node (stop)"
 
@@ -357,7 +353,7 @@ def extract_targets(method: str, template: str, params: Mapping[str, Any] | None
 
 def _task_guest(upid: str) -> int | None:
     """The guest of a task: the UPID's id when it is a VMID (``UPID:pve1:...:qmstart:105:root@pam:``)."""
-    from pvemcp.core.pve.upid import parse_upid
+    from pvemcp.dialect.upid import parse_upid
 
     try:
         return _as_vmid(parse_upid(upid).id)
@@ -397,7 +393,7 @@ def backup_selection(job: Mapping[str, Any]) -> CallTargets:
         b.pools.add(str(job["pool"]))
     elif job.get("vmid") not in (None, ""):
         b.guest_list("vmid", job.get("vmid"))
-    elif _truthy(job.get("all")) or job.get("exclude") not in (None, ""):
+    elif pve_true(job.get("all")) or job.get("exclude") not in (None, ""):
         if node is not None:
             b.node_wide.add(node)
         else:
@@ -410,7 +406,7 @@ def _backup_targets(b: _Builder, p: Mapping[str, Any], node: str | None) -> None
     pool = _text(p.get("pool"))
     if pool is not None:
         b.pools.add(pool)
-    if _truthy(p.get("all")):
+    if pve_true(p.get("all")):
         if node is not None:
             b.node_wide.add(node)
         else:
@@ -451,18 +447,11 @@ def _cluster_targets(b: _Builder, m: str, segs: list[str], raw: list[str], p: Ma
 # --------------------------------------------------------------------------------------------
 
 
-def needs_inventory(scope: Scope, targets: CallTargets) -> bool:
-    """Whether :func:`check_call` needs guest facts (so the door can skip ``/cluster/resources``)."""
-    if scope.unrestricted:
-        return False
-    return bool(targets.guests or targets.new_guests or targets.node_wide or targets.cluster_wide or targets.pools)
-
-
 def _names(values: Iterable[str]) -> str:
     return ", ".join(sorted(values))
 
 
-def _as_inventory(inventory: Mapping[int, GuestFacts] | Iterable[GuestFacts] | None) -> dict[int, GuestFacts] | None:
+def _as_inventory(inventory: Mapping[int, GuestRef] | Iterable[GuestRef] | None) -> dict[int, GuestRef] | None:
     if inventory is None:
         return None
     if isinstance(inventory, Mapping):
@@ -473,7 +462,7 @@ def _as_inventory(inventory: Mapping[int, GuestFacts] | Iterable[GuestFacts] | N
 def check_call(
     scope: Scope,
     targets: CallTargets,
-    inventory: Mapping[int, GuestFacts] | Iterable[GuestFacts] | None = None,
+    inventory: Mapping[int, GuestRef] | Iterable[GuestRef] | None = None,
 ) -> list[ScopeViolation]:
     """All scope violations of one call (or of a batch, given merged targets); empty = in scope.
 
@@ -506,7 +495,7 @@ def check_call(
         if facts is not None:
             add(check_target(scope, facts))
         elif only_vmids:
-            add(check_target(scope, GuestFacts(vmid=vmid)))
+            add(check_unlisted_guest(scope, vmid))
         else:
             add(
                 ScopeViolation(
@@ -523,7 +512,7 @@ def check_call(
             add(check_target(scope, existing))
         tags = targets.new_guest_tags
         if targets.clone_of is not None and inv is not None and targets.clone_of in inv:
-            tags = inv[targets.clone_of].tags
+            tags = inv[targets.clone_of].tag_set
         add(check_new_guest(scope, vmid, node=targets.new_guest_node, pool=targets.new_guest_pool, tags=tags))
 
     if targets.cluster_wide and scope.nodes is not None:

@@ -45,8 +45,9 @@ from pvemcp.core.pve.tls import PinMismatch, PveTransport, build_ssl_context
 
 if TYPE_CHECKING:
     from pvemcp.core.pve.resolve import GuestRef, GuestResolver
-    from pvemcp.core.pve.tasks import ProgressCallback, TaskResult
-    from pvemcp.core.pve.upid import Upid
+    from pvemcp.core.pve.tasks import TaskResult
+    from pvemcp.dialect.types import ProgressFn
+    from pvemcp.dialect.upid import Upid
 
 __all__ = ["ClientConfig", "ConfigError", "Envelope", "KnownOperation", "PveClient", "PveError"]
 
@@ -71,7 +72,7 @@ def spec_known_operation() -> KnownOperation:
 
     Raises whatever importing/loading the spec raises; the client turns that into a fail-closed refusal.
     """
-    from pvemcp.core.spec.model import load_spec
+    from pvemcp.dialect.model import load_spec
 
     spec = load_spec()
 
@@ -224,18 +225,6 @@ class PveClient:
         """``POST`` (form-encoded) and return ``data`` — a UPID string for task-starting calls."""
         return (await self.request("POST", template, path=path, data=data)).data
 
-    async def put(
-        self, template: str, *, path: Mapping[str, object] | None = None, data: Mapping[str, object] | None = None
-    ) -> Any:
-        """``PUT`` (form-encoded) and return ``data``."""
-        return (await self.request("PUT", template, path=path, data=data)).data
-
-    async def delete(
-        self, template: str, *, path: Mapping[str, object] | None = None, params: Mapping[str, object] | None = None
-    ) -> Any:
-        """``DELETE`` (parameters in the query string, as PVE requires) and return ``data``."""
-        return (await self.request("DELETE", template, path=path, params=params)).data
-
     async def request(
         self,
         method: str,
@@ -274,7 +263,7 @@ class PveClient:
         self,
         upid: str | Upid,
         deadline_s: float = 600.0,
-        on_progress: ProgressCallback | None = None,
+        on_progress: ProgressFn | None = None,
     ) -> TaskResult:
         """Poll a task until it stops or ``deadline_s`` passes; see :func:`pvemcp.core.pve.tasks.wait_task`."""
         from pvemcp.core.pve.tasks import wait_task

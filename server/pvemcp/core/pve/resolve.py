@@ -27,6 +27,8 @@ from pvemcp.core.pve.errors import PveError
 if TYPE_CHECKING:
     from pvemcp.core.pve.client import PveClient
 
+from pvemcp.dialect.tags import tag_list
+
 RESOURCES_PATH = "/cluster/resources"
 INDEX_TTL_S = 5.0  # how long one /cluster/resources answer serves (unless we mutate the cluster)
 _VMID_RE = re.compile(r"^[1-9][0-9]{2,8}$")  # PVE's pve-vmid format
@@ -45,6 +47,18 @@ class GuestRef:
     tags: tuple[str, ...]
     pool: str | None
     lock: str | None = None
+
+    @property
+    def tag_set(self) -> frozenset[str]:
+        """The tags as a set, for scope tests (they are already case-folded: ``dialect/tags.py``)."""
+        return frozenset(self.tags)
+
+    def label(self) -> str:
+        """Human name used in messages: ``guest 105 (web1) on node pve2``."""
+        text = f"guest {self.vmid}"
+        if self.name:
+            text += f" ({self.name})"
+        return f"{text} on node {self.node}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view for tool results (absent optional fields omitted)."""
@@ -89,8 +103,7 @@ def guest_from_resource(entry: Mapping[str, Any]) -> GuestRef | None:
         node = str(entry["node"])
     except (KeyError, TypeError, ValueError):
         return None
-    tags_raw = entry.get("tags") or ""
-    tags = tuple(t for t in re.split(r"[;, ]+", str(tags_raw)) if t)
+    tags = tag_list(entry.get("tags"))
     name = entry.get("name")
     pool = entry.get("pool")
     lock = entry.get("lock")

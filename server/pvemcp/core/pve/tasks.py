@@ -19,19 +19,19 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from pvemcp.core.pve.errors import PveError
-from pvemcp.core.pve.upid import Upid, parse_upid
+from pvemcp.dialect.types import ProgressFn
+from pvemcp.dialect.upid import Upid, parse_upid
 
 if TYPE_CHECKING:
     from pvemcp.core.pve.client import PveClient
 
-ProgressCallback = Callable[[float, float | None, str], Awaitable[None]]
 
 STATUS_PATH = "/nodes/{node}/tasks/{upid}/status"
 LOG_PATH = "/nodes/{node}/tasks/{upid}/log"
@@ -125,7 +125,7 @@ def exit_ok(exitstatus: str | None) -> bool:
 class _Progress:
     """Turns observations into strictly increasing ``on_progress`` calls (percent mode wins once seen)."""
 
-    def __init__(self, callback: ProgressCallback | None, deadline_s: float) -> None:
+    def __init__(self, callback: ProgressFn | None, deadline_s: float) -> None:
         self._callback = callback
         self._deadline_s = deadline_s
         self._last: float | None = None
@@ -199,7 +199,7 @@ async def wait_task(
     client: PveClient,
     upid: str | Upid,
     deadline_s: float,
-    on_progress: ProgressCallback | None = None,
+    on_progress: ProgressFn | None = None,
     *,
     clock: Callable[[], float] = time.monotonic,
     poll_initial_s: float = 0.2,

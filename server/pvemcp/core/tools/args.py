@@ -12,9 +12,9 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pvemcp.core.pve.upid import parse_upid
-from pvemcp.core.spec.model import Operation
 from pvemcp.core.tools.base import JsonDict, ToolError
+from pvemcp.dialect.model import Operation
+from pvemcp.dialect.upid import parse_upid
 
 if TYPE_CHECKING:
     import jsonschema
@@ -36,7 +36,7 @@ def property_string_schema(op: Operation, name: str) -> JsonDict | None:
 
 def encode_structured(op: Operation, args: Mapping[str, Any]) -> JsonDict:
     """Objects given for property-string parameters become PVE property strings."""
-    from pvemcp.core.spec import propstring
+    from pvemcp.dialect import propstring
 
     out: JsonDict = {}
     for name, value in args.items():
@@ -77,7 +77,7 @@ def check_against_operation(op: Operation, args: Mapping[str, Any]) -> None:
         error = errors[0]
         field = _field_path(error)
         raise ToolError(f"{_field_path(error)}: {_rule(error)} ({op.key})", field=field)
-    from pvemcp.core.spec import formats
+    from pvemcp.dialect import formats
 
     for name, value in args.items():
         prop = op.input_schema["properties"].get(name)

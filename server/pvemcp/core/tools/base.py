@@ -18,10 +18,10 @@ if TYPE_CHECKING:
     from pvemcp.core.policy.ledger import AuditLedger
     from pvemcp.core.pve.client import PveClient
     from pvemcp.core.pve.resolve import GuestRef
-    from pvemcp.core.spec.model import Spec
+    from pvemcp.dialect.model import Spec
 
-JsonDict = dict[str, Any]
-ProgressFn = Callable[[float, float | None, str], Awaitable[None]]
+from pvemcp.dialect.types import JsonDict as JsonDict
+from pvemcp.dialect.types import ProgressFn as ProgressFn  # re-exported: the tools import it from here
 
 
 @dataclass(frozen=True)
@@ -171,16 +171,13 @@ class Plan:
 
     calls: list[PlannedCall]
     risk: str
-    risk_reason: str = ""
-    new_vmids: list[int] = field(default_factory=list)
-    new_nodes: list[str] = field(default_factory=list)
     wait: int = 0
     guests: list[GuestRef] = field(default_factory=list)  # when one call acts on several guests
     objects: list[PlanObject] = field(default_factory=list)
     call_targets: list[Any] = field(default_factory=list)
     """Per request, the policy's ``CallTargets`` (indirect objects merged in): what scope checks."""
     facts: Mapping[int, Any] = field(default_factory=dict)
-    """The guest facts (vmid -> ``GuestFacts``) the objects were built from."""
+    """The guests (vmid -> ``GuestRef``) the objects were built from."""
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of the requests and the objects they touch (with their state)."""

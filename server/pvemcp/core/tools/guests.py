@@ -13,10 +13,10 @@ from typing import Any
 
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.pve.resolve import GuestRef, guest_by_name
-from pvemcp.core.pve.upid import parse_upid
 from pvemcp.core.tools import safety
 from pvemcp.core.tools.args import check_against_operation, encode_structured, path_arguments, task_node
 from pvemcp.core.tools.base import JsonDict, Plan, PlannedCall, RunContext, ToolError, guest_label
+from pvemcp.dialect.upid import parse_upid
 
 _ADDRESSING = ("vmid", "node", "vmids", "tag")
 
@@ -144,7 +144,7 @@ async def plan_create(rc: RunContext) -> Plan:
     call = _planned(rc, key, {"node": node}, args, None)
     kind = "VM" if "/qemu" in key else "CT"
     call = PlannedCall(**{**call.__dict__, "label": f"new {kind} {vmid} on {node}"})
-    return Plan(calls=[call], risk=rc.tool.risk, new_vmids=[int(vmid)], new_nodes=[node], wait=rc.tool.wait)
+    return Plan(calls=[call], risk=rc.tool.risk, wait=rc.tool.wait)
 
 
 async def plan_clone(rc: RunContext) -> Plan:
@@ -156,8 +156,7 @@ async def plan_clone(rc: RunContext) -> Plan:
         args["hostname"] = args.pop("name")
     args["newid"] = newid
     call = _planned(rc, rc.tool.operations[guest.type], {"node": guest.node, "vmid": guest.vmid}, args, guest)
-    target_node = str(args.get("target") or guest.node)
-    return Plan(calls=[call], risk=rc.tool.risk, new_vmids=[int(newid)], new_nodes=[target_node], wait=rc.tool.wait)
+    return Plan(calls=[call], risk=rc.tool.risk, wait=rc.tool.wait)
 
 
 async def plan_config_set(rc: RunContext) -> Plan:

@@ -10,11 +10,11 @@ digest — and, per request, the merged targets the scope is checked on.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pvemcp.core.policy.redact import redact
 from pvemcp.core.policy.risk import explain_call
-from pvemcp.core.policy.scope import GuestFacts, Scope, ScopeViolation
+from pvemcp.core.policy.scope import Scope, ScopeViolation
 from pvemcp.core.policy.targets import (
     CallTargets,
     backup_selection,
@@ -24,6 +24,9 @@ from pvemcp.core.policy.targets import (
 )
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.tools.base import JsonDict, Plan, PlanObject, RunContext, ToolError
+
+if TYPE_CHECKING:
+    from pvemcp.core.pve.resolve import GuestRef
 
 __all__ = ["ScopeRefused", "check_plan_scope", "plan_objects", "render_question", "scoped_view", "visible_in_scope"]
 
@@ -39,16 +42,10 @@ class ScopeRefused(ToolError):
         self.subjects = subjects
 
 
-def facts_of(guest: Any) -> GuestFacts:
-    return GuestFacts(
-        vmid=guest.vmid, node=guest.node, pool=guest.pool, tags=frozenset(guest.tags), name=guest.name, type=guest.type
-    )
-
-
 async def plan_objects(rc: RunContext, plan: Plan) -> None:
     """Fill ``plan.objects``, ``plan.call_targets`` and ``plan.facts`` (sends GETs only)."""
     guests = {g.vmid: g for g in await rc.client.list_guests()}
-    plan.facts = {vmid: facts_of(g) for vmid, g in guests.items()}
+    plan.facts = guests
     objects: dict[tuple[str, str], PlanObject] = {}
 
     def add(obj: PlanObject) -> None:
@@ -138,7 +135,7 @@ def raise_scope(scope: Scope, violations: Iterable[ScopeViolation]) -> None:
         raise ScopeRefused(f"outside the allowed scope ({scope.describe()}): {details}", list(unique))
 
 
-def visible_in_scope(scope: Scope, inventory: Mapping[int, GuestFacts], entry: Mapping[str, Any]) -> bool:
+def visible_in_scope(scope: Scope, inventory: Mapping[int, GuestRef], entry: Mapping[str, Any]) -> bool:
     """Read scope for one listed entry: a guest (``vmid``), a volume (``volid``), a task (``upid``)
     or a node's entry is shown only if what it is about is in scope."""
     if scope.unrestricted:
@@ -162,7 +159,7 @@ def visible_in_scope(scope: Scope, inventory: Mapping[int, GuestFacts], entry: M
     return node is None or scope.allows_node(str(node))
 
 
-def scoped_view(scope: Scope, inventory: Mapping[int, GuestFacts], data: Any) -> tuple[Any, int]:
+def scoped_view(scope: Scope, inventory: Mapping[int, GuestRef], data: Any) -> tuple[Any, int]:
     """``data`` with the entries out of scope left out (a list's items, or the lists inside an object
     such as a pool's ``members``), and how many were left out."""
     if scope.unrestricted:

@@ -98,7 +98,7 @@ async def plan_migrate(rc: RunContext) -> Plan:
     key = rc.tool.operations[guest.type]
     label = f"{guest_label(guest)} -> {target}, {', '.join(notes)}"
     call = _call(rc, key, path, args, label, guest, ", ".join(notes))
-    return Plan(calls=[call], risk=rc.tool.risk, wait=rc.tool.wait, new_nodes=[target])
+    return Plan(calls=[call], risk=rc.tool.risk, wait=rc.tool.wait)
 
 
 # ---------------------------------------------------------------------------------------------- backups
@@ -199,8 +199,7 @@ async def plan_restore(rc: RunContext) -> Plan:
         kind = "VM" if gtype == "qemu" else "CT"
         label = f"restore {archive} as new {kind} {vmid} on {node}"
     call = safety.guard(rc, _call(rc, f"POST /nodes/{{node}}/{gtype}", {"node": node}, args, label, existing, label))
-    new = [] if existing is not None else [int(vmid)]
-    return Plan(calls=[call], risk=rc.tool.risk, wait=rc.tool.wait, new_vmids=new, new_nodes=[str(node)])
+    return Plan(calls=[call], risk=rc.tool.risk, wait=rc.tool.wait)
 
 
 # ---------------------------------------------------------------------------------------------- resize

@@ -11,6 +11,7 @@ from pvemcp.core.tools.args import check_against_operation, path_arguments, task
 from pvemcp.core.tools.base import JsonDict, RunContext, ToolResult
 from pvemcp.core.tools.guests import resolve_targets
 from pvemcp.core.tools.rows import STORAGE_ALERT_PCT, duration, gib, guest_row, over_threshold, pct, storage_row, usage
+from pvemcp.dialect.tags import parse_tags
 
 DEFAULT_LIMIT = 50
 
@@ -75,8 +76,8 @@ def _guest_tests(args: Mapping[str, Any]) -> list[GuestFilter]:
         if args.get(key) is not None:
             tests.append(_equals(key, args[key]))
     if args.get("tag") is not None:
-        tag = args["tag"]
-        tests.append(lambda e: tag in str(e.get("tags") or "").replace(",", ";").split(";"))
+        tag = str(args["tag"]).casefold()
+        tests.append(lambda e: tag in parse_tags(e.get("tags")))
     if args.get("name") is not None:
         pattern = args["name"]
         tests.append(lambda e: fnmatch.fnmatchcase(str(e.get("name") or ""), pattern))

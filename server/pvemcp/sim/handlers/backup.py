@@ -14,6 +14,7 @@ import time
 from collections.abc import Generator
 from typing import Any
 
+from pvemcp.dialect.formats import perl_true
 from pvemcp.sim.calendar_event import next_event
 from pvemcp.sim.errors import PveHttpError, TaskError, fail, param_error
 from pvemcp.sim.handlers.common import guest_alive
@@ -49,16 +50,12 @@ def verify_vzdump_parameters(params: dict[str, Any], check_missing: bool) -> Non
     """
     if params.get("vmid"):
         for key in ("all", "exclude", "pool"):
-            if _truthy(params.get(key)):
+            if perl_true(params.get(key)):
                 raise param_error({key: "option conflicts with option 'vmid'"})
     if params.get("exclude") is not None and not params.get("pool"):
         params["all"] = 1
-    if check_missing and not (_truthy(params.get("all")) or params.get("pool")) and not params.get("vmid"):
+    if check_missing and not (perl_true(params.get("all")) or params.get("pool")) and not params.get("vmid"):
         raise param_error({"vmid": "property is missing"})
-
-
-def _truthy(value: Any) -> bool:
-    return value is not None and f"{int(value) if isinstance(value, bool) else value}" not in ("", "0")
 
 
 def _included(state: ClusterState, params: dict[str, Any]) -> dict[str, list[int]]:
@@ -70,7 +67,7 @@ def _included(state: ClusterState, params: dict[str, Any]) -> dict[str, list[int
         vmids = sorted(state.pools[pool].vmids)
     elif params.get("vmid"):
         vmids = _split_ids(str(params["vmid"]))
-    elif _truthy(params.get("all")):
+    elif perl_true(params.get("all")):
         excluded = set(_split_ids(str(params.get("exclude") or "")))
         vmids = sorted(v for v in state.guests if v not in excluded)
     else:
@@ -114,7 +111,7 @@ def vzdump(call: Call) -> Task | str:
     verify_vzdump_parameters(params, True)
     per_node = _included(state, params)
     local = per_node.pop(node, []) + per_node.pop("", [])
-    if not local and not _truthy(params.get("all")):
+    if not local and not perl_true(params.get("all")):
         return "OK"
     storage_id = call.text("storage") or "local"
     mode = call.text("mode", "snapshot") or "snapshot"
@@ -133,7 +130,7 @@ def vzdump(call: Call) -> Task | str:
             opts += f" --compress {compress}"
         if notes_template:
             opts += f" --notes-template '{notes_template}'"
-        ids = " ".join(str(v) for v in local) if not _truthy(params.get("all")) else "--all 1"
+        ids = " ".join(str(v) for v in local) if not perl_true(params.get("all")) else "--all 1"
         ctx.log(f"INFO: starting new backup job: vzdump {ids} {opts} --node {node}")
         errors = 0
         for vmid in local:
@@ -368,7 +365,7 @@ def backup_job_update(call: Call) -> None:
     if values.get("vmid") is not None:
         for key in ("all", "exclude", "pool"):
             updated.pop(key, None)
-    elif _truthy(values.get("all")):
+    elif perl_true(values.get("all")):
         updated.pop("vmid", None)
         updated.pop("pool", None)
     elif updated.get("pool"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pvemcp.dialect.formats import split_list
 from pvemcp.sim.errors import fail
 from pvemcp.sim.handlers.common import quorate
 from pvemcp.sim.perms import can
@@ -79,7 +80,7 @@ def cluster_options(call: Call) -> dict[str, Any]:
     tags: set[str] = set()
     if can(call.ident, "VM.Audit") or can(call.ident, "Sys.Modify"):
         for guest in call.sim.state.guests.values():
-            tags.update(t for t in str(guest.config.get("tags", "")).replace(",", ";").split(";") if t)
+            tags.update(split_list(str(guest.config.get("tags", ""))))  # get_allowed_tags: split_list
     out["allowed-tags"] = sorted(tags)
     return out
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pvemcp.core.spec.formats import split_list
+from pvemcp.dialect.formats import split_list
 from pvemcp.sim.errors import fail, param_error
 from pvemcp.sim.fwconfig import (
     RULE_KEYS,

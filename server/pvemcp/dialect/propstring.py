@@ -31,12 +31,13 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from pvemcp.core.spec.formats import (
+from pvemcp.dialect.formats import (
     PROPERTY_STRING_TYPETEXTS,
     check_format,
     format_pattern,
     perl_number,
     perl_split,
+    perl_true,
     pve_pattern_to_ecma,
 )
 
@@ -53,7 +54,7 @@ __all__ = [
     "schema_from_typetext",
 ]
 
-JsonDict = dict[str, Any]
+from pvemcp.dialect.types import JsonDict
 
 _SCALARS: Final = ("string", "integer", "number", "boolean")
 _INTEGER: Final = re.compile(r"^[+-]?\d+$")  # PVE::JSONSchema::is_integer
@@ -99,6 +100,16 @@ def parse_boolean(text: str) -> bool | None:
     return None
 
 
+def pve_true(value: object) -> bool:
+    """A boolean parameter as PVE's code sees it: text through :func:`parse_boolean` (``no``/``off``/
+    ``false``/``0`` are false, any case), anything else by Perl truthiness (``undef``, ``0``, ``""`` false)."""
+    if isinstance(value, str):
+        parsed = parse_boolean(value.strip())
+        if parsed is not None:
+            return parsed
+    return perl_true(value.strip() if isinstance(value, str) else value)
+
+
 def format_size(size: int) -> str:
     """PVE's ``format_size``: bytes in the largest exact unit (``32G``), as ``disk-size`` prints."""
     amount = int(size)
@@ -109,9 +120,18 @@ def format_size(size: int) -> str:
     return f"{amount}T"
 
 
-def _truthy(value: object) -> bool:
-    """Perl truthiness of a schema attribute such as ``optional: 1`` or ``default_key: "1"``."""
-    return value not in (None, 0, "0", "", False)
+def split_property_string(value: str) -> tuple[str | None, dict[str, str]]:
+    """Split ``volid,key=value,…`` without a schema: the leading bare item (a volume, say) and the
+    ``key=value`` pairs, as text. For when the schema is not at hand; :func:`parse` checks and types."""
+    head: str | None = None
+    opts: dict[str, str] = {}
+    for i, part in enumerate(value.split(",")):
+        if "=" in part:
+            k, v = part.split("=", 1)
+            opts[k] = v
+        elif i == 0:
+            head = part
+    return head, opts
 
 
 def _number(value: object, integer: bool) -> int | float:
@@ -167,7 +187,7 @@ def _convert_key(entry: Mapping[str, Any]) -> JsonDict:
     out: JsonDict = {"type": pve_type}
     if isinstance(entry.get("description"), str) and entry["description"].strip():
         out["description"] = _first_sentence(entry["description"])
-    if _truthy(entry.get("default_key")):
+    if perl_true(entry.get("default_key")):
         out["x-pve-default-key"] = True
     if isinstance(entry.get("enum"), list):
         enum = list(entry["enum"])
@@ -222,7 +242,7 @@ def schema_from_pve_format(fmt: Mapping[str, Any]) -> JsonDict:
             properties[key] = alias
             continue
         properties[key] = _convert_key(entry)
-        if not _truthy(entry.get("optional")):
+        if not perl_true(entry.get("optional")):
             required.append(key)
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 

@@ -15,15 +15,14 @@ Mapping decisions, each for a reason:
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pvemcp.core.spec.convert import JsonDict, SchemaConverter
+from pvemcp.dialect.convert import SchemaConverter
+from pvemcp.dialect.types import JsonDict
 
 PVE_VERSION = "9.1"
 OPENAPI_VERSION = "3.1.0"
@@ -83,7 +82,7 @@ def _summary(description: str) -> str:
 
 def default_converter() -> SchemaConverter:
     """The converter with the project's knowledge of named formats and property strings."""
-    from pvemcp.core.spec import formats, propstring
+    from pvemcp.dialect import formats, propstring
 
     return SchemaConverter(
         format_pattern=formats.format_pattern,
@@ -259,17 +258,3 @@ def render(document: JsonDict) -> str:
 def build_openapi(apidoc_path: Path, converter: SchemaConverter | None = None) -> str:
     apidoc = json.loads(apidoc_path.read_text(encoding="utf-8"))
     return render(OpenApiBuilder(converter or default_converter()).build(apidoc))
-
-
-def cmd_spec(args: argparse.Namespace) -> int:
-    """``pvemcp spec build --from APIDOC --out openapi.json``."""
-    source = Path(args.source)
-    if not source.is_file():
-        print(f"pvemcp spec build: {source} does not exist", file=sys.stderr)
-        return 2
-    text = build_openapi(source)
-    Path(args.out).write_text(text, encoding="utf-8")
-    document = json.loads(text)
-    count = sum(len(v) for v in document["paths"].values())
-    print(f"wrote {args.out}: {len(document['paths'])} paths, {count} operations", file=sys.stderr)
-    return 0

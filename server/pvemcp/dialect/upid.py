@@ -72,3 +72,9 @@ def parse_upid(text: str) -> Upid:
 def is_upid(value: object) -> bool:
     """True if ``value`` is a string that parses as a UPID (for "did this call start a task?")."""
     return isinstance(value, str) and UPID_RE.fullmatch(value) is not None
+
+
+def format_upid(node: str, pid: int, pstart: int, starttime: int, type: str, id: str, user: str) -> str:
+    """``UPID:node:PID8:PSTART8:STARTTIME8:type:id:user:`` with upper-case hex and the trailing colon, as
+    pve-common's ``PVE::Tools::upid_encode`` writes it (the inverse of :func:`parse_upid`)."""
+    return f"UPID:{node}:{pid:08X}:{pstart:08X}:{starttime:08X}:{type}:{id}:{user}:"

@@ -16,12 +16,10 @@ normal client, the schema file needs none.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
 import os
-import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,11 +27,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import anyio
-
 from pvemcp.core.catalog_cache import cache_dir
 from pvemcp.core.pve.config import ClientConfig
-from pvemcp.core.spec.model import Spec
+from pvemcp.dialect.model import Spec
 
 log = logging.getLogger("pvemcp")
 
@@ -194,7 +190,7 @@ def compare(cluster: Spec, bundled: Spec) -> Difference:
 
 def build_spec_document(tree: list[Any], version: str) -> dict[str, Any]:
     """openapi.json for the cluster's release, by the generator that built the bundled one."""
-    from pvemcp.core.spec.generator import OpenApiBuilder, default_converter, render
+    from pvemcp.dialect.generator import OpenApiBuilder, default_converter, render
 
     document = OpenApiBuilder(default_converter()).build(tree)
     document["info"]["version"] = version
@@ -250,52 +246,9 @@ async def pull(cluster: ClientConfig, directory: Path, bundled: Spec, refresh: b
 # -- the command ----------------------------------------------------------------------------------
 
 
-def cmd_spec(args: argparse.Namespace) -> int:
-    """``pvemcp spec build`` (from apidoc.json) and ``pvemcp spec pull`` (from the cluster)."""
-    if args.spec_command == "build":
-        from pvemcp.core.spec.generator import cmd_spec as cmd_build
-
-        return cmd_build(args)
-    return cmd_pull(args)
-
-
-def cmd_pull(args: argparse.Namespace) -> int:
-    from pvemcp.core.config import load_app_config
-    from pvemcp.core.spec.model import load_spec
-
-    def fail(message: str, code: int = 2) -> int:
-        print(f"pvemcp spec pull: {message}", file=sys.stderr)
-        return code
-
-    try:
-        config = load_app_config(config_path=getattr(args, "config", None))
-    except ValueError as exc:
-        return fail(str(exc))
-    directory = spec_dir()
-    if directory is None:
-        return fail("the cache is off (PVEMCP_CACHE_DIR=off): there is nowhere to keep the pulled schema")
-    names = [args.cluster] if getattr(args, "cluster", None) else list(config.clusters)
-    unknown = [n for n in names if n not in config.clusters]
-    if unknown:
-        return fail(f"no cluster named {unknown[0]!r}; configured: {', '.join(config.clusters)}")
-    bundled = load_spec(_bundled_spec_path())
-    status = 0
-    for name in names:
-        try:
-            lines = anyio.run(pull, config.clusters[name], directory, bundled, bool(getattr(args, "refresh", False)))
-        except PullError as exc:
-            print(f"pvemcp spec pull: cluster {name}: {exc}", file=sys.stderr)
-            status = 1
-            continue
-        print(f"cluster {name}:")
-        for line in lines:
-            print(f"  {line}")
-    return status
-
-
-def _bundled_spec_path() -> Path:
+def bundled_spec_path() -> Path:
     """The shipped openapi.json, whatever PVEMCP_SPEC says (the comparison is always against it)."""
-    from pvemcp.core import resources
+    from pvemcp.dialect import resources
 
     saved = os.environ.pop(SPEC_ENV, None)
     try:

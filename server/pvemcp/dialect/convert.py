@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-JsonDict = dict[str, Any]
+from pvemcp.dialect.types import JsonDict
 
 # Named formats that the formats module may turn into a regex; imported lazily so that the
 # converter stays usable (with fewer constraints) while formats are being extended.
@@ -70,7 +70,7 @@ def _set_default(out: JsonDict, default: Any, integer: bool) -> None:
 def anchor(pattern: str) -> str:
     """PVE applies ``pattern`` as ``m/^$pattern$/``; JSON Schema searches. Translation and anchoring
     (with PVE's exact semantics for a top-level ``|``) live with the other PVE format knowledge."""
-    from pvemcp.core.spec.formats import pve_pattern_to_ecma
+    from pvemcp.dialect.formats import pve_pattern_to_ecma
 
     return pve_pattern_to_ecma(pattern)
 

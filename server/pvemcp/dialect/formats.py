@@ -131,6 +131,12 @@ def perl_number(value: float) -> str:
     return repr(value)
 
 
+def perl_true(value: object) -> bool:
+    """Perl truthiness of a value PVE holds as text or number (``optional: 1``, ``all => "0"``): ``undef``,
+    ``0``, ``"0"`` and ``""`` are false, anything else true."""
+    return value not in (None, 0, "0", "", False)
+
+
 def _perl_false(text: str) -> bool:
     """Perl treats exactly ``""`` and ``"0"`` as false strings; several validators test ``!$value``."""
     return text in ("", "0")
@@ -674,7 +680,7 @@ def check_format(name: str, value: object, *, path: str = "") -> str | None:
     if text is None:
         return None
     if name in PROPERTY_STRING_TYPETEXTS:
-        from pvemcp.core.spec import propstring  # lazy: propstring imports this module
+        from pvemcp.dialect import propstring  # lazy: propstring imports this module
 
         return propstring.check_named(name, text, path=path)
     base, kind = _base(name)

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pvemcp.core.resources import data_file
-
-JsonDict = dict[str, Any]
+from pvemcp.dialect.resources import data_file
+from pvemcp.dialect.types import JsonDict
 
 METHODS = ("GET", "POST", "PUT", "DELETE")
 _PARAM_SEGMENT = re.compile(r"^\{([^}]+)\}$")

@@ -1,1 +1,0 @@
-"""openapi.json access: per-operation JSON Schemas, property-string codec, generator."""
