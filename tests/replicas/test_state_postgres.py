@@ -20,7 +20,7 @@ from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationFailure, C
 from pvemcp.core.policy.ledger import HeadAnchor, LedgerError
 from pvemcp.core.state.postgres import PostgresState, verify_database
 
-from .infra import MissingBinaries, require_binaries, running_postgres
+from .infra import running_postgres, skip_unless_binaries
 
 pytestmark = pytest.mark.anyio
 
@@ -30,10 +30,7 @@ SECRET = b"s" * 40
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    try:
-        require_binaries()
-    except MissingBinaries as exc:
-        pytest.skip(str(exc))
+    skip_unless_binaries()
     with running_postgres() as url:
         yield url
 
