@@ -322,3 +322,18 @@ async def test_curated_reads_of_out_of_scope_nodes_and_guests_are_refused(sim: A
         for tool in ("storage_list", "task_list"):
             listed = await result(app, tool, {"node": nodes[0]})
             assert listed.structured["refused"]["reason"] == "scope", tool
+
+
+async def test_a_confirmed_backup_job_is_created_as_previewed(sim: Any) -> None:
+    """The job id pvemcp picks is part of the plan, so the plan built again before sending must pick the
+    same one: a random id would turn every confirmed job creation into ``plan_changed``."""
+    args = {"schedule": "sat 02:00", "vmid": "100,101", "storage": "local", "prune-backups": "keep-last=4"}
+    async with App(config(sim)) as app:
+        preview = await result(app, "backup_job_create", args)
+        confirmation = preview.structured["confirmation"]
+        (request,) = confirmation["requests"]
+        job_id = request["body"]["id"]
+        done = await result(app, "backup_job_create", {**args, "confirm_token": confirmation["confirm_token"]})
+        assert not done.is_error, done.text
+    assert sim.state.backup_jobs[job_id]["vmid"] == "100,101"
+    assert [r.path for r in mutations(sim)] == ["/cluster/backup"]
