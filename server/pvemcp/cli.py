@@ -116,4 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    if args.command == "serve":  # its imports run without the cyclic collector; cmd_serve resumes it
+        from pvemcp.door.startup import pause_collector
+
+        pause_collector()
     return _resolve(_HANDLERS[args.command])(args)

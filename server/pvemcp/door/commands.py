@@ -107,6 +107,7 @@ def _started_app(config: AppConfig) -> App:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve MCP on stdio (default) or streamable HTTP (``--http HOST:PORT``)."""
     from pvemcp.door.auth import AuthConfigError, load_bearer_tokens
+    from pvemcp.door.startup import resume_collector
     from pvemcp.door.transports import HttpConfigError, HttpSettings, parse_hostport, serve_http, serve_stdio
 
     setup_logging("INFO" if args.http else "WARNING")
@@ -119,6 +120,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings = HttpSettings.from_env(host, port, load_bearer_tokens())
     except (AuthConfigError, HttpConfigError, ValueError) as exc:
         return _fail(str(exc))
+    finally:
+        resume_collector()  # paused by the CLI for the imports above (door/startup.py says why)
     try:
         if settings is None:
             anyio.run(serve_stdio, app)
