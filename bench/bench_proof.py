@@ -188,8 +188,17 @@ def simulator(name: str, **options: Any) -> Iterator[SimTarget]:
 
 
 def _own_env(**extra: str) -> dict[str, str]:
-    """This environment minus any PROXMOX_/PVEMCP_ settings of the caller, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROXMOX_", "PVEMCP_"))}
+    """This environment minus any PROXMOX_/PVEMCP_ settings of the caller, plus ``extra``.
+
+    ``PYTHONDONTWRITEBYTECODE`` is dropped too: with it, a module edited since its bytecode was written
+    is compiled again at every spawn, and the unmeasured warm-up spawn could not take byte-compilation
+    out of the figures as it is meant to (for pvemcp, installed editable, that is every edited file).
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PROXMOX_", "PVEMCP_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
     return {**env, "PYTHONUNBUFFERED": "1", **extra}
 
 

@@ -13,6 +13,10 @@ One pipeline for every tool, the generic ones included:
    is sent (``plan_changed``). Then exactly that plan runs, with bounded concurrency and task waits.
 5. **audit** — every record carries the call id and the plan digest.
 
+Start-up imports only what listing needs (catalog, configuration, the policy's decision); the modules a
+call needs are imported inside the methods that use them, on the first call or ahead of it by
+:meth:`App.warm_up` (issue #15: ``serve`` answers ``tools/list`` without them).
+
 Reads skip confirmation but honour rules (the generic read tool) and read scope (refused when they
 name an out-of-scope guest, volume, task or node; listings filtered). Refusals carry a structured
 reason (:func:`pvemcp.core.tools.base.refusal`).
@@ -35,7 +39,6 @@ from pvemcp.core.catalog_cache import cache_dir, load_catalog
 from pvemcp.core.config import AppConfig, load_app_config
 from pvemcp.core.kinds import Mode, ReadScope, kind_of
 from pvemcp.core.policy.config import ALSO_DRIVEN_BY
-from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationFailure, ConfirmationStore
 from pvemcp.core.policy.decision import Decision, confirmation_method, decide, strictest
 from pvemcp.core.policy.ledger import AuditLedger, new_call_id
 from pvemcp.core.policy.ledger import Outcome as Audit
@@ -55,22 +58,14 @@ from pvemcp.core.tools.base import (
     UnknownTool,
     refusal,
 )
-from pvemcp.core.tools.objects import (
-    ScopeRefused,
-    check_plan_scope,
-    plan_objects,
-    raise_scope,
-    render_question,
-    scoped_view,
-    visible_in_scope,
-)
-from pvemcp.core.tools.resources import ResourceView, list_resources, read_resource
 from pvemcp.dialect.model import Spec, load_spec
 from pvemcp.dialect.resources import data_file
 
 if TYPE_CHECKING:
+    from pvemcp.core.policy.confirm import ConfirmationStore
     from pvemcp.core.pve.client import PveClient
     from pvemcp.core.pve.resolve import GuestRef
+    from pvemcp.core.tools.resources import ResourceView
 
 __all__ = [
     "INSTRUCTIONS",
@@ -92,8 +87,9 @@ def _warm_imports(spec: bool) -> None:
     ``spec``: parse the bundled API spec too (not when the App was given one)."""
     import jsonschema  # noqa: F401
 
+    from pvemcp.core.policy import confirm, risk  # noqa: F401
     from pvemcp.core.pve import client, resolve  # noqa: F401
-    from pvemcp.core.tools import api, args, conclude  # noqa: F401
+    from pvemcp.core.tools import api, args, conclude, objects  # noqa: F401
 
     kinds.warm()
     if spec:
@@ -118,9 +114,7 @@ class App:
         self._stack: AsyncExitStack | None = None
         self._opening = anyio.Lock()
         self._own_confirmations = confirmations is None  # ours to replace by a shared one (state_url)
-        if confirmations is None:  # (a store with no entries is falsy: it has a length)
-            confirmations = ConfirmationStore(ttl_s=config.policy.confirm_ttl_s)
-        self._confirmations = confirmations
+        self._given_confirmations = confirmations
         self.state: StateStore | None = None
         self._ledger: LedgerWriter | None = None
         self._visible: dict[str, ToolDef] | None = None
@@ -138,7 +132,9 @@ class App:
         self.state = await self._stack.enter_async_context(open_state(self.config.policy))
         self._ledger = self.state.ledger
         if self._own_confirmations and self.state.spender is not None:  # replicas: tokens verify on any of them
-            self._confirmations = ConfirmationStore(
+            from pvemcp.core.policy.confirm import ConfirmationStore
+
+            self._given_confirmations = ConfirmationStore(
                 self.state.confirm_secret(), ttl_s=self.config.policy.confirm_ttl_s, spender=self.state.spender
             )
         return self
@@ -147,6 +143,16 @@ class App:
         if self._stack is not None:
             await self._stack.aclose()
         self._clients.clear()
+
+    @functools.cached_property
+    def _confirmations(self) -> ConfirmationStore:
+        """The token store (fallback confirmations): the one given, the replicas' shared one, or a new one in
+        memory, made on first use (a start that only lists tools does not import it)."""
+        if self._given_confirmations is not None:  # (a store with no entries is falsy: it has a length)
+            return self._given_confirmations
+        from pvemcp.core.policy.confirm import ConfirmationStore
+
+        return ConfirmationStore(ttl_s=self.config.policy.confirm_ttl_s)
 
     @property
     def spec(self) -> Spec:
@@ -243,6 +249,7 @@ class App:
             await self._imported.wait()  # bounded) rather than import and parse the spec a second time
         original = dict(arguments or {})
         from pvemcp.core.tools.args import validation_error_text
+        from pvemcp.core.tools.objects import ScopeRefused
 
         errors = sorted(self._validator(tool).iter_errors(original), key=lambda e: list(e.path))
         if errors:
@@ -347,6 +354,8 @@ class App:
         and the digest binds what Proxmox has now, and the plan compared with the confirmed one is current.
         """
 
+        from pvemcp.core.tools.objects import plan_objects
+
         if fresh:
             resolver = getattr(rc.client, "_guest_resolver", None)  # the client's guest cache
             if resolver is not None:
@@ -361,6 +370,7 @@ class App:
     # ------------------------------------------------------------------ reads
     async def _read(self, rc: RunContext) -> ToolResult:
         from pvemcp.core.tools import guests
+        from pvemcp.core.tools.objects import visible_in_scope
 
         kind = kind_of(rc.tool.handler)
         if kind.read_scope is ReadScope.NONE:
@@ -402,6 +412,8 @@ class App:
 
     async def _read_generic(self, rc: RunContext, plan: Plan) -> ToolResult:
         """api_get: governed like a write (rules, read scope over what it names), then filtered."""
+        from pvemcp.core.tools.objects import check_plan_scope, scoped_view
+
         decision = self._decide(rc.tool, plan)
         if decision.denied or decision.needs_confirmation:
             # a read is never confirmed: one the rules want confirmed (a guest's files, say) is refused here
@@ -426,6 +438,7 @@ class App:
 
     def _check_scope(self, calls: list[PlannedCall], inventory: Mapping[int, GuestRef]) -> None:
         from pvemcp.core.policy.targets import check_call, extract_targets
+        from pvemcp.core.tools.objects import raise_scope
 
         scope = self.config.policy.scope
         violations = []
@@ -461,6 +474,9 @@ class App:
     async def _govern(
         self, rc: RunContext, plan: Plan, control: JsonDict, original: JsonDict
     ) -> ToolResult | ConfirmationNeeded:
+        from pvemcp.core.policy.confirm import ConfirmationError, ConfirmationFailure
+        from pvemcp.core.tools.objects import ScopeRefused, check_plan_scope
+
         tool, ctx = rc.tool, rc.call
         policy = self.config.policy
         decision = self._decide(tool, plan)
@@ -554,6 +570,8 @@ class App:
         return refusal("plan_changed", message, confirmation=preview)
 
     def _question(self, tool: ToolDef, plan: Plan) -> str:
+        from pvemcp.core.tools.objects import render_question
+
         return render_question(tool, plan)
 
     def _dry_run(self, tool: ToolDef, plan: Plan, decision: Decision) -> ToolResult:
@@ -712,9 +730,13 @@ class App:
 
     # ------------------------------------------------------------------ resources
     def resources(self) -> list[ResourceView]:
+        from pvemcp.core.tools.resources import list_resources
+
         return list_resources()
 
     async def read_resource(self, uri: str) -> str:
+        from pvemcp.core.tools.resources import read_resource
+
         return await read_resource(self, uri)
 
 

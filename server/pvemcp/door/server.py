@@ -16,7 +16,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import mcp_types as types
@@ -38,10 +38,12 @@ from pvemcp.door._core import (
     face,
     request_state_key,
 )
-from pvemcp.door.prompts import PromptDoor
-from pvemcp.door.resources import ResourceDoor
 from pvemcp.door.shared_pending import SharedPendingQuestions
 from pvemcp.door.warmup import Warmup
+
+if TYPE_CHECKING:
+    from pvemcp.door.prompts import PromptDoor
+    from pvemcp.door.resources import ResourceDoor
 
 logger = logging.getLogger(__name__)
 
@@ -132,12 +134,24 @@ class Door:
         self.timeout_s = float(app.config.policy.elicitation_timeout_s)
         self.pending = confirm.PendingQuestions(ttl_s=self.timeout_s)
         self._shared_pending: SharedPendingQuestions | None = None
-        self.resources = ResourceDoor(app)
-        self.prompts = PromptDoor(app)
         self._tools: list[types.Tool] | None = None
         self._schemas: dict[str, dict[str, Any]] = {}
         self._output_validators: dict[str, Any] = {}
         self._schemas_out: dict[str, Any] = {}
+
+    @functools.cached_property
+    def resources(self) -> ResourceDoor:
+        """The resources' handlers, built when a client first asks (a start that only lists tools skips them)."""
+        from pvemcp.door.resources import ResourceDoor
+
+        return ResourceDoor(self.app)
+
+    @functools.cached_property
+    def prompts(self) -> PromptDoor:
+        """The prompts' handlers, built when a client first asks for them."""
+        from pvemcp.door.prompts import PromptDoor
+
+        return PromptDoor(self.app)
 
     def questions(self) -> confirm.PendingQuestions | SharedPendingQuestions:
         """Where 2026-era questions wait: this process, or (replicas) the sealed state plus the shared store."""
