@@ -54,6 +54,8 @@ __all__ = ["ClientConfig", "ConfigError", "Envelope", "KnownOperation", "PveClie
 logger = logging.getLogger("pvemcp.pve")
 
 KnownOperation = Callable[[str, str], bool]
+ObjectHook = Callable[[dict[str, Any]], Any]
+"""Builds each JSON object of an answer (``json.loads``'s ``object_hook``)."""
 METHODS = ("GET", "POST", "PUT", "DELETE")
 LOGIN_PATH = "/access/ticket"
 
@@ -214,10 +216,19 @@ class PveClient:
         return self._auth.renewals if isinstance(self._auth, TicketAuth) else 0
 
     async def get(
-        self, template: str, *, path: Mapping[str, object] | None = None, params: Mapping[str, object] | None = None
+        self,
+        template: str,
+        *,
+        path: Mapping[str, object] | None = None,
+        params: Mapping[str, object] | None = None,
+        object_hook: ObjectHook | None = None,
     ) -> Any:
-        """``GET`` and return the envelope's ``data``."""
-        return (await self.request("GET", template, path=path, params=params)).data
+        """``GET`` and return the envelope's ``data``.
+
+        ``object_hook``: how the answer's JSON objects are built (``json.loads``'s hook), e.g.
+        :func:`~pvemcp.core.pve.compact.compact_object_hook` for a large answer kept in memory.
+        """
+        return (await self.request("GET", template, path=path, params=params, object_hook=object_hook)).data
 
     async def post(
         self, template: str, *, path: Mapping[str, object] | None = None, data: Mapping[str, object] | None = None
@@ -233,10 +244,12 @@ class PveClient:
         path: Mapping[str, object] | None = None,
         params: Mapping[str, object] | None = None,
         data: Mapping[str, object] | None = None,
+        object_hook: ObjectHook | None = None,
     ) -> Envelope:
         """Send one API call and return the whole :class:`Envelope` (``data`` and ``total``).
 
-        ``params`` go to the query string, ``data`` to the form body (POST/PUT only).
+        ``params`` go to the query string, ``data`` to the form body (POST/PUT only); ``object_hook`` as
+        in :meth:`get`.
         """
         method = method.upper()
         if method not in METHODS:
@@ -256,7 +269,13 @@ class PveClient:
         body = encode_params(data, method=method, path=concrete) if method in ("POST", "PUT") else None
         node = path.get("node") if path else None
         return await self._send(
-            method, concrete, query, body, node=str(node) if node is not None else None, authenticate=True
+            method,
+            concrete,
+            query,
+            body,
+            node=str(node) if node is not None else None,
+            authenticate=True,
+            object_hook=object_hook,
         )
 
     async def wait_task(
@@ -331,6 +350,7 @@ class PveClient:
         *,
         node: str | None,
         authenticate: bool,
+        object_hook: ObjectHook | None = None,
     ) -> Envelope:
         http, limiter, auth = self._http, self._limiter, self._auth
         if http is None or limiter is None or auth is None:
@@ -417,7 +437,7 @@ class PveClient:
                 raise self._http_error(response, method, path, node, authenticate)
 
             self._note_possible_mutation(method, authenticate)
-            return self._parse_envelope(response, method, path)
+            return self._parse_envelope(response, method, path, object_hook)
 
     def _note_possible_mutation(self, method: str, authenticate: bool) -> None:
         """Move ``mutation_epoch`` after any write that succeeded or may have been applied.
@@ -428,12 +448,14 @@ class PveClient:
         if method != "GET" and authenticate:
             self._mutation_epoch += 1
 
-    def _parse_envelope(self, response: httpx2.Response, method: str, path: str) -> Envelope:
+    def _parse_envelope(
+        self, response: httpx2.Response, method: str, path: str, object_hook: ObjectHook | None = None
+    ) -> Envelope:
         try:
-            payload = json.loads(response.content)
+            payload = json.loads(response.content, object_hook=object_hook)
         except (ValueError, UnicodeDecodeError):
             payload = None
-        if not isinstance(payload, dict) or "data" not in payload:
+        if not isinstance(payload, Mapping) or "data" not in payload:
             raise PveError(
                 kind="server",
                 status=response.status_code,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
+from pvemcp.core.pve.compact import CompactObject, compact_object_hook
 from pvemcp.core.pve.errors import PveError
 
 if TYPE_CHECKING:
@@ -168,7 +169,8 @@ class GuestResolver:
             self.invalidate()
             self._by_vmid = {}
             try:
-                data = await self._client.get(RESOURCES_PATH, params={"type": "vm"})
+                # each entry kept as a compact read-only mapping, built while parsing (pve/compact.py)
+                data = await self._client.get(RESOURCES_PATH, params={"type": "vm"}, object_hook=compact_object_hook())
             except PveError as exc:
                 self._failure = (self._attempts, exc)
                 raise
@@ -176,8 +178,8 @@ class GuestResolver:
             self.fetches += 1
             by_vmid: dict[int, Mapping[str, Any]] = {}
             for entry in data if isinstance(data, list) else []:
-                # dict, not Mapping: parsed JSON is made of dicts, and the ABC check costs more than the rest
-                if isinstance(entry, dict) and entry.get("type") in ("qemu", "lxc"):
+                # the concrete class, not Mapping: the ABC check would cost more than the rest of the loop
+                if isinstance(entry, CompactObject) and entry.get("type") in ("qemu", "lxc"):
                     try:
                         by_vmid[int(entry["vmid"])] = entry
                     except (KeyError, TypeError, ValueError):
