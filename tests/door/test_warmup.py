@@ -117,3 +117,34 @@ async def test_unreachable_cluster_does_not_stop_the_listing(sim: RunningSimulat
             result = await client.call_tool("guest_list", {})
         assert result.is_error
         assert "connection refused" in text_of(result), text_of(result)
+
+
+async def test_the_warm_up_rehearses_one_read_that_changes_nothing(sim: RunningSimulator, tmp_path: Path) -> None:
+    """The rehearsal (a one-row guest_list through the whole call path) sends only reads, answered from the
+    index the warm-up fetched, and leaves no ledger record; with guest_list not listed there is none."""
+    from pvemcp.door.server import Door
+
+    ledger = tmp_path / "audit.jsonl"
+    env = cluster_env(sim, PVEMCP_AUDIT_LOG=str(ledger))
+    app = App(load_app_config(config_path=None, env=env))
+    async with app:
+        door = Door(app, caller="stdio")
+        before = len(sim.request_log)
+        with anyio.fail_after(HANG_GUARD_S):
+            await door.warm_up()
+            reply = await door.rehearse()
+        assert reply is not None and not reply.is_error
+        assert reply.structured_content is not None
+        assert reply.structured_content["total"] == len(sim.state.guests)
+        assert len(reply.structured_content["items"]) == 1
+        sent = sim.request_log[before:]
+        assert sent and all(r.method == "GET" for r in sent)
+        assert resource_fetches(sim) == 1  # both rehearsals used the warm-up's index
+    assert not ledger.exists() or ledger.read_text(encoding="utf-8") == ""
+
+    config = tmp_path / "deny.toml"
+    config.write_text('[policy.rules]\nguest_list = "deny"\n', encoding="utf-8")
+    hidden = App(load_app_config(config_path=config, env=env))
+    assert hidden.tool("guest_list") is None
+    async with hidden:
+        assert await Door(hidden, caller="stdio").rehearse() is None
