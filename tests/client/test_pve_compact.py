@@ -1,4 +1,4 @@
-"""The guest index's compact entries (core/pve/compact.py): read-only mappings that behave like the dicts
+"""The guest index's compact entries (dialect/compact.py): read-only mappings that behave like the dicts
 they replace, share one key layout per key sequence, and are what the index keeps."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import httpx2
 import pytest
 
 from pvemcp.core.pve.client import PveClient
-from pvemcp.core.pve.compact import CompactObject, compact_object_hook
+from pvemcp.dialect.compact import CompactObject, compact_object_hook
 
 from .test_pve_resolve_unit import CFG, Cluster
 
@@ -71,3 +71,28 @@ async def test_a_non_envelope_answer_is_still_refused_with_a_hook() -> None:
     async with PveClient(CFG, transport=httpx2.MockTransport(lambda r: httpx2.Response(200, json=[1]))) as pve:
         with pytest.raises(Exception, match="not a Proxmox API envelope"):
             await pve.get("/cluster/resources", params={"type": "vm"}, object_hook=compact_object_hook())
+
+
+def _only_plain_json(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _only_plain_json(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_only_plain_json(v) for v in value)
+    return not isinstance(value, CompactObject)
+
+
+def test_the_spec_is_kept_compact_but_hands_out_plain_json() -> None:
+    """The API schema is parsed into compact objects; every operation it builds is dicts and lists only,
+    so validators and ``json.dumps`` (which accepts only dicts) take its schemas as before."""
+    from pvemcp.dialect.compact import thaw
+    from pvemcp.dialect.model import load_spec
+
+    spec = load_spec()
+    assert isinstance(spec._paths, CompactObject)
+    for key in ("POST /nodes/{node}/qemu", "GET /cluster/resources", "PUT /nodes/{node}/lxc/{vmid}/config"):
+        op = spec.operation(key)
+        for part in (op.input_schema, op.output_schema, op.permissions):
+            assert _only_plain_json(part), key
+        json.dumps(op.input_schema)
+    assert thaw(decode({"a": [{"b": 1}], "c": "d"})) == {"a": [{"b": 1}], "c": "d"}
+    assert type(thaw(decode({"a": {"b": 1}}))["a"]) is dict

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pvemcp.dialect.compact import compact_object_hook, thaw
 from pvemcp.dialect.resources import data_file
 from pvemcp.dialect.types import JsonDict
 
@@ -107,7 +108,9 @@ class Spec:
 
     @classmethod
     def from_file(cls, path: Path) -> Spec:
-        return cls(json.loads(path.read_text(encoding="utf-8")))
+        """The document of ``path``, kept as compact read-only objects (``dialect/compact.py``): 4 MB in
+        memory instead of 7 for the bundled 2.6 MB file. What :meth:`operation` hands out is plain JSON."""
+        return cls(json.loads(path.read_text(encoding="utf-8"), object_hook=compact_object_hook()))
 
     @property
     def version(self) -> str:
@@ -188,7 +191,7 @@ class Spec:
         query_params: list[str] = []
         merged: JsonDict = {"type": "object"}
         for param in op.get("parameters", []):
-            schema = dict(param["schema"])
+            schema = thaw(param["schema"])
             if param.get("description"):
                 schema = {"description": param["description"], **schema}
             properties[param["name"]] = schema
@@ -198,11 +201,11 @@ class Spec:
         body = op.get("requestBody", {}).get("content", {}).get("application/x-www-form-urlencoded")
         if body is not None:
             body_schema = self._resolve(body["schema"])
-            properties.update(body_schema.get("properties", {}))
+            properties.update(thaw(body_schema.get("properties", {})))
             required.extend(body_schema.get("required", []))
             for key in ("patternProperties", "dependentRequired"):
                 if key in body_schema:
-                    merged[key] = body_schema[key]
+                    merged[key] = thaw(body_schema[key])
         merged["properties"] = properties
         if required:
             merged["required"] = required
@@ -217,9 +220,9 @@ class Spec:
             path_params=tuple(path_params),
             query_params=tuple(query_params),
             input_schema=merged,
-            output_schema=content["properties"]["data"],
+            output_schema=thaw(content["properties"]["data"]),
             task=bool(op.get("x-pve-task")),
-            permissions=op.get("x-pve-permissions"),
+            permissions=thaw(op.get("x-pve-permissions")),
             protected=bool(op.get("x-pve-protected")),
             proxyto=op.get("x-pve-proxyto"),
             allowtoken=bool(op.get("x-pve-allowtoken", True)),

@@ -226,7 +226,7 @@ class PveClient:
         """``GET`` and return the envelope's ``data``.
 
         ``object_hook``: how the answer's JSON objects are built (``json.loads``'s hook), e.g.
-        :func:`~pvemcp.core.pve.compact.compact_object_hook` for a large answer kept in memory.
+        :func:`~pvemcp.dialect.compact.compact_object_hook` for a large answer kept in memory.
         """
         return (await self.request("GET", template, path=path, params=params, object_hook=object_hook)).data
 

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from pvemcp.core.pve.compact import CompactObject, compact_object_hook
 from pvemcp.core.pve.errors import PveError
+from pvemcp.dialect.compact import CompactObject, compact_object_hook
 
 if TYPE_CHECKING:
     from pvemcp.core.pve.client import PveClient
@@ -169,7 +169,7 @@ class GuestResolver:
             self.invalidate()
             self._by_vmid = {}
             try:
-                # each entry kept as a compact read-only mapping, built while parsing (pve/compact.py)
+                # each entry kept as a compact read-only mapping, built while parsing (dialect/compact.py)
                 data = await self._client.get(RESOURCES_PATH, params={"type": "vm"}, object_hook=compact_object_hook())
             except PveError as exc:
                 self._failure = (self._attempts, exc)

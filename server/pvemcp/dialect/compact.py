@@ -16,7 +16,6 @@ the index forbids anyway (its entries are shared by every caller).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -57,17 +56,28 @@ class CompactObject(Mapping[str, Any]):
 def compact_object_hook() -> Callable[[dict[str, Any]], CompactObject]:
     """A ``json.loads`` ``object_hook`` that turns every object into a :class:`CompactObject`.
 
-    Each call returns a new hook with its own layout table, so layouts live exactly as long as the
-    objects of the answer that use them.
+    Each call returns a new hook with its own tables, so layouts live exactly as long as the objects of
+    the answer that use them, and the table of repeated texts is dropped with the hook (``sys.intern``
+    would keep a process-wide table that grows with every answer's unique names).
     """
     layouts: dict[tuple[str, ...], Layout] = {}
+    texts: dict[str, str] = {}  # this answer's text values, so a repeated one is kept once
 
     def hook(obj: dict[str, Any]) -> CompactObject:
         keys = tuple(obj)
         layout = layouts.get(keys)
         if layout is None:
             layout = layouts[keys] = {key: index for index, key in enumerate(keys)}
-        # text values repeat across entries (node, type, status, pool, tags): one copy of each
-        return CompactObject(layout, tuple(sys.intern(v) if type(v) is str else v for v in obj.values()))
+        return CompactObject(layout, tuple(texts.setdefault(v, v) if type(v) is str else v for v in obj.values()))
 
     return hook
+
+
+def thaw(value: Any) -> Any:
+    """``value`` as plain JSON types again (dicts and lists all the way down), e.g. for a schema handed to
+    a validator or a serialiser that accepts only ``dict`` (``json.dumps`` does)."""
+    if isinstance(value, Mapping):
+        return {key: thaw(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [thaw(item) for item in value]
+    return value
