@@ -22,6 +22,7 @@ from typing import Any
 
 from pvemcp import __version__
 from pvemcp.core.catalog import Catalog, ToolDef
+from pvemcp.core.policy._canonical import canonical_bytes
 from pvemcp.core.policy.risk_class import Risk
 
 log = logging.getLogger("pvemcp")
@@ -46,7 +47,7 @@ def _key(files: Sequence[Path], clusters: Sequence[str]) -> str:
     for path in [*files, *_CODE]:
         stat = path.stat()
         parts.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+    return hashlib.sha256(canonical_bytes(parts)).hexdigest()[:32]
 
 
 def _dump(catalog: Catalog) -> str:

@@ -2,8 +2,8 @@
 
 Independent of MCP: doors (the MCP server, the CLI) translate to and from these types.
 
-- :mod:`.risk_class` — ``Risk``, the one type of a risk (``read < write < destructive``).
-- :mod:`.risk` — the classification of any Proxmox VE operation / call.
+- :mod:`.risk_class` — ``Risk``, the one type of a risk (light: the catalog imports it at start).
+- :mod:`.risk` — the classification of any Proxmox VE operation / call (re-exports ``Risk``).
 - :mod:`.config` — ``PolicyConfig`` from the ``[policy]`` table and ``PVEMCP_*`` env.
 - :mod:`.decision` — ``decide`` (allow / confirm / deny), listing and confirmation method.
 - :mod:`.scope` — ``Scope`` and the per-target checks (on ``GuestRef``, the one guest record).
@@ -11,8 +11,4 @@ Independent of MCP: doors (the MCP server, the CLI) translate to and from these 
 - :mod:`.confirm` — single-use confirmation tokens (fallback without elicitation).
 - :mod:`.redact` — secrets out of arguments and texts.
 - :mod:`.ledger` — the HMAC-chained audit ledger, its verifier and ``pvemcp audit verify``.
-
-Names are imported from the module that defines them; this file imports nothing, so that loading one
-small module of the package (the catalog loads :mod:`.risk_class` at every server start) does not compile
-the classifier's rules or load the ledger.
 """
