@@ -20,7 +20,7 @@ UPID_RE = re.compile(
 # pve-access-control src/PVE/AccessControl.pm ``$token_full_regex``: ``user@realm!tokenid``, with
 # PVE::Auth::Plugin's ``$user_regex`` (``[^\s:/]+``) and ``$realm_regex``, which the token's own name reuses.
 _REALM = r"[A-Za-z][A-Za-z0-9\.\-_]+"
-_TOKEN_FULL_RE = re.compile(rf"((?:[^\s:/]+)@(?:{_REALM}))!({_REALM})")
+_TOKEN_FULL_RE = re.compile(rf"([^\s:/]+@{_REALM})!({_REALM})")
 
 
 def split_tokenid(authid: str) -> tuple[str, str | None]:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
-from pvemcp.dialect.upid import Upid, split_tokenid
+from pvemcp.dialect.upid import Upid
 from pvemcp.sim.clock import SimClock
 from pvemcp.sim.errors import PveHttpError, TaskError
 from pvemcp.sim.state import ClusterState
@@ -59,7 +59,6 @@ class Task:
         (after ``status`` in the status body, before it in listings).
         """
         u = self.upid
-        user, token = split_tokenid(u.user)
         entry: dict[str, object] = {
             "upid": u.upid,
             "node": u.node,
@@ -68,9 +67,9 @@ class Task:
             "starttime": u.starttime,
             "type": u.type,
             "id": u.id,
-            "user": user,
+            "user": u.userid,
         }
-        return entry, token
+        return entry, u.tokenid
 
     def status_entry(self) -> dict[str, object]:
         """Body of ``GET /nodes/{node}/tasks/{upid}/status`` (no ``endtime`` there, as in PVE)."""
