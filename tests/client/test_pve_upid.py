@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pvemcp.dialect.upid import Upid, is_upid, parse_upid
+from pvemcp.dialect.upid import Upid, is_upid, parse_upid, split_tokenid
 
 REAL = [
     # go-proxmox__DELETE_lxc_vmid.json
@@ -91,3 +91,26 @@ def test_non_string_is_refused() -> None:
     with pytest.raises(ValueError):
         parse_upid(None)  # type: ignore[arg-type]
     assert not is_upid(42)
+
+
+@pytest.mark.parametrize(
+    ("authid", "expected"),
+    [
+        ("root@pam!mcp", ("root@pam", "mcp")),
+        ("root@pam", ("root@pam", None)),
+        # PVE's user names may hold "!" ($user_regex is [^\s:/]+): the token is after the realm
+        ("a!b@pve!tok", ("a!b@pve", "tok")),
+        # not a whole user@realm!token (a token name starts with a letter, like a realm): not split
+        ("root@pam!", ("root@pam!", None)),
+        ("root@pam!1x", ("root@pam!1x", None)),
+        ("root!tok", ("root!tok", None)),
+    ],
+)
+def test_split_tokenid_as_pve_access_control(authid: str, expected: tuple[str, str | None]) -> None:
+    assert split_tokenid(authid) == expected
+
+
+def test_encode_is_the_inverse_of_parse() -> None:
+    text = "UPID:pve:000ABCDE:1A2B3C4D5:65A1B2C3:vzdump::root@pam!mcp:"
+    u = parse_upid(text)
+    assert Upid.encode(u.node, u.pid, u.pstart, u.starttime, u.type, u.id, u.user) == u

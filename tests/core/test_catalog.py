@@ -67,9 +67,9 @@ def test_every_tool_declares_all_four_hints_and_a_title(catalog: Catalog) -> Non
         assert tool.title and tool.description
         # Hints come from the classifier that enforces policy: never "not destructive" where it may be.
         worst = {classify_operation(*op.split(" ", 1)) for op in tool.operations.values()}
-        may_destroy = tool.risk == "destructive" or Risk.DESTRUCTIVE in worst
+        may_destroy = tool.risk is Risk.DESTRUCTIVE or Risk.DESTRUCTIVE in worst
         assert tool.annotations["destructiveHint"] == may_destroy, tool.name
-        assert tool.annotations["readOnlyHint"] == (tool.risk == "read" and worst <= {Risk.READ}), tool.name
+        assert tool.annotations["readOnlyHint"] == (tool.risk is Risk.READ and worst <= {Risk.READ}), tool.name
 
 
 def test_schemas_are_valid_and_strict_server_side(catalog: Catalog) -> None:

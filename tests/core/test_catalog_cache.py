@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from pvemcp.core.catalog import Catalog
 from pvemcp.core.catalog_cache import cache_dir, load_catalog
+from pvemcp.core.policy.risk_class import Risk
 from pvemcp.dialect.model import load_spec
 from pvemcp.dialect.resources import data_file
 
@@ -29,6 +31,24 @@ def test_hit_returns_an_equal_catalog_without_building(tmp_path: Path) -> None:
     assert len(calls) == 1
     assert second.tools == first.tools
     assert second.toolsets == first.toolsets and second.default_toolsets == first.default_toolsets
+
+
+def test_risk_is_stored_as_its_word_and_loaded_as_the_enum(tmp_path: Path) -> None:
+    files, calls = _inputs(tmp_path), list[int]()
+    directory = tmp_path / "cache"
+    load_catalog(lambda: _counting_build(files, calls), files, ["default"], directory)
+    (cached,) = directory.iterdir()
+    stored = json.loads(cached.read_text(encoding="utf-8"))["tools"]
+    assert stored["guest_list"]["risk"] == "read" and stored["guest_delete"]["risk"] == "destructive"
+    hit = load_catalog(lambda: _counting_build(files, calls), files, ["default"], directory)
+    assert len(calls) == 1
+    # a str would compare equal to the enum; `is` and the type prove the cache gives back the enum
+    assert all(type(tool.risk) is Risk for tool in hit.tools.values())
+    assert hit.tools["guest_delete"].risk is Risk.DESTRUCTIVE
+    stored["guest_list"]["risk"] = "harmless"  # a word the enum does not know: rebuild, never guess
+    cached.write_text(json.dumps({**json.loads(cached.read_text(encoding="utf-8")), "tools": stored}))
+    rebuilt = load_catalog(lambda: _counting_build(files, calls), files, ["default"], directory)
+    assert len(calls) == 2 and rebuilt.tools["guest_list"].risk is Risk.READ
 
 
 def test_changed_inputs_or_clusters_miss(tmp_path: Path) -> None:

@@ -386,9 +386,10 @@ async def test_the_generic_tool_cannot_sidestep_the_exec_rule(ops_app: App, sim:
 
 async def test_exec_refusal_says_how_to_enable_it(sim: RunningSimulator, tmp_path: Path, mode: str) -> None:
     from pvemcp.core.policy.decision import decide
+    from pvemcp.core.policy.risk_class import Risk
 
     async for app in _app(sim, tmp_path):
-        decision = decide(app.config.policy, "guest_exec", "destructive")
+        decision = decide(app.config.policy, "guest_exec", Risk.DESTRUCTIVE)
         args = {"method": "POST", "path": "/nodes/pve1/qemu/100/agent/exec", "args": {"command": ["id"]}}
         async with Client(build_server(app), mode=mode) as client:
             refused = await _call(client, "api_call", args, ok=False)

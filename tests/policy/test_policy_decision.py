@@ -6,7 +6,7 @@ import pytest
 
 from pvemcp.core.policy.config import Action, PolicyConfig
 from pvemcp.core.policy.decision import confirmation_method, decide, strictest
-from pvemcp.core.policy.risk import Risk
+from pvemcp.core.policy.risk_class import Risk, parse_risk
 
 
 def cfg(**section: object) -> PolicyConfig:
@@ -31,9 +31,9 @@ def test_unknown_risk_is_destructive(risk: object) -> None:
     assert d.needs_confirmation
 
 
-def test_risk_strings_are_accepted() -> None:
-    assert decide(PolicyConfig(), "t", "read").allowed
-    assert decide(PolicyConfig(), "t", "Destructive").needs_confirmation
+def test_risk_words_are_parsed_at_the_edge() -> None:
+    assert decide(PolicyConfig(), "t", parse_risk("read")).allowed
+    assert decide(PolicyConfig(), "t", parse_risk("Destructive")).needs_confirmation
 
 
 def test_class_rules() -> None:
@@ -56,7 +56,7 @@ def test_tool_rule_wins_over_class() -> None:
 def test_read_only_beats_everything() -> None:
     c = cfg(read_only=True, rules={"guest_stop": "allow", "write": "allow", "destructive": "allow"})
     for risk in (Risk.WRITE, Risk.DESTRUCTIVE, "garbage"):
-        d = decide(c, "guest_stop", risk)
+        d = decide(c, "guest_stop", risk)  # type: ignore[arg-type]  # "garbage": fails closed at run time too
         assert d.denied and d.rule == "read_only" and "read-only" in d.reason
     assert decide(c, "guest_list", Risk.READ).allowed
 

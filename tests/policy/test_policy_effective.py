@@ -18,6 +18,7 @@ from pvemcp.core.config import load_app_config
 from pvemcp.core.policy.config import PolicyConfigError
 from pvemcp.core.policy.effective import audit_status, check_names, describe_policy, preflight
 from pvemcp.core.policy.ledger import AuditLedger, LedgerError, default_head_path
+from pvemcp.core.policy.risk_class import Risk
 
 CLUSTER = """
 [clusters.prod]
@@ -61,7 +62,7 @@ def test_read_only_hides_every_mutating_tool_and_says_so(tmp_path: Path) -> None
     policy = describe_policy(app)
     hidden = policy["tools"]["hidden"]
     defaults = app.catalog.default_toolsets
-    mutating = {t.name for t in app.catalog.tools.values() if t.listing_risk != "read"}
+    mutating = {t.name for t in app.catalog.tools.values() if t.listing_risk is not Risk.READ}
     opt_in = {t.name for t in app.catalog.tools.values() if t.toolset not in defaults}
     assert set(hidden) == mutating | opt_in
     assert hidden["guest_delete"] == "read_only: destructive tools are hidden and refused"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from pvemcp.core.policy.risk_class import Risk
 from pvemcp.core.policy.scope import Scope
 from pvemcp.core.pve.resolve import GuestRef
 from pvemcp.core.tools.base import Plan, PlannedCall, PlanObject
@@ -20,7 +21,7 @@ def _guest(vmid: int) -> GuestRef:
 
 def plan(*objects: PlanObject, vmid: int = 106, args: dict[str, object] | None = None) -> Plan:
     call = PlannedCall("POST", STOP, {"node": "pve1", "vmid": vmid}, args or {}, True)
-    return Plan(calls=[call], risk="destructive", objects=list(objects))
+    return Plan(calls=[call], risk=Risk.DESTRUCTIVE, objects=list(objects))
 
 
 GUEST = PlanObject("guest", "106", {"name": "ci-runner", "node": "pve1", "type": "qemu", "state": "running"})

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pvemcp.core.policy import risk_class
 from pvemcp.core.policy.risk import (
     CONDITIONAL_RULES,
     DESTRUCTIVE_RULES,
@@ -391,12 +392,22 @@ def test_parse_risk_fails_closed(value: object, expected: Risk) -> None:
 def test_max_risk_and_order() -> None:
     assert Risk.READ.rank < Risk.WRITE.rank < Risk.DESTRUCTIVE.rank
     assert max_risk([]) is Risk.READ
-    assert max_risk(["read", Risk.WRITE]) is Risk.WRITE
-    assert max_risk([Risk.READ, "destructive", "write"]) is Risk.DESTRUCTIVE
-    assert max_risk(["read", "typo"]) is Risk.DESTRUCTIVE
+    assert max_risk([Risk.READ, Risk.WRITE]) is Risk.WRITE
+    assert max_risk([Risk.READ, Risk.DESTRUCTIVE, Risk.WRITE]) is Risk.DESTRUCTIVE
+    assert max_risk([Risk.READ, "typo"]) is Risk.DESTRUCTIVE  # type: ignore[list-item]  # fails closed
 
 
 def test_policy_core_does_not_import_mcp() -> None:
     code = "import sys, pvemcp.core.policy, pvemcp.core.policy.ledger; print('mcp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_catalog_types_risk_without_loading_the_classifier() -> None:
+    """The catalog (loaded at every server start) needs the Risk type, not the classifier's ~100 rules."""
+    code = (
+        "import sys, pvemcp.core.catalog; print(sorted(m for m in sys.modules if m.startswith('pvemcp.core.policy')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['pvemcp.core.policy', 'pvemcp.core.policy.risk_class']"
+    assert Risk is risk_class.Risk  # the classifier re-exports the one enum, it does not define another

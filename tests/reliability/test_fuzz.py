@@ -129,7 +129,7 @@ class Facts:
             nodes=sorted(state.nodes),
             storages=sorted(state.storages),
             snapnames=sorted(snaps) or ["before-upgrade"],
-            upids=[t.upid for t in sim.sim.tasks.all()][:20],
+            upids=[str(t.upid) for t in sim.sim.tasks.all()][:20],
             tags=sorted(tags) or ["prod"],
             pools=sorted(state.pools) or ["prod"],
         )

@@ -121,7 +121,7 @@ async def test_500_concurrent_calls_over_streamable_http(tmp_path: Path) -> None
         settings = HttpSettings(host="127.0.0.1", port=0)
         async with http_endpoint(app, settings) as endpoint:
             vmids = sorted(v for v, g in sim.state.guests.items() if not g.template)
-            upids = [t.upid for t in sim.sim.tasks.all()][:10]
+            upids = [str(t.upid) for t in sim.sim.tasks.all()][:10]
             calls = workload(vmids, sorted(sim.state.nodes), upids)
             gc.collect()
             rss_start = rss_mb()

@@ -9,6 +9,7 @@ from typing import Any
 import httpx2
 import pytest
 
+from pvemcp.dialect.upid import parse_upid
 from pvemcp.sim import RunningSimulator, running_simulator
 from simenv import DEFAULT_SIM, SimOptions
 
@@ -43,7 +44,7 @@ class Api:
 
     async def wait_task(self, upid: str, max_polls: int = 400) -> dict[str, Any]:
         """Poll the task status; each poll advances the simulated clock so the loop is bounded."""
-        node = upid.split(":")[1]
+        node = parse_upid(upid).node
         for _ in range(max_polls):
             status: dict[str, Any] = await self.data("GET", f"/nodes/{node}/tasks/{upid}/status")
             if status["status"] == "stopped":
@@ -52,7 +53,7 @@ class Api:
         raise AssertionError(f"task {upid} did not finish")
 
     async def log(self, upid: str) -> list[str]:
-        node = upid.split(":")[1]
+        node = parse_upid(upid).node
         lines = await self.data("GET", f"/nodes/{node}/tasks/{upid}/log", params={"limit": 0})
         return [entry["t"] for entry in lines]
 

@@ -2,41 +2,45 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
+from pvemcp.dialect.upid import Upid, parse_upid
 from pvemcp.sim import RunningSimulator
-from pvemcp.sim.tasks import UpidParts, decode_upid, encode_upid
 
 from .conftest import Api
 
 pytestmark = pytest.mark.anyio
 
-UPID_RE = re.compile(
-    r"^UPID:([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):"
-    r"([0-9A-Fa-f]{8}):([^:\s/]+):([^:\s/]*):([^:\s/]+):$"
-)
-
 
 def test_upid_round_trip() -> None:
-    parts = UpidParts("pve1", 0x1234, 0xABCDEF, 0x67449780, "vzdump", "", "root@pam!tok")
-    upid = encode_upid(parts)
-    assert upid == "UPID:pve1:00001234:00ABCDEF:67449780:vzdump::root@pam!tok:"
-    assert UPID_RE.match(upid) and decode_upid(upid) == parts
-    assert decode_upid("UPID:node1:00001234:00005678:12345678:vzdump:root@pam:") is None
+    upid = Upid.encode("pve1", 0x1234, 0xABCDEF, 0x67449780, "vzdump", "", "root@pam!tok")
+    assert str(upid) == "UPID:pve1:00001234:00ABCDEF:67449780:vzdump::root@pam!tok:"
+    assert parse_upid(str(upid)) == upid
+    assert (upid.userid, upid.tokenid) == ("root@pam", "tok")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ("pve.lan", 1, 2, 3, "qmstart", "100", "root@pam"),  # PVE's node names have no dot
+        ("pve1", 1, 2, 3, "qmstart", "a:b", "root@pam"),  # a colon would shift every field
+        ("pve1", 0x1_0000_0000, 2, 3, "qmstart", "100", "root@pam"),  # the pid is 8 hex digits
+    ],
+)
+def test_upid_encode_refuses_what_pve_cannot_decode(fields: tuple[str, int, int, int, str, str, str]) -> None:
+    with pytest.raises(ValueError, match="not a valid UPID"):
+        Upid.encode(*fields)
 
 
 async def test_status_fields(sim: RunningSimulator, admin: Api) -> None:
     r = await admin.post("/nodes/pve1/qemu/100/clone", data={"newid": "300"})
     upid = r.json()["data"]
-    m = UPID_RE.match(upid)
-    assert m and m.group(1) == "pve1" and m.group(6) == "qmclone" and m.group(7) == "100"
-    assert m.group(8) == "root@pam!pvemcp"
+    u = parse_upid(upid)
+    assert (u.node, u.type, u.id, u.user) == ("pve1", "qmclone", "100", "root@pam!pvemcp")
     st = await admin.data("GET", f"/nodes/pve1/tasks/{upid}/status")
     assert st["status"] == "running" and "exitstatus" not in st and "endtime" not in st
     assert st["user"] == "root@pam" and st["tokenid"] == "pvemcp"
-    assert (st["pid"], st["starttime"]) == (int(m.group(3), 16), int(m.group(5), 16))
+    assert (st["pid"], st["starttime"]) == (u.pid, u.starttime)
     sim.advance_clock(120)  # the simulated clock finishes the task without waiting
     st = await admin.data("GET", f"/nodes/pve1/tasks/{upid}/status")
     assert st["status"] == "stopped" and st["exitstatus"] == "OK" and "endtime" not in st
@@ -143,7 +147,7 @@ async def test_warnings_exit_status(sim: RunningSimulator, admin: Api) -> None:
     sim.advance_clock(2)
     st = await admin.data("GET", f"/nodes/pve1/tasks/{task.upid}/status")
     assert st["exitstatus"] == "WARNINGS: 2"
-    assert await admin.log(task.upid) == ["WARN: something odd", "WARN: again", "TASK WARNINGS: 2"]
+    assert await admin.log(str(task.upid)) == ["WARN: something odd", "WARN: again", "TASK WARNINGS: 2"]
 
 
 async def test_tasks_progress_with_real_time_when_not_frozen() -> None:

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from pvemcp.core.kinds import BOOL, INT, KINDS, STR, Mode
+from pvemcp.core.policy.risk_class import Risk
 from pvemcp.dialect.model import Operation, Spec
 from pvemcp.dialect.resources import data_file
 from pvemcp.dialect.types import JsonDict
 
-RISKS = ("read", "write", "destructive")
 GUEST_TYPES = ("qemu", "lxc")
 
 # Parameters whose meaning is obvious from the name: their description is not worth its tokens.
@@ -125,7 +125,7 @@ class ToolDef:
     validation_schema: JsonDict  # what the server enforces: closed, with every limit
     output_schema: JsonDict
     annotations: dict[str, bool]
-    risk: str
+    risk: Risk
     toolset: str
     handler: str
     operations: Mapping[str, str]  # variant ("qemu", "lxc", "default", or the key) -> "METHOD /path"
@@ -137,7 +137,7 @@ class ToolDef:
 
     @property
     def mutating(self) -> bool:
-        return self.risk != "read"
+        return self.risk is not Risk.READ
 
     @property
     def per_call_risk(self) -> bool:
@@ -146,10 +146,10 @@ class ToolDef:
         return kind is not None and kind.mode is Mode.GENERIC
 
     @property
-    def listing_risk(self) -> str:
+    def listing_risk(self) -> Risk:
         """The least risk a call of the tool can have, which decides whether it is listed: the generic
         write tool is never a read (read-only hides it) but may be a mere write."""
-        return "write" if self.handler == "api_call" else self.risk
+        return Risk.WRITE if self.handler == "api_call" else self.risk
 
     @property
     def guest_scoped(self) -> bool:
@@ -222,17 +222,17 @@ def _param_schema(ops: Sequence[Operation], name: str) -> tuple[JsonDict, bool] 
     return None
 
 
-def _annotations(entry: Mapping[str, Any], risk: str, operations: Sequence[str]) -> dict[str, bool]:
+def _annotations(entry: Mapping[str, Any], risk: Risk, operations: Sequence[str]) -> dict[str, bool]:
     """Hints derived from the same classifier that enforces policy: a tool is ``destructiveHint`` when
     it is declared destructive or any operation it drives *may* be (worst case over the arguments),
     and ``readOnlyHint`` only when it is declared a read and drives nothing but GETs."""
-    from pvemcp.core.policy.risk import Risk, classify_operation
+    from pvemcp.core.policy.risk import classify_operation
 
     worst = [classify_operation(*op.split(" ", 1)) for op in operations]
-    read_only = risk == "read" and all(r is Risk.READ for r in worst)
+    read_only = risk is Risk.READ and all(r is Risk.READ for r in worst)
     return {
         "readOnlyHint": read_only,
-        "destructiveHint": risk == "destructive" or Risk.DESTRUCTIVE in worst,
+        "destructiveHint": risk is Risk.DESTRUCTIVE or Risk.DESTRUCTIVE in worst,
         "idempotentHint": bool(entry.get("idempotent", read_only)),
         "openWorldHint": False,
     }
@@ -284,7 +284,7 @@ class Catalog:
         if unknown:
             raise CatalogError(f"unknown toolset(s): {', '.join(unknown)}; known: {', '.join(self.toolsets)}")
         names = [tool for ts in chosen for tool in self.toolsets[ts]]
-        return [self.tools[n] for n in names if not (read_only and self.tools[n].listing_risk != "read")]
+        return [self.tools[n] for n in names if not (read_only and self.tools[n].listing_risk is not Risk.READ)]
 
 
 def _is_control(name: str, schema: Mapping[str, Any]) -> bool:
@@ -309,9 +309,11 @@ def _build_tool(
     clusters: Sequence[str],
     param_help: Mapping[str, str] | None = None,
 ) -> ToolDef:
-    risk = str(entry.get("risk", "destructive"))
-    if risk not in RISKS:
-        raise CatalogError(f"{name}: risk {risk!r} is not one of {RISKS}")
+    declared = str(entry.get("risk", Risk.DESTRUCTIVE.value))
+    try:
+        risk = Risk(declared)
+    except ValueError:
+        raise CatalogError(f"{name}: risk {declared!r} is not one of {tuple(r.value for r in Risk)}") from None
     raw_ops = entry.get("operations") or []
     operations: dict[str, str] = dict(raw_ops) if isinstance(raw_ops, Mapping) else {op: op for op in raw_ops}
     try:
@@ -367,7 +369,7 @@ def _build_tool(
     if shape == "list" and "start" not in properties and not entry.get("short"):  # task_log pages by start
         properties.setdefault("offset", _CONTROL["offset"])
         properties.setdefault("limit", _CONTROL["limit"])
-    if risk != "read":
+    if risk is not Risk.READ:
         if entry.get("wait") is not None:
             properties["wait"] = {**_CONTROL["wait"], "default": int(entry["wait"])}
         properties["dry_run"] = _CONTROL["dry_run"]

@@ -22,10 +22,13 @@ from typing import Any
 
 from pvemcp import __version__
 from pvemcp.core.catalog import Catalog, ToolDef
+from pvemcp.core.policy._canonical import canonical_bytes
+from pvemcp.core.policy.risk_class import Risk
 
 log = logging.getLogger("pvemcp")
 _FORMAT = 1
-_CODE = [Path(__file__).with_name("catalog.py"), Path(__file__), Path(__file__).parent / "policy" / "risk.py"]
+_POLICY = Path(__file__).parent / "policy"
+_CODE = [Path(__file__).with_name("catalog.py"), Path(__file__), _POLICY / "risk.py", _POLICY / "risk_class.py"]
 
 
 def cache_dir(env: dict[str, str] | os._Environ[str] | None = None) -> Path | None:
@@ -44,13 +47,14 @@ def _key(files: Sequence[Path], clusters: Sequence[str]) -> str:
     for path in [*files, *_CODE]:
         stat = path.stat()
         parts.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+    return hashlib.sha256(canonical_bytes(parts)).hexdigest()[:32]
 
 
 def _dump(catalog: Catalog) -> str:
     tools = {}
     for name, tool in catalog.tools.items():
         data = asdict(tool)
+        data["risk"] = tool.risk.value  # by value: the file holds JSON words, not Python enums
         data["operations"] = dict(tool.operations)
         data["api_params"] = sorted(tool.api_params)
         tools[name] = data
@@ -63,6 +67,7 @@ def _load(text: str) -> Catalog:
     tools = {}
     for name, data in document["tools"].items():
         data["params"] = tuple(data["params"])
+        data["risk"] = Risk(data["risk"])  # an unknown word is a ValueError: the cache is rebuilt
         data["api_params"] = frozenset(data["api_params"])
         tools[name] = ToolDef(**data)
     return Catalog(tools, document["toolsets"], document["default"])

@@ -17,6 +17,22 @@ UPID_RE = re.compile(
     r"([0-9A-Fa-f]{8}):([^:\s/]+):([^:\s/]*):([^:\s/]+):$"
 )
 
+# pve-access-control src/PVE/AccessControl.pm ``$token_full_regex``: ``user@realm!tokenid``, with
+# PVE::Auth::Plugin's ``$user_regex`` (``[^\s:/]+``) and ``$realm_regex``, which the token's own name reuses.
+_REALM = r"[A-Za-z][A-Za-z0-9\.\-_]+"
+_TOKEN_FULL_RE = re.compile(rf"([^\s:/]+@{_REALM})!({_REALM})")
+
+
+def split_tokenid(authid: str) -> tuple[str, str | None]:
+    """``root@pam!mcp`` -> (``root@pam``, ``mcp``); a plain user id -> (the id, ``None``).
+
+    As the task views of pve-manager split a task's user (``PVE/API2/Tasks.pm`` ``$convert_token_task``,
+    ``PVE/API2/Cluster.pm`` ``tasks``): only a whole ``user@realm!token`` is split
+    (``PVE::AccessControl::pve_verify_tokenid`` then ``split_tokenid``); anything else is the user as it is.
+    """
+    m = _TOKEN_FULL_RE.fullmatch(authid)
+    return (m.group(1), m.group(2)) if m else (authid, None)
+
 
 @dataclass(frozen=True, slots=True)
 class Upid:
@@ -35,15 +51,25 @@ class Upid:
     id: str
     user: str
 
+    @classmethod
+    def encode(cls, node: str, pid: int, pstart: int, starttime: int, type: str, id: str, user: str) -> Upid:
+        """The UPID of these fields, written as pve-common's ``PVE::UPID::encode`` (formerly
+        ``PVE::Tools::upid_encode``) writes it: upper-case hex, 8 digits at least, the trailing colon.
+
+        The text is parsed back, so a record never holds a UPID that PVE's own decoder would refuse
+        (a node name with a dot, a ``:`` in the id, a pid beyond 32 bits): ``ValueError`` instead.
+        """
+        return parse_upid(f"UPID:{node}:{pid:08X}:{pstart:08X}:{starttime:08X}:{type}:{id}:{user}:")
+
     @property
     def userid(self) -> str:
-        """The user part of :attr:`user` (``root@pam`` for ``root@pam!mcp``)."""
-        return self.user.split("!", 1)[0]
+        """The user part of :attr:`user` (``root@pam`` for ``root@pam!mcp``); see :func:`split_tokenid`."""
+        return split_tokenid(self.user)[0]
 
     @property
     def tokenid(self) -> str | None:
         """The token name when the task was started with an API token, else ``None``."""
-        return self.user.split("!", 1)[1] if "!" in self.user else None
+        return split_tokenid(self.user)[1]
 
     def __str__(self) -> str:
         return self.upid
@@ -72,9 +98,3 @@ def parse_upid(text: str) -> Upid:
 def is_upid(value: object) -> bool:
     """True if ``value`` is a string that parses as a UPID (for "did this call start a task?")."""
     return isinstance(value, str) and UPID_RE.fullmatch(value) is not None
-
-
-def format_upid(node: str, pid: int, pstart: int, starttime: int, type: str, id: str, user: str) -> str:
-    """``UPID:node:PID8:PSTART8:STARTTIME8:type:id:user:`` with upper-case hex and the trailing colon, as
-    pve-common's ``PVE::Tools::upid_encode`` writes it (the inverse of :func:`parse_upid`)."""
-    return f"UPID:{node}:{pid:08X}:{pstart:08X}:{starttime:08X}:{type}:{id}:{user}:"

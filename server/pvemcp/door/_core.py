@@ -23,6 +23,7 @@ from pvemcp.core.app import (
     UnknownTool,
     load_app_config,
 )
+from pvemcp.core.policy._canonical import canonical_bytes
 
 if TYPE_CHECKING:
     pass
@@ -90,6 +91,7 @@ __all__ = [
     "ToolDef",
     "ToolResult",
     "UnknownTool",
+    "canonical_bytes",
     "load_app_config",
     *_LAZY,
 ]

@@ -18,7 +18,6 @@ with identical arguments.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import secrets
 import time
@@ -30,6 +29,8 @@ import mcp_types as types
 from mcp.server import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from pvemcp.door._core import canonical_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +103,12 @@ async def ask_back_channel(ctx: ServerRequestContext[Any, Any], question: str) -
 
 
 def arguments_digest(arguments: dict[str, Any]) -> str:
-    """A canonical digest of the wire arguments, to bind a pending question to them."""
-    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """A digest of the wire arguments in the core's canonical JSON, to bind a pending question to them.
+
+    Non-finite numbers are allowed: the arguments are the client's, checked by the core only after
+    this digest, and ``NaN`` must bind like any other value rather than fail the call here.
+    """
+    return hashlib.sha256(canonical_bytes(arguments, allow_nan=True)).hexdigest()
 
 
 @dataclass(frozen=True)

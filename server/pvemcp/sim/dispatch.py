@@ -208,7 +208,7 @@ def _dispatch(sim: Simulator, req: ApiRequest, result: ApiResult) -> None:
     else:
         data = route.handler(call)
     if isinstance(data, Task):
-        data = data.upid
+        data = str(data.upid)
     result.data = data
     result.total = call.total
     if call.extra.get("auth"):

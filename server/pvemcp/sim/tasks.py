@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
-from pvemcp.dialect.upid import format_upid, parse_upid
+from pvemcp.dialect.upid import Upid
 from pvemcp.sim.clock import SimClock
 from pvemcp.sim.errors import PveHttpError, TaskError
 from pvemcp.sim.state import ClusterState
@@ -28,47 +28,11 @@ INTERRUPT_GENERIC = "received interrupt"
 INTERRUPT_SIGNAL = "interrupted by signal"
 
 
-@dataclass(frozen=True)
-class UpidParts:
-    """The fields of a UPID, as ``PVE::Tools::upid_decode`` returns them."""
-
-    node: str
-    pid: int
-    pstart: int
-    starttime: int
-    type: str
-    id: str
-    user: str
-
-
-def encode_upid(p: UpidParts) -> str:
-    """The UPID text of ``p`` (written by the dialect's one UPID codec)."""
-    return format_upid(p.node, p.pid, p.pstart, p.starttime, p.type, p.id, p.user)
-
-
-def decode_upid(upid: str) -> UpidParts | None:
-    """Parse a UPID with PVE's own regex (the dialect's parser); None when it does not parse."""
-    try:
-        u = parse_upid(upid)
-    except ValueError:
-        return None
-    return UpidParts(node=u.node, pid=u.pid, pstart=u.pstart, starttime=u.starttime, type=u.type, id=u.id, user=u.user)
-
-
-def split_user(user: str) -> tuple[str, str | None]:
-    """``root@pam!mytoken`` → (``root@pam``, ``mytoken``) as task listings present token tasks."""
-    if "!" in user:
-        u, tok = user.split("!", 1)
-        return u, tok
-    return user, None
-
-
 @dataclass
 class Task:
     """One worker: identity (UPID), log lines, and its state machine."""
 
-    parts: UpidParts
-    upid: str = field(init=False)  # encode_upid(parts), computed once: it keys every task lookup
+    upid: Upid  # its text (``str(upid)``) keys every task lookup
     log: list[str] = field(default_factory=list)
     status: str = "running"
     exitstatus: str | None = None
@@ -80,12 +44,9 @@ class Task:
     started_wall: float = 0.0
     gen: Worker | None = None
 
-    def __post_init__(self) -> None:
-        self.upid = encode_upid(self.parts)
-
     @property
     def node(self) -> str:
-        return self.parts.node
+        return self.upid.node
 
     @property
     def running(self) -> bool:
@@ -97,18 +58,18 @@ class Task:
         The token is returned rather than added because the two views place ``tokenid`` differently
         (after ``status`` in the status body, before it in listings).
         """
-        user, token = split_user(self.parts.user)
+        u = self.upid
         entry: dict[str, object] = {
-            "upid": self.upid,
-            "node": self.parts.node,
-            "pid": self.parts.pid,
-            "pstart": self.parts.pstart,
-            "starttime": self.parts.starttime,
-            "type": self.parts.type,
-            "id": self.parts.id,
-            "user": user,
+            "upid": u.upid,
+            "node": u.node,
+            "pid": u.pid,
+            "pstart": u.pstart,
+            "starttime": u.starttime,
+            "type": u.type,
+            "id": u.id,
+            "user": u.userid,
         }
-        return entry, token
+        return entry, u.tokenid
 
     def status_entry(self) -> dict[str, object]:
         """Body of ``GET /nodes/{node}/tasks/{upid}/status`` (no ``endtime`` there, as in PVE)."""
@@ -129,7 +90,7 @@ class Task:
             entry["status"] = "RUNNING"
         else:
             entry["status"] = self.exitstatus or "unexpected status"
-            entry["endtime"] = self.endtime if self.endtime is not None else self.parts.starttime
+            entry["endtime"] = self.endtime if self.endtime is not None else self.upid.starttime
         return entry
 
 
@@ -178,12 +139,12 @@ class TaskManager:
 
     # ---- creation --------------------------------------------------------------------------------
 
-    def _new_parts(self, node: str, wtype: str, wid: str, user: str, starttime: int | None = None) -> UpidParts:
+    def _new_upid(self, node: str, wtype: str, wid: str, user: str, starttime: int | None = None) -> Upid:
         st = self.state
         now = st.clock.now()
         boot = st.nodes[node].boot_epoch if node in st.nodes else now - 86400
         pstart = int(max(1.0, now - boot) * 100) & 0xFFFFFFFF
-        return UpidParts(
+        return Upid.encode(
             node=node,
             pid=st.alloc_pid(),
             pstart=pstart,
@@ -205,13 +166,12 @@ class TaskManager:
     ) -> Task:
         """Fork a worker: create the UPID, run the worker's first segment, return the task."""
         self.tick()
-        parts = self._new_parts(node, wtype, wid, user)
-        task = Task(parts=parts, interrupt_text=interrupt_text)
+        task = Task(self._new_upid(node, wtype, wid, user), interrupt_text=interrupt_text)
         now_tt = self.state.clock.task_time()
         task.started_task_time = now_tt
         task.started_wall = self.state.clock.now()
         task.resume_at = now_tt
-        self.tasks[task.upid] = task
+        self.tasks[str(task.upid)] = task
         task.gen = worker(TaskContext(task, self.state))
         self._running.append(task)
         self._step(task, now_tt)
@@ -230,8 +190,7 @@ class TaskManager:
         exitstatus: str = "OK",
     ) -> Task:
         """Record a task that ran before the simulator started (seeded history)."""
-        parts = self._new_parts(node, wtype, wid, user, starttime=starttime)
-        task = Task(parts=parts)
+        task = Task(self._new_upid(node, wtype, wid, user, starttime=starttime))
         task.log = list(lines)
         task.status = "stopped"
         task.exitstatus = exitstatus
@@ -242,7 +201,7 @@ class TaskManager:
             task.log.append(f"TASK {exitstatus}")
         else:
             task.log.append(f"TASK ERROR: {exitstatus}")
-        self.tasks[task.upid] = task
+        self.tasks[str(task.upid)] = task
         return task
 
     # ---- progress ----------------------------------------------------------------------------------
@@ -273,7 +232,7 @@ class TaskManager:
             self._finish(task, now_tt, err.message.rstrip("\n"))
             return
         except Exception as err:  # a simulator bug must not kill the server: report it like PVE would
-            print(f"pvemcp sim: worker {task.parts.type} crashed: {err!r}", file=sys.stderr)
+            print(f"pvemcp sim: worker {task.upid.type} crashed: {err!r}", file=sys.stderr)
             self._finish(task, now_tt, f"internal simulator error: {err}")
             return
         task.resume_at = task.resume_at + max(0.0, float(delay))
@@ -294,7 +253,7 @@ class TaskManager:
         clock = self.state.clock
         # the wall time at which the task clock reached the finishing point
         lag = max(0.0, now_tt - task.resume_at) / clock.task_speed if clock.task_speed > 0 else 0.0
-        task.endtime = max(task.parts.starttime, int(clock.now() - lag))
+        task.endtime = max(task.upid.starttime, int(clock.now() - lag))
         if task in self._running:
             self._running.remove(task)
         task.gen = None
@@ -328,4 +287,4 @@ class TaskManager:
         return list(self.tasks.values())
 
     def running_for(self, wid: str, types: tuple[str, ...]) -> list[Task]:
-        return [t for t in self._running if t.parts.id == wid and t.parts.type in types]
+        return [t for t in self._running if t.upid.id == wid and t.upid.type in types]

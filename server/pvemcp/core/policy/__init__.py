@@ -2,7 +2,8 @@
 
 Independent of MCP: doors (the MCP server, the CLI) translate to and from these types.
 
-- :mod:`.risk` — ``Risk`` and the classification of any Proxmox VE operation / call.
+- :mod:`.risk_class` — ``Risk``, the one type of a risk (light: the catalog imports it at start).
+- :mod:`.risk` — the classification of any Proxmox VE operation / call (re-exports ``Risk``).
 - :mod:`.config` — ``PolicyConfig`` from the ``[policy]`` table and ``PVEMCP_*`` env.
 - :mod:`.decision` — ``decide`` (allow / confirm / deny), listing and confirmation method.
 - :mod:`.scope` — ``Scope`` and the per-target checks (on ``GuestRef``, the one guest record).

@@ -46,6 +46,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from pvemcp.core.policy.risk_class import Risk
 from pvemcp.core.policy.scope import Scope
 from pvemcp.dialect.tags import tag_list
 
@@ -73,8 +74,13 @@ class Action(StrEnum):
 
 ConfirmFallback = Literal["token", "deny"]
 
-RISK_KEYS = ("read", "write", "destructive")
-DEFAULT_RULES: Mapping[str, Action] = {"read": Action.ALLOW, "write": Action.ALLOW, "destructive": Action.CONFIRM}
+# A rule names a risk class by its word (the rules are keyed by the operator's names: class, tool, operation).
+RISK_KEYS: tuple[str, ...] = tuple(r.value for r in Risk)
+DEFAULT_RULES: Mapping[str, Action] = {
+    Risk.READ.value: Action.ALLOW,
+    Risk.WRITE.value: Action.ALLOW,
+    Risk.DESTRUCTIVE.value: Action.CONFIRM,
+}
 # Tools that stay off until the operator turns them on by name: used by ``decide`` when the rules have
 # no entry for the tool. guest_exec runs arbitrary commands inside VMs; "allow" is refused for it
 # (PolicyConfig.__post_init__): it is always confirmed, so the person sees the exact command.

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pvemcp.core.policy.config import ALWAYS_CONFIRMED, DEFAULT_TOOL_RULES, Action, PolicyConfig
-from pvemcp.core.policy.risk import Risk, parse_risk
+from pvemcp.core.policy.risk_class import Risk, parse_risk
 
 __all__ = ["ConfirmVia", "Decision", "confirmation_method", "decide", "strictest"]
 
@@ -78,7 +78,7 @@ def strictest(decisions: Iterable[Decision]) -> Decision | None:
 def decide(
     config: PolicyConfig,
     tool: str,
-    risk: Risk | str,
+    risk: Risk,
     *,
     operation: str | None = None,
     drivers: Iterable[str] = (),
@@ -91,6 +91,7 @@ def decide(
     risk and its calls' risks (:func:`~pvemcp.core.policy.risk.max_risk`). ``operation`` is the
     request's ``"METHOD /path-template"``; ``drivers`` the curated tools that drive that operation;
     ``generic``: the tool is the generic API, bound by every matching rule (the strictest wins).
+    Anything that is not a :class:`Risk` counts as ``destructive`` (fail closed).
     """
     r = parse_risk(risk)
     decision = _decide(config, tool, r, operation, drivers, generic)

@@ -25,6 +25,7 @@ from pvemcp.core.policy.config import (
 )
 from pvemcp.core.policy.decision import decide
 from pvemcp.core.policy.ledger import AuditLedger, default_head_path, open_problem
+from pvemcp.core.policy.risk_class import Risk
 
 if TYPE_CHECKING:
     from pvemcp.core.app import App
@@ -107,7 +108,7 @@ def _hidden(app: App, listed: set[str]) -> dict[str, str]:
         if tool.toolset not in chosen:
             origin = "the default toolsets" if policy.toolsets is None else "policy.toolsets"
             hidden[tool.name] = f"toolset {tool.toolset} is not enabled ({origin}: {', '.join(chosen)})"
-        elif policy.read_only and tool.listing_risk != "read":
+        elif policy.read_only and tool.listing_risk is not Risk.READ:
             hidden[tool.name] = f"read_only: {tool.listing_risk} tools are hidden and refused"
         else:
             decision = decide(policy, tool.name, tool.listing_risk)

@@ -45,12 +45,13 @@ input is also lightly normalized here (percent-decoding, ``//``, ``.``/``..``, t
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote
 
+# The risk type itself is in risk_class (light, for the catalog); re-exported: classification is its home.
+from pvemcp.core.policy.risk_class import Risk, max_risk, parse_risk
 from pvemcp.dialect.propstring import pve_true
 
 __all__ = [
@@ -67,52 +68,6 @@ __all__ = [
     "parse_risk",
     "reach_of",
 ]
-
-
-class Risk(StrEnum):
-    """How much harm a call can do; ordered ``read < write < destructive``."""
-
-    READ = "read"
-    WRITE = "write"
-    DESTRUCTIVE = "destructive"
-
-    @property
-    def rank(self) -> int:
-        """Position in the order read < write < destructive (for comparisons and ``max``)."""
-        return _RANK[self]
-
-
-_RANK: dict[Risk, int] = {Risk.READ: 0, Risk.WRITE: 1, Risk.DESTRUCTIVE: 2}
-
-
-def parse_risk(value: object) -> Risk:
-    """Turn a declared risk (e.g. from ``tools.yaml``) into a :class:`Risk`.
-
-    Anything that is not exactly one of the three names (case and surrounding space ignored) is
-    ``destructive``: a typo in a catalog must make a tool harder to run, not easier.
-    """
-    if isinstance(value, Risk):
-        return value
-    if isinstance(value, str):
-        try:
-            return Risk(value.strip().lower())
-        except ValueError:
-            return Risk.DESTRUCTIVE
-    return Risk.DESTRUCTIVE
-
-
-def max_risk(risks: Iterable[Risk | str]) -> Risk:
-    """The highest of several risks (e.g. a batch, or a tool's declared risk and its calls' risks).
-
-    Strings go through :func:`parse_risk`, so an unknown one counts as destructive. An empty
-    iterable is ``read``: nothing will be done.
-    """
-    best = Risk.READ
-    for r in risks:
-        risk = parse_risk(r)
-        if risk.rank > best.rank:
-            best = risk
-    return best
 
 
 @dataclass(frozen=True)

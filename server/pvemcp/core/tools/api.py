@@ -96,7 +96,7 @@ def _plan_generic(rc: RunContext, method: str) -> Plan:
     if op.method in ("PUT", "POST") and op.path in undo.CONFIG_TEMPLATES:  # config changes stay undoable
         before, after = undo.record_in_flight(undo.changed_keys(args))
         call = PlannedCall(**{**call.__dict__, "before": before, "after": after})
-    return Plan(calls=[call], risk=str(classification.risk))
+    return Plan(calls=[call], risk=classification.risk)
 
 
 def _typed(schema: JsonDict, name: str, value: str) -> Any:

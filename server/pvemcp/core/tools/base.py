@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pvemcp.core.catalog import ToolDef
+from pvemcp.core.policy.risk_class import Risk
 
 if TYPE_CHECKING:
     from pvemcp.core.policy.ledger import AuditLedger
@@ -170,7 +171,7 @@ class Plan:
     """
 
     calls: list[PlannedCall]
-    risk: str
+    risk: Risk
     wait: int = 0
     guests: list[GuestRef] = field(default_factory=list)  # when one call acts on several guests
     objects: list[PlanObject] = field(default_factory=list)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pvemcp.core.policy.redact import redact
-from pvemcp.core.policy.risk import explain_call
+from pvemcp.core.policy.risk import Risk, explain_call
 from pvemcp.core.policy.scope import Scope, ScopeViolation
 from pvemcp.core.policy.targets import (
     CallTargets,
@@ -204,7 +204,7 @@ def render_question(tool: Any, plan: Plan) -> str:
     consequences = [tool.consequence] if tool.consequence else []
     for call in plan.calls if not consequences else ():
         why = explain_call(call.method, call.template, call.args)
-        if str(why.risk) == "destructive" and why.reason not in consequences:
+        if why.risk is Risk.DESTRUCTIVE and why.reason not in consequences:
             consequences.append(why.reason)
     if consequences:
         text += " Consequence: " + "; ".join(c.rstrip(".") for c in consequences) + "."

@@ -183,10 +183,10 @@ def cluster_nextid(call: Call) -> str:
 @route("GET", "/cluster/tasks")
 def cluster_tasks(call: Call) -> list[dict[str, Any]]:
     tasks = call.sim.tasks.all()
-    tasks.sort(key=lambda t: (t.parts.starttime, t.parts.pid), reverse=True)
+    tasks.sort(key=lambda t: (t.upid.starttime, t.upid.pid), reverse=True)
     ident = call.ident
     return [
-        t.list_entry() for t in tasks[:1000] if ident.has("Sys.Audit") or t.parts.user in (ident.authid, ident.userid)
+        t.list_entry() for t in tasks[:1000] if ident.has("Sys.Audit") or t.upid.user in (ident.authid, ident.userid)
     ]
 
 

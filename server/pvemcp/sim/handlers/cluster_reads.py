@@ -35,7 +35,7 @@ def _log_events(call: Call) -> list[dict[str, Any]]:
     events: list[tuple[int, int, dict[str, Any]]] = []
     hosts = call.sim.hosts
     for seq, task in enumerate(call.sim.tasks.all()):
-        p = task.parts
+        p = task.upid
         pid = hosts[p.node].daemon_pid if p.node in hosts else p.pid
         base = {"pri": _LOG_INFO, "tag": "pvedaemon", "pid": pid, "node": p.node, "user": p.user}
         events.append((p.starttime, 2 * seq, {**base, "time": p.starttime, "msg": f"starting task {task.upid}"}))

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from pvemcp.dialect.upid import parse_upid
 from pvemcp.sim.errors import param_error, perm_error
 from pvemcp.sim.routing import Call, route
-from pvemcp.sim.tasks import Task, decode_upid
+from pvemcp.sim.tasks import Task
 
 
 def _task(call: Call) -> Task:
     upid = call.req("upid")
-    parts = decode_upid(upid)
-    if parts is None:
-        raise param_error({"upid": "unable to parse worker upid"})
+    try:
+        node = parse_upid(upid).node
+    except ValueError:
+        raise param_error({"upid": "unable to parse worker upid"}) from None
     task = call.sim.tasks.get(upid)
-    if task is None or parts.node != call.node:
+    if task is None or node != call.node:
         raise param_error({"upid": "no such task"})
     return task
 
 
 def _owner(call: Call, task: Task) -> bool:
-    return task.parts.user in (call.ident.authid,) or (
-        call.ident.token is None and task.parts.user == call.ident.userid
-    )
+    return task.upid.user in (call.ident.authid,) or (call.ident.token is None and task.upid.user == call.ident.userid)
 
 
 def _require(call: Call, task: Task, priv: str) -> None:
@@ -51,17 +51,17 @@ def task_list(call: Call) -> list[dict[str, Any]]:
     for t in tasks:
         if not can_audit and not _owner(call, t):
             continue
-        if userfilter and userfilter not in t.parts.user.lower():
+        if userfilter and userfilter not in t.upid.user.lower():
             continue
-        if typefilter and t.parts.type != typefilter:
+        if typefilter and t.upid.type != typefilter:
             continue
-        if vmid is not None and t.parts.id != str(vmid):
+        if vmid is not None and t.upid.id != str(vmid):
             continue
         if errors_only and (t.running or t.exitstatus == "OK"):
             continue
-        if since is not None and t.parts.starttime < since:
+        if since is not None and t.upid.starttime < since:
             continue
-        if until is not None and t.parts.starttime > until:
+        if until is not None and t.upid.starttime > until:
             continue
         if statuses:
             kind = (
@@ -76,7 +76,7 @@ def task_list(call: Call) -> list[dict[str, Any]]:
             if kind not in statuses:
                 continue
         out.append(t)
-    out.sort(key=lambda t: (t.parts.starttime, t.parts.pid), reverse=True)
+    out.sort(key=lambda t: (t.upid.starttime, t.upid.pid), reverse=True)
     start = call.integer("start", 0) or 0
     limit = call.integer("limit", 50)
     call.total = len(out)
