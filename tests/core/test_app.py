@@ -152,6 +152,12 @@ async def test_dry_run_and_invalid_arguments_send_nothing(sim: Any) -> None:
         assert unknown.is_error and "bogus" in unknown.text
         snap = await call(app, "snapshot_create", {"vmid": vm["vmid"], "snapname": "1bad"})
         assert snap.is_error and "snapname" in snap.text
+        for number in (float("nan"), float("inf")):  # the SDK's JSON parser accepts both; JSON has neither
+            odd = await call(
+                app, "api_call", {"method": "PUT", "path": f"/nodes/{vm['node']}/qemu/{vm['vmid']}/config",
+                                  "args": {"balloon": 512, "weights": [1, number]}},
+            )  # fmt: skip
+            assert odd.is_error and "args.weights[1] is not a finite number" in odd.text, odd.text
         assert not mutations(sim)
         assert isinstance(await app.call("no_such_tool", {}, CTX), UnknownTool)
 

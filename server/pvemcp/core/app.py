@@ -248,13 +248,18 @@ class App:
         if self._imported is not None:  # a call during the warm-up's imports waits for them (CPU work,
             await self._imported.wait()  # bounded) rather than import and parse the spec a second time
         original = dict(arguments or {})
-        from pvemcp.core.tools.args import validation_error_text
+        from pvemcp.core.tools.args import non_finite_path, validation_error_text
         from pvemcp.core.tools.objects import ScopeRefused
 
         errors = sorted(self._validator(tool).iter_errors(original), key=lambda e: list(e.path))
         if errors:
             _, sentence = validation_error_text(errors[0])
             return _error(f"Invalid arguments for {name}: {sentence}. Nothing was sent.")
+        if (where := non_finite_path(original)) is not None:
+            return _error(
+                f"Invalid arguments for {name}: {where} is not a finite number (NaN and Infinity are not JSON); "
+                "pass a number. Nothing was sent."
+            )
         if ctx.call_id is None:
             ctx = replace(ctx, call_id=new_call_id())
         args = {k: v for k, v in original.items() if k not in _CONTROL_KEYS}

@@ -8,6 +8,7 @@ where structured property-string values (``net0: {model: virtio, bridge: vmbr0}`
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -144,6 +145,28 @@ def _field_path(error: jsonschema.ValidationError) -> str:
     if error.path:
         return ".".join(_name(p) for p in error.path)
     return _field_of(error)
+
+
+def non_finite_path(value: Any, path: str = "") -> str | None:
+    """Where ``value`` holds NaN or an infinity, as ``a.b[2]`` (``""`` for the value itself), or None.
+
+    JSON has no such numbers, yet the MCP SDK's parser accepts ``NaN`` and ``Infinity`` and a schema's
+    ``minimum`` lets NaN through (every comparison with it is false); nothing pvemcp sends or digests
+    can carry one, so a call holding one is refused before it is planned.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = non_finite_path(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = non_finite_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def task_node(upid: str) -> str:
