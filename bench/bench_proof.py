@@ -84,6 +84,7 @@ SCALE_TARGET = 3.0  # guest_list at 10,000 guests <= 3x the simulator's own /clu
 RSS_START_MARGIN_MB = 15.0  # peak RSS after start <= the floor's + 15 MB
 RSS_SCALE_MAX_MB = 100.0  # peak RSS after the 10,000-guest list <= 100 MB
 HOST_PAUSE_S = 1.0  # between tools/list and the first call, as a host waiting for its model
+PAUSED_SAMPLES = 4  # later calls made after the same pause, the first call's fair comparison
 TARGET_GUESTS = 10_000
 SIM_CACHE_S = 1.2  # the simulator caches a listing for one simulated second: pause longer to miss it
 
@@ -359,8 +360,10 @@ class Figures:
     scales: dict[int, ScaleFigures] = field(default_factory=dict)
     wire_first_ms: float | None = None
     """The first list call 1 s after tools/list, timed at the server's stdio pipe (no client code)."""
+    wire_paused_ms: list[float] = field(default_factory=list)
+    """Later calls, each after the same pause: what any call costs once the server has been idle that long."""
     wire_ms: list[float] = field(default_factory=list)
-    """The calls after it, timed the same way."""
+    """Later calls back to back, timed the same way."""
 
     @property
     def cold(self) -> float | None:
@@ -536,12 +539,14 @@ async def measure_wire(fig: Figures, samples: int) -> None:
                     await wire.request("tools/list", {})
                     await anyio.sleep(HOST_PAUSE_S)
                     call = {"name": spec.list_tool, "arguments": spec.list_args}
-                    for index in range(samples + 1):
+                    fig.wire_first_ms, _ = await timed(lambda: wire.request("tools/call", call))
+                    for _ in range(PAUSED_SAMPLES):
+                        await anyio.sleep(HOST_PAUSE_S)
                         ms, _ = await timed(lambda: wire.request("tools/call", call))
-                        if index == 0:
-                            fig.wire_first_ms = ms
-                        else:
-                            fig.wire_ms.append(ms)
+                        fig.wire_paused_ms.append(ms)
+                    for _ in range(samples):
+                        ms, _ = await timed(lambda: wire.request("tools/call", call))
+                        fig.wire_ms.append(ms)
                     await process.stdin.aclose()
     except Exception as exc:
         log(f"{spec.label}: wire timing failed: {_short(repr(exc))}")
@@ -857,19 +862,26 @@ class Report:
             if floor.first_paused_ms is not None and floor_warm
             else "—"
         )
-        wire_warm = median(ours.wire_ms)
-        if ours.wire_first_ms is not None and wire_warm and ours.first_paused_ms is not None and warm:
-            ratio = ours.wire_first_ms / wire_warm
+        wire_paused, wire_warm = median(ours.wire_paused_ms), median(ours.wire_ms)
+        if ours.wire_first_ms is not None and wire_paused and wire_warm and ours.first_paused_ms is not None and warm:
+            ratio = ours.wire_first_ms / wire_paused
             at_once = median(ours.first_call_ms)
+            floor_paused = median(floor.wire_paused_ms)
+            floor_wire = (
+                f"{floor.wire_first_ms / floor_paused:.2f}×"
+                if floor.wire_first_ms is not None and floor_paused
+                else "—"
+            )
             rows.append(
                 (
                     f"first call ≤ {FIRST_CALL_TARGET:.0f}× a warm call",
                     ratio <= FIRST_CALL_TARGET,
-                    f"{ratio:.2f}× at the server's stdio pipe ({fmt_ms(ours.wire_first_ms)} {HOST_PAUSE_S:g} s after "
-                    f"tools/list vs {fmt_ms(wire_warm)} warm). Through the official client, which adds its own "
-                    f"first-result work: {ours.first_paused_ms / warm:.2f}× ({fmt_ms(ours.first_paused_ms)} vs "
-                    f"{fmt_ms(warm)}); the floor's trivial tool there: {floor_first}. Sent at once after tools/list "
-                    f"(the warm-up still running): {fmt_ms(at_once)}",
+                    f"{ratio:.2f}× at the server's stdio pipe: the first call {HOST_PAUSE_S:g} s after tools/list "
+                    f"{fmt_ms(ours.wire_first_ms)}, later calls after the same pause {fmt_ms(wire_paused)} (the "
+                    f"floor: {floor_wire}); back to back, with every cache hot, {fmt_ms(wire_warm)}. Through the "
+                    f"official client, which adds its own first-result work: {ours.first_paused_ms / warm:.2f}× "
+                    f"({fmt_ms(ours.first_paused_ms)} vs {fmt_ms(warm)} back to back; the floor's trivial tool: "
+                    f"{floor_first}). Sent at once after tools/list (the warm-up still running): {fmt_ms(at_once)}",
                 )
             )
         scale, got = self.scale(TARGET_GUESTS), ours.scales.get(TARGET_GUESTS)
@@ -985,12 +997,15 @@ class Report:
         row("first ÷ later call (through the client)", first_ratio)
 
         def wire_ratio(f: Figures) -> str:
-            warm = median(f.wire_ms)
-            if f.wire_first_ms is None or not warm:
+            paused, warm = median(f.wire_paused_ms), median(f.wire_ms)
+            if f.wire_first_ms is None or not paused or not warm:
                 return "—"
-            return f"{fmt_ratio(f.wire_first_ms / warm)} ({fmt_ms(f.wire_first_ms)} vs {fmt_ms(warm)})"
+            return (
+                f"{fmt_ratio(f.wire_first_ms / paused)} ({fmt_ms(f.wire_first_ms)} vs {fmt_ms(paused)}; "
+                f"back to back {fmt_ms(warm)})"
+            )
 
-        row(f"first ÷ later call at the server's pipe ({HOST_PAUSE_S:g} s after tools/list)", wire_ratio)
+        row(f"first ÷ later call at the server's pipe, each {HOST_PAUSE_S:g} s after the previous message", wire_ratio)
         row("list result chars (12 guests)", lambda f: fmt_int(f.list_chars))
         for scale in self.scales:
             n, guests = f"{scale.guests:,}", scale.guests
@@ -1154,14 +1169,18 @@ BENCHMARKS_NOTES = """
   its network part is shared with any call that arrives meanwhile, and a failure is only logged (the first
   call meets the problem and reports it; a hanging or unreachable cluster never delays `tools/list`).
 - **First and later calls**: a host usually waits for its model between `tools/list` and the first call;
-  "1 s after tools/list" is that case, and the target compares it with the warm median. "Sent at once"
-  is the bench client calling the moment the list arrives: the warm-up is then still running and the call
-  waits for the part it needs, so that figure and "spawn → first list answered" still include it.
-  Both sides of the stdio pipe are in these figures: the official client compiles a validator for a tool's
-  outputSchema on its first result (the floor's trivial tool shows that share; pvemcp declares an
-  outputSchema for every tool, so its first result pays it in full). Measured inside the server instead
-  (the door's `on_call_tool` after the warm-up, against an in-process simulator, 2026-11-29), the first
-  `guest_list` took 0.7 ms and the next 0.4 ms.
+  "1 s after tools/list" is that case. The target compares it, **timed at the server's stdio pipe** (raw
+  JSON-RPC lines, no client code in the timing), with later calls made after the same 1 s pause: any call
+  after a second of idleness costs about twice a back-to-back one (threads to wake, cold caches; the floor
+  shows the same), so a back-to-back median would charge the first call for the pause, not for being
+  first. Both other figures are printed too: back to back at the pipe, and through the official client,
+  which adds its own one-time work on a tool's first result (it compiles a validator for the tool's
+  outputSchema; pvemcp declares one for every tool, the floor's trivial tool none). "Sent at once" is the
+  bench client calling the moment the list arrives: the warm-up is then still running and the call waits
+  for the part it needs, so that figure and "spawn → first list answered" still include it. The warm-up
+  ends by rehearsing one read (a one-row `guest_list`, its reply built and serialised), so the first
+  call does not run the pipeline's code for the first time: inside the server's door it then takes
+  0.7 ms against 0.55 ms for the next ones (2026-11-29).
 - **The guest index**: `guest_list` and every vmid resolution share one copy of `/cluster/resources`,
   kept 5 s and dropped at once when pvemcp itself changes the cluster. "Index expired" rows are calls made
   after those 5 s (a fetch, a parse, the filters and one page of rows); "within" rows are calls inside them.

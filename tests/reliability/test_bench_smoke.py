@@ -30,6 +30,7 @@ def test_bench_proof_quick_prints_the_table() -> None:
         "cold start, median",
         "spawn → first list answered",
         "first ÷ later call",
+        "first ÷ later call at the server's pipe",
         "tool-list chars",
         "per-call overhead",
         "batch speed-up",
@@ -47,4 +48,5 @@ def test_bench_proof_quick_prints_the_table() -> None:
     ):
         assert target in table, f"missing target {target!r} in:\n{table}"
     assert "error:" not in table, table
+    assert "wire timing failed" not in done.stderr, done.stderr[-4000:]
     COUNTS["bench smoke: runs"] += 1
