@@ -22,10 +22,15 @@ from typing import Any
 
 from pvemcp import __version__
 from pvemcp.core.catalog import Catalog, ToolDef
+from pvemcp.core.kinds import Fact
 
 log = logging.getLogger("pvemcp")
-_FORMAT = 1
-_CODE = [Path(__file__).with_name("catalog.py"), Path(__file__), Path(__file__).parent / "policy" / "risk.py"]
+_FORMAT = 2
+_HERE = Path(__file__).parent
+# The code the catalog is derived from; the handler kinds' records (their parameters, what they report)
+# live in the modules of core/tools/, so an edit of any of them misses too.
+_CODE = [_HERE / "catalog.py", Path(__file__), _HERE / "policy" / "risk.py", _HERE / "kinds.py"]
+_CODE += sorted((_HERE / "tools").glob("*.py"))
 
 
 def cache_dir(env: dict[str, str] | os._Environ[str] | None = None) -> Path | None:
@@ -64,6 +69,7 @@ def _load(text: str) -> Catalog:
     for name, data in document["tools"].items():
         data["params"] = tuple(data["params"])
         data["api_params"] = frozenset(data["api_params"])
+        data["reports"] = tuple(Fact(f) for f in data["reports"])
         tools[name] = ToolDef(**data)
     return Catalog(tools, document["toolsets"], document["default"])
 
