@@ -12,6 +12,10 @@ succeeded, the result names what it produced, as Proxmox reports it afterwards:
 
 and a failed call on a guest says the guest's state (the usual reason: already stopped, not running).
 
+Which of these a tool's result reads back is the tool's definition, not a list of names here: its handler
+kind's record gives the default (``HandlerKind.reports``) and a tools.yaml entry's ``reports:`` replaces
+it (``ToolDef.reports``); only a snapshot named in the request's path is always shown.
+
 Reading back costs a few GETs after the work is done; it saves the model the calls it would make to
 find these facts itself. A read-back that fails never turns a success into a failure: the fact is
 just left out.
