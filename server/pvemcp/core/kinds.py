@@ -76,13 +76,13 @@ KindFunction = Callable[..., Awaitable[Any]]
 class HandlerKind:
     """One handler kind: see the module docstring."""
 
-    name: str
+    name: str  #: as tools.yaml's ``handler`` names it
     mode: Mode
-    function: KindFunction
-    params: Mapping[str, JsonDict] = field(default_factory=dict)
-    required: tuple[str, ...] = ()
-    read_scope: ReadScope = ReadScope.PROBE
-    reports: tuple[Fact, ...] = (Fact.STATE,)
+    function: KindFunction  #: defined just above the record, in the same module
+    params: Mapping[str, JsonDict] = field(default_factory=dict)  #: added beyond the operation's own
+    required: tuple[str, ...] = ()  #: which of ``params`` a call must give
+    read_scope: ReadScope = ReadScope.PROBE  #: a READ kind only
+    reports: tuple[Fact, ...] = (Fact.STATE,)  #: a change only: what its result reads back by default
 
 
 #: Every handler kind by the name tools.yaml uses, and the module of ``pvemcp.core.tools`` holding its record.
