@@ -25,6 +25,7 @@ reason (:func:`pvemcp.core.tools.base.refusal`).
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
@@ -37,7 +38,7 @@ from pvemcp.core import kinds
 from pvemcp.core.catalog import CONTROL_HELP, Catalog, ToolDef
 from pvemcp.core.catalog_cache import cache_dir, load_catalog
 from pvemcp.core.config import AppConfig, load_app_config
-from pvemcp.core.kinds import Mode, ReadScope, kind_of
+from pvemcp.core.kinds import MODULES, HandlerKind, Mode, ReadScope
 from pvemcp.core.policy.config import ALSO_DRIVEN_BY
 from pvemcp.core.policy.decision import Decision, confirmation_method, decide, strictest
 from pvemcp.core.policy.ledger import AuditLedger, new_call_id
@@ -121,6 +122,7 @@ class App:
         self._validators: dict[str, Any] = {}
         self._imported: anyio.Event | None = None  # set once the warm-up's imports are done
         self._called = False  # a tool call has started (the warm-up then leaves the imports to it)
+        self._kinds: dict[str, HandlerKind] = {}
         self.plans_built = 0
         """How many plans this App has built (a confirmed call builds two: before asking, before sending)."""
 
@@ -237,6 +239,16 @@ class App:
         return self._visible.get(name)
 
     # ------------------------------------------------------------------ calling
+    def _kind(self, tool: ToolDef) -> HandlerKind:
+        """The record of the tool's handler kind, written beside its function in the module ``MODULES`` names
+        (as ``GUEST_ACTION`` for ``guest_action``); the module is imported on the kind's first call, so a start
+        that only lists tools imports none. The catalog build checked that the record is there."""
+        kind = self._kinds.get(tool.handler)
+        if kind is None:
+            module = importlib.import_module(f"pvemcp.core.tools.{MODULES[tool.handler]}")
+            kind = self._kinds[tool.handler] = getattr(module, tool.handler.upper())
+        return kind
+
     async def call(self, name: str, arguments: Mapping[str, Any] | None, ctx: CallContext) -> Outcome:
         """One tool call through the pipeline: prepare -> govern -> confirm -> execute -> audit."""
         self._called = True
@@ -276,7 +288,7 @@ class App:
                 ledger=self._ledger if isinstance(self._ledger, AuditLedger) else None,
                 safety_snapshot=self.config.policy.safety_snapshot,
             )
-            if kind_of(tool.handler).mode is Mode.READ:
+            if self._kind(tool).mode is Mode.READ:
                 return await self._read(rc)
             # a plan that may change the cluster is built from what Proxmox has now, not from the guest index
             # cached for reads: the question names the current state, and another replica (or person) may
@@ -365,7 +377,7 @@ class App:
             resolver = getattr(rc.client, "_guest_resolver", None)  # the client's guest cache
             if resolver is not None:
                 resolver().invalidate()
-        plan = await kind_of(rc.tool.handler).plan(rc)
+        plan: Plan = await self._kind(rc.tool).function(rc)
         if "wait" in control:
             plan.wait = int(control["wait"])
         self.plans_built += 1
@@ -377,14 +389,17 @@ class App:
         from pvemcp.core.tools import guests
         from pvemcp.core.tools.objects import visible_in_scope
 
-        kind = kind_of(rc.tool.handler)
+        kind = self._kind(rc.tool)
+        result: ToolResult
         if kind.read_scope is ReadScope.NONE:
-            return await kind.read(rc)
+            result = await kind.function(rc)
+            return result
         scope = self.config.policy.scope
         inventory = None if scope.unrestricted else {g.vmid: g for g in await rc.client.list_guests()}
         if kind.read_scope is ReadScope.FILTERS:
             visible = None if inventory is None else functools.partial(visible_in_scope, scope, inventory)
-            return await kind.read(rc, visible=visible)
+            result = await kind.function(rc, visible=visible)
+            return result
         if inventory is not None:
             rc.visible = functools.partial(visible_in_scope, scope, inventory)
             probe = None
@@ -413,7 +428,8 @@ class App:
                 probe = PlannedCall("GET", "/nodes/{node}", {"node": str(rc.args["node"])}, {}, False)
             if probe is not None:
                 self._check_scope([probe], inventory)
-        return await kind.read(rc)
+        result = await kind.function(rc)
+        return result
 
     async def _read_generic(self, rc: RunContext, plan: Plan) -> ToolResult:
         """api_get: governed like a write (rules, read scope over what it names), then filtered."""

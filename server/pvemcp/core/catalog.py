@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pvemcp.core.kinds import BOOL, INT, KINDS, STR, Mode
+from pvemcp.core import kinds
+from pvemcp.core.kinds import BOOL, INT, STR, Fact, Mode
 from pvemcp.core.policy.risk_class import Risk
 from pvemcp.dialect.model import Operation, Spec
 from pvemcp.dialect.resources import data_file
@@ -134,16 +135,14 @@ class ToolDef:
     wait: int = 0
     consequence: str = ""
     api_params: frozenset[str] = field(default_factory=frozenset)
+    per_call_risk: bool = False
+    """The generic tools: each call's risk comes from the operation it reaches, not from the tool."""
+    reports: tuple[Fact, ...] = ()
+    """What the result of a change reads back once it succeeded: the kind's default or tools.yaml's ``reports``."""
 
     @property
     def mutating(self) -> bool:
         return self.risk is not Risk.READ
-
-    @property
-    def per_call_risk(self) -> bool:
-        """The generic tools: each call's risk comes from the operation it reaches, not from the tool."""
-        kind = KINDS.get(self.handler)
-        return kind is not None and kind.mode is Mode.GENERIC
 
     @property
     def listing_risk(self) -> Risk:
@@ -301,6 +300,17 @@ def _strict_schema(visible: Mapping[str, Any]) -> JsonDict:
     return {**visible, "properties": properties, "additionalProperties": False}
 
 
+def _reports(name: str, raw: Any) -> tuple[Fact, ...]:
+    """A tools.yaml ``reports:`` list: the facts the tool's result reads back, instead of its kind's."""
+    known = ", ".join(Fact)
+    if not isinstance(raw, list):
+        raise CatalogError(f"{name}: reports must be a list of facts ({known})")
+    try:
+        return tuple(Fact(str(f)) for f in raw)
+    except ValueError as exc:
+        raise CatalogError(f"{name}: reports: {exc}; known: {known}") from None
+
+
 def _build_tool(
     spec: Spec,
     name: str,
@@ -361,10 +371,13 @@ def _build_tool(
     if batch:
         properties["vmids"] = _CONTROL["vmids"]
         properties["tag"] = _CONTROL["tag"]
-    kind = KINDS.get(handler)
-    for pname, schema in (kind.params if kind else {}).items():
+    try:
+        kind = kinds.load(handler)  # imports the kind's module: only a catalog (re)build does
+    except LookupError as exc:  # a KeyError too: a handler pvemcp does not have
+        raise CatalogError(f"{name}: {exc.args[0]}") from None
+    for pname, schema in kind.params.items():
         properties.setdefault(pname, schema)
-    required.extend(kind.required if kind else ())
+    required.extend(kind.required)
     shape = str(entry.get("shape", "object"))
     if shape == "list" and "start" not in properties and not entry.get("short"):  # task_log pages by start
         properties.setdefault("offset", _CONTROL["offset"])
@@ -383,6 +396,7 @@ def _build_tool(
     strict = _strict_schema(input_schema)
     if shape not in OUTPUT_SHAPES:
         raise CatalogError(f"{name}: unknown shape {shape!r}")
+    reports = _reports(name, entry["reports"]) if "reports" in entry else kind.reports
     return ToolDef(
         name=name,
         title=str(entry["title"]),
@@ -400,4 +414,6 @@ def _build_tool(
         wait=int(entry.get("wait") or 0),
         consequence=str(entry.get("consequence", "")),
         api_params=frozenset(api_params),
+        per_call_risk=kind.mode is Mode.GENERIC,
+        reports=reports,
     )

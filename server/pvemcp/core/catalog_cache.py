@@ -22,13 +22,17 @@ from typing import Any
 
 from pvemcp import __version__
 from pvemcp.core.catalog import Catalog, ToolDef
+from pvemcp.core.kinds import Fact
 from pvemcp.core.policy._canonical import canonical_bytes
 from pvemcp.core.policy.risk_class import Risk
 
 log = logging.getLogger("pvemcp")
-_FORMAT = 1
-_POLICY = Path(__file__).parent / "policy"
-_CODE = [Path(__file__).with_name("catalog.py"), Path(__file__), _POLICY / "risk.py", _POLICY / "risk_class.py"]
+_FORMAT = 2
+_HERE = Path(__file__).parent
+# The code the catalog is derived from; the handler kinds' records (their parameters, what they report)
+# live in the modules of core/tools/, so an edit of any of them misses too.
+_CODE = [_HERE / "catalog.py", Path(__file__), _HERE / "policy" / "risk.py", _HERE / "policy" / "risk_class.py"]
+_CODE += [_HERE / "kinds.py", *sorted((_HERE / "tools").glob("*.py"))]
 
 
 def cache_dir(env: dict[str, str] | os._Environ[str] | None = None) -> Path | None:
@@ -69,6 +73,7 @@ def _load(text: str) -> Catalog:
         data["params"] = tuple(data["params"])
         data["risk"] = Risk(data["risk"])  # an unknown word is a ValueError: the cache is rebuilt
         data["api_params"] = frozenset(data["api_params"])
+        data["reports"] = tuple(Fact(f) for f in data["reports"])
         tools[name] = ToolDef(**data)
     return Catalog(tools, document["toolsets"], document["default"])
 

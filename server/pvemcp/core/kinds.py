@@ -1,32 +1,37 @@
-"""The handler kinds of tools.yaml: one record each, the only place a kind's name is looked up.
+"""The handler kinds of tools.yaml: the record type, and where each kind's record lives.
 
-A tools.yaml entry names its ``handler``; the record of that kind says everything the catalog and the
-pipeline need to know of it: whether it reads or plans a change, which function does the work, the
-parameters pvemcp adds beyond the Proxmox operation's own (and which of those are required), and how the
-read scope applies. Adding a tool of an existing kind is one tools.yaml entry; a new kind is its function
-in ``core/tools/`` plus one record here.
+A tools.yaml entry names its ``handler``; the record of that kind (a :class:`HandlerKind`) says everything
+the catalog and the pipeline need to know of it: whether it reads or plans a change, the function that
+does the work, the parameters pvemcp adds beyond the Proxmox operation's own (and which of those are
+required), how the read scope applies, and what a change's result reads back afterwards.
 
-The function is named as ``"module:function"`` under ``pvemcp.core.tools`` and imported on the first call
-(:meth:`HandlerKind.function`): a server start that only lists tools never imports the handler modules.
+Each record is written in the module of its function, right below it, as a module-level constant named
+after the kind in capitals (``GUEST_ACTION = HandlerKind("guest_action", ...)`` in ``core/tools/guests.py``).
+This module keeps only the record type and :data:`MODULES`, one line per kind naming its module. The index
+is kept, rather than discovering the modules of ``core/tools/``, because it lets a start that only lists
+tools (from the catalog cache) know where a kind lives without importing any handler module, lets the
+App import just the one module a call needs, and turns a tools.yaml typo into an error that lists the
+kinds pvemcp has. ``tests/core/test_kinds.py`` holds the index and the records to each other.
+
+Adding a tool of an existing kind is one tools.yaml entry; a new kind is its module (function and record)
+plus one line of :data:`MODULES`.
 """
 
 from __future__ import annotations
 
 import enum
 import importlib
-import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pvemcp.dialect.types import JsonDict
 
-if TYPE_CHECKING:
-    from pvemcp.core.tools.base import Plan, RunContext, ToolResult
-
+# JSON-schema snippets of the parameters the records add.
 INT: JsonDict = {"type": "integer"}
 BOOL: JsonDict = {"type": "boolean"}
 STR: JsonDict = {"type": "string"}
+PAGE: Mapping[str, JsonDict] = {"offset": INT, "limit": INT}
 
 
 class Mode(enum.Enum):
@@ -45,143 +50,104 @@ class ReadScope(enum.Enum):
     NONE = "none"  #: reads nothing of the cluster (the bundled API schema)
 
 
+class Fact(enum.StrEnum):
+    """What the result of a change reads back from Proxmox once its request succeeded (``core/tools/conclude.py``).
+
+    A kind's record gives the default; a tools.yaml entry's ``reports:`` replaces it for one tool (a
+    snapshot reports the config's new digest, a deleted guest only that it is gone).
+    """
+
+    STATE = "state"  #: the guest's state after the action (``guest_status``)
+    DIGEST = "digest"  #: the guest config's new ``digest``, which the next guarded change needs
+    PENDING = "pending"  #: configuration changes Proxmox holds until the next reboot
+    SNAPNAME = "snapname"  #: the snapshot's name when it goes in the body (one in the path is always shown)
+    DESTROYED = "destroyed"  #: the guest is gone: ``guest_status`` is ``destroyed``, nothing is read
+    NEW_GUEST = "new_guest"  #: the guest a create or clone made: vmid, node, name, state, a name clash
+    VOLIDS = "volids"  #: the archive each backed-up guest got
+    JOB_ID = "job_id"  #: the id of the backup job created
+
+
+#: A kind's function: ``async (rc, ...) -> ToolResult`` for a READ kind (``visible=`` for one that filters
+#: its own rows), ``async (rc) -> Plan`` for a PLAN or GENERIC kind.
+KindFunction = Callable[..., Awaitable[Any]]
+
+
 @dataclass(frozen=True)
 class HandlerKind:
     """One handler kind: see the module docstring."""
 
-    name: str
+    name: str  #: as tools.yaml's ``handler`` names it
     mode: Mode
-    entry: str  #: ``"module:function"`` under ``pvemcp.core.tools``
-    params: Mapping[str, JsonDict] = field(default_factory=dict)
-    required: tuple[str, ...] = ()
-    read_scope: ReadScope = ReadScope.PROBE
-
-    def function(self) -> Callable[..., Any]:
-        """The kind's function (``(rc, ...) -> ToolResult | Plan``, async or not), imported on first use."""
-        module, name = self.entry.split(":")
-        func: Callable[..., Any] = getattr(importlib.import_module(f"pvemcp.core.tools.{module}"), name)
-        return func
-
-    async def _call(self, rc: RunContext, **kwargs: Any) -> Any:
-        result = self.function()(rc, **kwargs)
-        return await result if inspect.isawaitable(result) else result
-
-    async def read(self, rc: RunContext, **kwargs: Any) -> ToolResult:
-        """Run a READ kind (``kwargs``: ``visible=`` for a kind that filters its own rows)."""
-        result: ToolResult = await self._call(rc, **kwargs)
-        return result
-
-    async def plan(self, rc: RunContext) -> Plan:
-        """Run a PLAN or GENERIC kind: the request(s) the call would send."""
-        result: Plan = await self._call(rc)
-        return result
+    function: KindFunction  #: defined just above the record, in the same module
+    params: Mapping[str, JsonDict] = field(default_factory=dict)  #: added beyond the operation's own
+    required: tuple[str, ...] = ()  #: which of ``params`` a call must give
+    read_scope: ReadScope = ReadScope.PROBE  #: a READ kind only
+    reports: tuple[Fact, ...] = (Fact.STATE,)  #: a change only: what its result reads back by default
 
 
-_PAGE: dict[str, JsonDict] = {"offset": INT, "limit": INT}
-
-
-def _read(name: str, entry: str, **kw: Any) -> HandlerKind:
-    return HandlerKind(name, Mode.READ, entry, **kw)
-
-
-def _plan(name: str, entry: str, **kw: Any) -> HandlerKind:
-    return HandlerKind(name, Mode.PLAN, entry, **kw)
-
-
-_ALL = (
+#: Every handler kind by the name tools.yaml uses, and the module of ``pvemcp.core.tools`` holding its record.
+MODULES: Mapping[str, str] = {
     # reads
-    _read(
-        "guest_list",
-        "reads:guest_list",
-        read_scope=ReadScope.FILTERS,
-        params={
-            "node": STR,
-            "type": {"enum": ["qemu", "lxc"]},
-            "status": {"enum": ["running", "stopped"]},
-            "tag": STR,
-            "pool": STR,
-            "name": {**STR, "description": "glob, e.g. web-*"},
-            "template": BOOL,
-            "fields": {"type": "array", "items": STR, "description": "columns to show, e.g. [uptime, pool]"},
-            **_PAGE,
-        },
-    ),
-    _read("guest_read", "reads:guest_read"),
-    _read("api_read", "reads:api_read", params={}),
-    _read("storage_list", "reads:storage_list", params={}),
-    _read("cluster_status", "reads:cluster_status"),
-    _read("node_status", "reads:node_status"),
-    _read("next_vmid", "reads:next_vmid"),
-    _read("task_list", "reads:task_list", params=_PAGE),
-    _read("task_status", "reads:task_status", params={"wait": INT}),
-    _read("task_log", "reads:task_log", params={"limit": INT}),
-    _read(
-        "api_search",
-        "api:api_search",
-        read_scope=ReadScope.NONE,
-        params={"query": STR, "operation": {**STR, "description": "'METHOD /path': its schema"}, "limit": INT},
-    ),
-    _read("guest_facts", "agent:guest_facts"),
-    _read("guest_metrics", "metrics:guest_metrics"),
-    _read("node_metrics", "metrics:node_metrics"),
-    _read("guest_backups", "ops:guest_backups"),
+    "guest_list": "reads",
+    "guest_read": "reads",
+    "api_read": "reads",
+    "storage_list": "reads",
+    "cluster_status": "reads",
+    "node_status": "reads",
+    "next_vmid": "reads",
+    "task_list": "reads",
+    "task_status": "reads",
+    "task_log": "reads",
+    "api_search": "api",
+    "guest_facts": "agent",
+    "guest_metrics": "metrics",
+    "node_metrics": "metrics",
+    "guest_backups": "ops",
     # changes
-    _plan("guest_action", "guests:plan_guest_action"),
-    _plan("guest_create", "guests:plan_create"),
-    _plan("guest_clone", "guests:plan_clone"),
-    _plan(
-        "guest_config_set",
-        "guests:plan_config_set",
-        params={"set": {"type": "object"}, "delete": {"type": "array", "items": STR}},
-    ),
-    _plan("backup_now", "guests:plan_backup_now"),
-    _plan("api_write", "guests:plan_operation"),
-    _plan("backup_job", "guests:plan_backup_job"),
-    _plan("task_stop", "guests:plan_task_stop"),
-    _plan("guest_exec", "agent:plan_guest_exec"),
-    _plan("guest_migrate", "ops:plan_migrate"),
-    _plan("backup_restore", "ops:plan_restore"),
-    _plan("disk_grow", "ops:plan_disk_grow", params={"disk": {**STR, "description": "default: the boot disk"}}),
-    _plan(
-        "config_undo",
-        "undo:plan_config_undo",
-        params={"call_id": {**STR, "description": "from the change's result"}},
-        required=("call_id",),
-    ),
+    "guest_action": "guests",
+    "guest_create": "guests",
+    "guest_clone": "guests",
+    "guest_config_set": "guests",
+    "backup_now": "guests",
+    "api_write": "guests",
+    "backup_job": "guests",
+    "task_stop": "guests",
+    "guest_exec": "agent",
+    "guest_migrate": "ops",
+    "backup_restore": "ops",
+    "disk_grow": "ops",
+    "config_undo": "undo",
     # the generic tools
-    HandlerKind(
-        "api_get",
-        Mode.GENERIC,
-        "api:plan_api_get",
-        params={"path": STR, "args": {"type": "object"}},
-        required=("path",),
-    ),
-    HandlerKind(
-        "api_call",
-        Mode.GENERIC,
-        "api:plan_api_call",
-        params={
-            "method": {"enum": ["POST", "PUT", "DELETE"]},
-            "path": {**STR, "description": "e.g. /nodes/pve1/qemu/100/config"},
-            "args": {"type": "object"},
-        },
-        required=("method", "path"),
-    ),
-)
-
-#: Every handler kind by the name tools.yaml uses.
-KINDS: Mapping[str, HandlerKind] = {k.name: k for k in _ALL}
+    "api_get": "api",
+    "api_call": "api",
+}
 
 
-def kind_of(name: str) -> HandlerKind:
-    """The record of handler ``name``, or a ``KeyError`` naming the kinds pvemcp has (a tools.yaml typo)."""
+def module_of(name: str) -> str:
+    """The dotted module holding kind ``name``'s record; a ``KeyError`` naming the kinds pvemcp has (a tools.yaml
+    typo) otherwise."""
     try:
-        return KINDS[name]
+        return f"pvemcp.core.tools.{MODULES[name]}"
     except KeyError:
-        raise KeyError(f"tools.yaml names handler {name!r}, which pvemcp does not have ({', '.join(KINDS)})") from None
+        raise KeyError(
+            f"tools.yaml names handler {name!r}, which pvemcp does not have ({', '.join(MODULES)})"
+        ) from None
+
+
+def load(name: str) -> HandlerKind:
+    """The record of kind ``name``, importing its module: for the catalog build, the warm-up and the tests.
+
+    The App finds a record the same way, in its own few lines (``App._kind``), so that a call goes from the
+    pipeline to the kind's function without a step through this module.
+    """
+    module = module_of(name)
+    record = getattr(importlib.import_module(module), name.upper(), None)
+    if not isinstance(record, HandlerKind) or record.name != name:
+        raise LookupError(f"{module} has no HandlerKind record {name.upper()} named {name!r}")
+    return record
 
 
 def warm() -> None:
-    """Import every kind's function now (the server's warm-up), so the first call does not."""
-    for kind in _ALL:
-        kind.function()
+    """Import every handler module now (the server's warm-up), so the first call does not."""
+    for name in MODULES:
+        load(name)

@@ -19,6 +19,7 @@ from typing import Any
 
 import anyio
 
+from pvemcp.core.kinds import HandlerKind, Mode
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.pve.resolve import GuestRef
 from pvemcp.core.tools.args import check_against_operation
@@ -96,6 +97,9 @@ async def guest_facts(rc: RunContext) -> ToolResult:
     return ToolResult({"data": data}, f"{who}: {listed or 'no addresses'}{os_text}")
 
 
+GUEST_FACTS = HandlerKind("guest_facts", Mode.READ, guest_facts)
+
+
 # ---------------------------------------------------------------------------------------------- exec
 
 
@@ -154,6 +158,9 @@ async def plan_guest_exec(rc: RunContext) -> Plan:
         )
     )
     return plan
+
+
+GUEST_EXEC = HandlerKind("guest_exec", Mode.PLAN, plan_guest_exec)
 
 
 async def _wait_for_exit(rc: RunContext, guest: GuestRef, item: JsonDict, wait: int) -> JsonDict | None:

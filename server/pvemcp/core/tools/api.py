@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pvemcp.core.kinds import INT, STR, HandlerKind, Mode, ReadScope
 from pvemcp.core.policy.risk import explain_call
 from pvemcp.core.tools import undo
 from pvemcp.core.tools.args import check_against_operation
@@ -20,7 +21,7 @@ from pvemcp.core.tools.reads import page
 _SAFE_PATH = re.compile(r"^(/[A-Za-z0-9_.@:!+=-]+)+$")
 
 
-def api_search(rc: RunContext) -> ToolResult:
+async def api_search(rc: RunContext) -> ToolResult:
     """Operations whose method, path or summary contain every word of the query."""
     if rc.args.get("operation"):
         return api_describe(rc, str(rc.args["operation"]))
@@ -36,6 +37,15 @@ def api_search(rc: RunContext) -> ToolResult:
     hits.sort(key=lambda h: (len(str(h["operation"])), str(h["operation"])))
     rc.args.setdefault("limit", 20)
     return page(rc, hits, "operations")
+
+
+API_SEARCH = HandlerKind(
+    "api_search",
+    Mode.READ,
+    api_search,
+    read_scope=ReadScope.NONE,
+    params={"query": STR, "operation": {**STR, "description": "'METHOD /path': its schema"}, "limit": INT},
+)
 
 
 def api_describe(rc: RunContext, key: str) -> ToolResult:
@@ -57,17 +67,35 @@ def api_describe(rc: RunContext, key: str) -> ToolResult:
     return ToolResult({"data": data}, f"{op.key}: {op.summary}")
 
 
-def plan_api_get(rc: RunContext) -> Plan:
+async def plan_api_get(rc: RunContext) -> Plan:
     """The generic read tool: one GET, planned like any call so that read scope sees what it reads."""
     return _plan_generic(rc, "GET")
 
 
-def plan_api_call(rc: RunContext) -> Plan:
+API_GET = HandlerKind(
+    "api_get", Mode.GENERIC, plan_api_get, params={"path": STR, "args": {"type": "object"}}, required=("path",)
+)
+
+
+async def plan_api_call(rc: RunContext) -> Plan:
     """The generic write tool: one POST/PUT/DELETE; a GET belongs to api_get (listed in read-only mode)."""
     method = str(rc.args["method"])
     if method.upper() == "GET" or method not in ("POST", "PUT", "DELETE"):
         raise ToolError("method: POST, PUT or DELETE (read with api_get)", field="method")
     return _plan_generic(rc, method)
+
+
+API_CALL = HandlerKind(
+    "api_call",
+    Mode.GENERIC,
+    plan_api_call,
+    params={
+        "method": {"enum": ["POST", "PUT", "DELETE"]},
+        "path": {**STR, "description": "e.g. /nodes/pve1/qemu/100/config"},
+        "args": {"type": "object"},
+    },
+    required=("method", "path"),
+)
 
 
 def _plan_generic(rc: RunContext, method: str) -> Plan:

@@ -12,6 +12,10 @@ succeeded, the result names what it produced, as Proxmox reports it afterwards:
 
 and a failed call on a guest says the guest's state (the usual reason: already stopped, not running).
 
+Which of these a tool's result reads back is the tool's definition, not a list of names here: its handler
+kind's record gives the default (``HandlerKind.reports``) and a tools.yaml entry's ``reports:`` replaces
+it (``ToolDef.reports``); only a snapshot named in the request's path is always shown.
+
 Reading back costs a few GETs after the work is done; it saves the model the calls it would make to
 find these facts itself. A read-back that fails never turns a success into a failure: the fact is
 just left out.
@@ -24,13 +28,11 @@ from typing import Any
 
 import anyio
 
+from pvemcp.core.kinds import Fact
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.tools.base import JsonDict, Plan, PlannedCall, RunContext, ToolResult
 
 _READBACK_CONCURRENCY = 8
-# Tools after which the guest is gone or its state is not the point of the call.
-_NO_STATE = frozenset({"guest_delete", "backup_now", "snapshot_delete", "snapshot_create"})
-_CHANGES_CONFIG = frozenset({"guest_config_set", "snapshot_create", "snapshot_delete", "snapshot_rollback"})
 
 
 async def conclude(rc: RunContext, plan: Plan, items: list[JsonDict]) -> ToolResult:
@@ -78,34 +80,30 @@ def _task_fields(item: JsonDict) -> None:
 
 
 async def _produced(rc: RunContext, call: PlannedCall, item: JsonDict) -> None:
-    tool = rc.tool
-    if "{snapname}" in call.template or tool.name == "snapshot_create":
+    """The facts the tool reports (``ToolDef.reports``: its kind's, or its tools.yaml ``reports:``)."""
+    reports = rc.tool.reports
+    if "{snapname}" in call.template or Fact.SNAPNAME in reports:
         item["snapname"] = call.path.get("snapname") or call.args.get("snapname")
-    if tool.handler == "backup_now":
+    if Fact.VOLIDS in reports:
         item["volids"] = await _archives(rc, call)
-        return
-    if tool.name == "backup_job_create" and call.args.get("id"):
+    if Fact.JOB_ID in reports and call.args.get("id"):
         item["job_id"] = call.args["id"]
-        return
-    if tool.handler in ("guest_create", "guest_clone"):
+    if Fact.NEW_GUEST in reports:
         await _new_guest(rc, call, item)
-        return
-    if tool.name == "guest_delete":
+    if Fact.DESTROYED in reports:
         item["guest_status"] = "destroyed"
-        return
     guest = call.target
     if guest is None:
         return
-    if tool.name in _CHANGES_CONFIG:  # the digest a next guest_config_set must pass (a snapshot changes it)
+    if Fact.DIGEST in reports:  # the digest a next guest_config_set must pass (a snapshot changes it)
         digest = await _digest(rc, guest.node, guest.type, guest.vmid)
         if digest:
             item["digest"] = digest
-    if tool.name in _NO_STATE:
-        return
-    status = await _status(rc, guest.node, guest.type, guest.vmid)
-    if status:
-        item["guest_status"] = _state_word(status)
-    if tool.handler == "guest_config_set":
+    if Fact.STATE in reports:
+        status = await _status(rc, guest.node, guest.type, guest.vmid)
+        if status:
+            item["guest_status"] = _state_word(status)
+    if Fact.PENDING in reports:
         pending = await _pending(rc, guest.node, guest.type, guest.vmid)
         if pending:
             item["pending"] = pending

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from pvemcp.core.kinds import STR, Fact, HandlerKind, Mode
 from pvemcp.core.policy._canonical import canonical_bytes
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.pve.resolve import GuestRef, guest_by_name
@@ -99,12 +100,18 @@ async def plan_guest_action(rc: RunContext) -> Plan:
     return Plan(calls=calls, risk=rc.tool.risk, wait=rc.tool.wait)
 
 
+GUEST_ACTION = HandlerKind("guest_action", Mode.PLAN, plan_guest_action)
+
+
 async def plan_operation(rc: RunContext) -> Plan:
     """A curated tool over one non-guest operation: path parameters from the arguments, the rest as body."""
     key = next(iter(rc.tool.operations.values()))
     path = path_arguments(rc.spec.operation(key), rc.args)
     args = _api_args(rc, set(path))
     return Plan(calls=[_planned(rc, key, path, args, None)], risk=rc.tool.risk, wait=rc.tool.wait)
+
+
+API_WRITE = HandlerKind("api_write", Mode.PLAN, plan_operation)
 
 
 async def plan_backup_job(rc: RunContext) -> Plan:
@@ -124,6 +131,9 @@ async def plan_backup_job(rc: RunContext) -> Plan:
     return Plan(calls=[call], risk=plan.risk, wait=plan.wait)
 
 
+BACKUP_JOB = HandlerKind("backup_job", Mode.PLAN, plan_backup_job, reports=(Fact.JOB_ID,))
+
+
 async def plan_task_stop(rc: RunContext) -> Plan:
     """task_stop: the task's node is part of its UPID."""
     upid = str(rc.args["upid"])
@@ -133,6 +143,9 @@ async def plan_task_stop(rc: RunContext) -> Plan:
     call = _planned(rc, key, {"node": parsed.node, "upid": upid}, {}, None)
     label = f"task {parsed.type} {parsed.id} on {parsed.node}".replace("  ", " ")
     return Plan(calls=[PlannedCall(**{**call.__dict__, "label": label})], risk=rc.tool.risk)
+
+
+TASK_STOP = HandlerKind("task_stop", Mode.PLAN, plan_task_stop)
 
 
 async def next_free_vmid(rc: RunContext) -> int:
@@ -151,6 +164,9 @@ async def plan_create(rc: RunContext) -> Plan:
     return Plan(calls=[call], risk=rc.tool.risk, wait=rc.tool.wait)
 
 
+GUEST_CREATE = HandlerKind("guest_create", Mode.PLAN, plan_create, reports=(Fact.NEW_GUEST,))
+
+
 async def plan_clone(rc: RunContext) -> Plan:
     """guest_clone: newid defaults to the next free id; ``name`` is ``hostname`` for containers."""
     (guest,) = await resolve_targets(rc)
@@ -161,6 +177,9 @@ async def plan_clone(rc: RunContext) -> Plan:
     args["newid"] = newid
     call = _planned(rc, rc.tool.operations[guest.type], {"node": guest.node, "vmid": guest.vmid}, args, guest)
     return Plan(calls=[call], risk=rc.tool.risk, wait=rc.tool.wait)
+
+
+GUEST_CLONE = HandlerKind("guest_clone", Mode.PLAN, plan_clone, reports=(Fact.NEW_GUEST,))
 
 
 async def plan_config_set(rc: RunContext) -> Plan:
@@ -188,6 +207,15 @@ async def plan_config_set(rc: RunContext) -> Plan:
     return Plan(calls=[call], risk=rc.tool.risk)
 
 
+GUEST_CONFIG_SET = HandlerKind(
+    "guest_config_set",
+    Mode.PLAN,
+    plan_config_set,
+    params={"set": {"type": "object"}, "delete": {"type": "array", "items": STR}},
+    reports=(Fact.DIGEST, Fact.STATE, Fact.PENDING),
+)
+
+
 async def plan_backup_now(rc: RunContext) -> Plan:
     """backup_now: one vzdump task per node holding targets (vzdump runs where the guests live)."""
     if isinstance(rc.args.get("vmid"), str):
@@ -207,3 +235,6 @@ async def plan_backup_now(rc: RunContext) -> Plan:
         label = ", ".join(guest_label(g) for g in members)
         calls.append(PlannedCall(**{**call.__dict__, "label": f"backup of {label}"}))
     return Plan(calls=calls, risk=rc.tool.risk, wait=rc.tool.wait, guests=guests)
+
+
+BACKUP_NOW = HandlerKind("backup_now", Mode.PLAN, plan_backup_now, reports=(Fact.VOLIDS,))

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pvemcp.core.kinds import HandlerKind, Mode
 from pvemcp.core.tools.base import JsonDict, RunContext, ToolError, ToolResult, guest_label
 from pvemcp.core.tools.guests import resolve_targets
 
@@ -128,6 +129,9 @@ async def guest_metrics(rc: RunContext) -> ToolResult:
     return _result(guest_label(guest), timeframe, rows, summarize(rows, GUEST_SERIES))
 
 
+GUEST_METRICS = HandlerKind("guest_metrics", Mode.READ, guest_metrics)
+
+
 async def node_metrics(rc: RunContext) -> ToolResult:
     node = rc.args.get("node")
     if not node:
@@ -137,3 +141,6 @@ async def node_metrics(rc: RunContext) -> ToolResult:
     rows = await rc.client.get("/nodes/{node}/rrddata", path={"node": node}, params=params)
     rows = [r for r in rows or [] if isinstance(r, Mapping) and "time" in r]
     return _result(f"node {node}", timeframe, rows, summarize(rows, NODE_SERIES))
+
+
+NODE_METRICS = HandlerKind("node_metrics", Mode.READ, node_metrics)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from pvemcp.core.kinds import STR, HandlerKind, Mode
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.tools import safety
 from pvemcp.core.tools.args import check_against_operation
@@ -101,6 +102,9 @@ async def plan_migrate(rc: RunContext) -> Plan:
     return Plan(calls=[call], risk=rc.tool.risk, wait=rc.tool.wait)
 
 
+GUEST_MIGRATE = HandlerKind("guest_migrate", Mode.PLAN, plan_migrate)
+
+
 # ---------------------------------------------------------------------------------------------- backups
 
 
@@ -142,6 +146,9 @@ async def guest_backups(rc: RunContext) -> ToolResult:
         text = f"{result.text}; newest {newest['volid']} ({newest['created']})"
         return ToolResult(result.structured, text)
     return ToolResult(result.structured, f"no backups of {guest_label(guest)} on any backup storage")
+
+
+GUEST_BACKUPS = HandlerKind("guest_backups", Mode.READ, guest_backups)
 
 
 # ---------------------------------------------------------------------------------------------- restore
@@ -202,6 +209,9 @@ async def plan_restore(rc: RunContext) -> Plan:
     return Plan(calls=[call], risk=rc.tool.risk, wait=rc.tool.wait)
 
 
+BACKUP_RESTORE = HandlerKind("backup_restore", Mode.PLAN, plan_restore)
+
+
 # ---------------------------------------------------------------------------------------------- resize
 
 
@@ -246,3 +256,8 @@ async def plan_disk_grow(rc: RunContext) -> Plan:
     note = f"grow {disk} from {_gib(current)} to {_gib(new)}"
     call = _call(rc, rc.tool.operations[guest.type], path, args, f"{guest_label(guest)}: {note}", guest, note)
     return Plan(calls=[call], risk=rc.tool.risk, wait=rc.tool.wait)
+
+
+DISK_GROW = HandlerKind(
+    "disk_grow", Mode.PLAN, plan_disk_grow, params={"disk": {**STR, "description": "default: the boot disk"}}
+)

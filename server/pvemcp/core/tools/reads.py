@@ -6,6 +6,7 @@ import fnmatch
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pvemcp.core.kinds import BOOL, INT, PAGE, STR, HandlerKind, Mode, ReadScope
 from pvemcp.core.pve.errors import PveError
 from pvemcp.core.tools.args import check_against_operation, path_arguments, task_node
 from pvemcp.core.tools.base import JsonDict, RunContext, ToolResult
@@ -65,6 +66,25 @@ async def guest_list(rc: RunContext, visible: GuestFilter | None = None) -> Tool
     return page(rc, selected, "guests", lambda e: guest_row(e, fields))
 
 
+GUEST_LIST = HandlerKind(
+    "guest_list",
+    Mode.READ,
+    guest_list,
+    read_scope=ReadScope.FILTERS,
+    params={
+        "node": STR,
+        "type": {"enum": ["qemu", "lxc"]},
+        "status": {"enum": ["running", "stopped"]},
+        "tag": STR,
+        "pool": STR,
+        "name": {**STR, "description": "glob, e.g. web-*"},
+        "template": BOOL,
+        "fields": {"type": "array", "items": STR, "description": "columns to show, e.g. [uptime, pool]"},
+        **PAGE,
+    },
+)
+
+
 def _equals(key: str, wanted: Any) -> GuestFilter:
     return lambda entry: entry.get(key) == wanted
 
@@ -101,6 +121,9 @@ async def guest_read(rc: RunContext) -> ToolResult:
     if op.path.endswith("/status/current") and isinstance(data, Mapping):
         return ToolResult({"data": _live_status(data, guest.node)}, f"status of {who}")
     return ToolResult({"data": data}, f"config of {who}")
+
+
+GUEST_READ = HandlerKind("guest_read", Mode.READ, guest_read)
 
 
 def _live_status(data: Mapping[str, Any], node: str) -> JsonDict:
@@ -141,6 +164,9 @@ async def api_read(rc: RunContext) -> ToolResult:
     return ToolResult({"data": data}, rc.tool.title)
 
 
+API_READ = HandlerKind("api_read", Mode.READ, api_read)
+
+
 async def storage_list(rc: RunContext) -> ToolResult:
     """Storages with their fill level: cluster-wide from ``/cluster/resources``, or one node's view.
 
@@ -177,6 +203,9 @@ async def storage_list(rc: RunContext) -> ToolResult:
     if full:
         return ToolResult(result.structured, f"{result.text}; at or over {STORAGE_ALERT_PCT}%: {', '.join(full)}")
     return result
+
+
+STORAGE_LIST = HandlerKind("storage_list", Mode.READ, storage_list)
 
 
 async def cluster_status(rc: RunContext) -> ToolResult:
@@ -217,6 +246,9 @@ async def cluster_status(rc: RunContext) -> ToolResult:
     return ToolResult({"data": data}, f"{head}, {online}/{len(rows)} nodes online")
 
 
+CLUSTER_STATUS = HandlerKind("cluster_status", Mode.READ, cluster_status)
+
+
 async def node_status(rc: RunContext) -> ToolResult:
     """A node's health: CPU, load, memory, swap, root disk, uptime, versions (not its CPU flag list)."""
     node = str(rc.args["node"])
@@ -245,6 +277,9 @@ async def node_status(rc: RunContext) -> ToolResult:
     return ToolResult({"data": {k: v for k, v in data.items() if v is not None}}, f"node {node}")
 
 
+NODE_STATUS = HandlerKind("node_status", Mode.READ, node_status)
+
+
 async def next_vmid(rc: RunContext) -> ToolResult:
     vmid = rc.args.get("vmid")
     try:
@@ -254,6 +289,9 @@ async def next_vmid(rc: RunContext) -> ToolResult:
             return ToolResult({"data": {"vmid": vmid, "free": False}}, f"vmid {vmid} is taken: {exc.message}")
         raise
     return ToolResult({"data": {"vmid": int(data), "free": True}}, f"vmid {int(data)} is free")
+
+
+NEXT_VMID = HandlerKind("next_vmid", Mode.READ, next_vmid)
 
 
 async def task_list(rc: RunContext) -> ToolResult:
@@ -267,6 +305,9 @@ async def task_list(rc: RunContext) -> ToolResult:
         data = [t for t in data if _task_matches(t, args)]
         data.sort(key=lambda t: -int(t.get("starttime", 0)))
     return page(rc, [_task_row(t) for t in data], "tasks")
+
+
+TASK_LIST = HandlerKind("task_list", Mode.READ, task_list, params=PAGE)
 
 
 def _task_row(task: Mapping[str, Any]) -> JsonDict:
@@ -296,6 +337,9 @@ async def task_status(rc: RunContext) -> ToolResult:
     return ToolResult({"data": data}, f"task {data.get('type')} {data.get('id')}: {state}")
 
 
+TASK_STATUS = HandlerKind("task_status", Mode.READ, task_status, params={"wait": INT})
+
+
 async def task_log(rc: RunContext) -> ToolResult:
     upid = str(rc.args["upid"])
     node = task_node(upid)
@@ -318,3 +362,6 @@ async def task_log(rc: RunContext) -> ToolResult:
     if next_offset is not None:
         structured["next_offset"] = next_offset
     return ToolResult(structured, text)
+
+
+TASK_LOG = HandlerKind("task_log", Mode.READ, task_log, params={"limit": INT})

@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pvemcp.core.kinds import STR, HandlerKind, Mode
 from pvemcp.core.policy.ledger import MAX_VALUE_CHARS
 from pvemcp.core.policy.redact import redact
 from pvemcp.core.pve.resolve import GuestRef
@@ -205,3 +206,12 @@ async def plan_config_undo(rc: RunContext) -> Plan:
         after=recorder(guest, before_state(config, before), current),
     )
     return Plan(calls=[call], risk=rc.tool.risk)
+
+
+CONFIG_UNDO = HandlerKind(
+    "config_undo",
+    Mode.PLAN,
+    plan_config_undo,
+    params={"call_id": {**STR, "description": "from the change's result"}},
+    required=("call_id",),
+)
