@@ -188,6 +188,18 @@ def test_unknown_outcome_is_refused(tmp_path: Path) -> None:
         ledger.append("maybe", tool="t")
 
 
+def test_a_risk_is_one_of_the_classes(tmp_path: Path) -> None:
+    """The record holds the class's word, from the enum or the word itself; another word is refused."""
+    from pvemcp.core.policy.risk_class import Risk
+
+    with AuditLedger(tmp_path / "l") as ledger:
+        assert ledger.append("allowed", tool="t", risk=Risk.DESTRUCTIVE)["risk"] == "destructive"
+        assert ledger.append("allowed", tool="t", risk="write")["risk"] == "write"
+        with pytest.raises(ValueError):
+            ledger.append("allowed", tool="t", risk="catastrophic")
+        assert ledger.append("allowed", tool="t")["seq"] == 3  # the refused one wrote nothing
+
+
 # --- tampering ---------------------------------------------------------------------------
 
 

@@ -64,6 +64,7 @@ from pvemcp.dialect.resources import data_file
 
 if TYPE_CHECKING:
     from pvemcp.core.policy.confirm import ConfirmationStore
+    from pvemcp.core.policy.risk_class import Risk
     from pvemcp.core.pve.client import PveClient
     from pvemcp.core.pve.resolve import GuestRef
     from pvemcp.core.tools.resources import ResourceView
@@ -288,13 +289,14 @@ class App:
                 ledger=self._ledger if isinstance(self._ledger, AuditLedger) else None,
                 safety_snapshot=self.config.policy.safety_snapshot,
             )
-            if self._kind(tool).mode is Mode.READ:
+            mode = self._kind(tool).mode
+            if mode is Mode.READ:
                 return await self._read(rc)
             # a plan that may change the cluster is built from what Proxmox has now, not from the guest index
             # cached for reads: the question names the current state, and another replica (or person) may
             # have changed it since this process last looked
-            plan = await self._prepare(rc, control, fresh=tool.handler != "api_get")
-            if tool.handler == "api_get":
+            plan = await self._prepare(rc, control, fresh=mode is not Mode.GENERIC_READ)
+            if mode is Mode.GENERIC_READ:
                 return await self._read_generic(rc, plan)
             return await self._govern(rc, plan, control, original)
         except ScopeRefused as exc:
@@ -407,7 +409,7 @@ class App:
                 (guest,) = await guests.resolve_targets(rc)
                 template = rc.tool.operations[guest.type].split(" ", 1)[1]
                 probe = PlannedCall("GET", template, {"node": guest.node, "vmid": guest.vmid}, {}, False)
-            elif rc.tool.handler == "api_read":  # a curated GET: its node (and guest, volume) must be in scope
+            elif kind.read_scope is ReadScope.OPERATION:  # its node (and guest, volume) must be in scope
                 from pvemcp.core.tools.args import path_arguments
 
                 op = rc.spec.operation(next(iter(rc.tool.operations.values())))
@@ -512,7 +514,7 @@ class App:
             await self._audit(tool.name, ctx, Audit.DENIED, plan=plan, detail=str(exc))
             raise
         if control.get("dry_run"):
-            await self._audit(tool.name, ctx, Audit.DRY_RUN, plan=plan, risk=decision.risk.value, arguments=original)
+            await self._audit(tool.name, ctx, Audit.DRY_RUN, plan=plan, risk=decision.risk, arguments=original)
             return self._dry_run(tool, plan, decision)
         if ctx.confirmed:
             if ctx.confirmed_plan != digest:
@@ -521,9 +523,7 @@ class App:
             method = confirmation_method(policy, elicitation_supported=ctx.can_elicit)
             question = self._question(tool, plan)
             if method == "elicit":
-                await self._audit(
-                    tool.name, ctx, Audit.PENDING, plan=plan, risk=decision.risk.value, arguments=original
-                )
+                await self._audit(tool.name, ctx, Audit.PENDING, plan=plan, risk=decision.risk, arguments=original)
                 return ConfirmationNeeded(question, tool.name, original, plan_digest=digest, call_id=ctx.call_id)
             if method == "deny":
                 await self._audit(tool.name, ctx, Audit.DENIED, plan=plan, detail="confirmation impossible")
@@ -547,7 +547,7 @@ class App:
                 )
         outcome = Audit.CONFIRMED if decision.needs_confirmation or ctx.confirmed else Audit.ALLOWED
         via = ("elicitation" if ctx.confirmed else "token") if outcome is Audit.CONFIRMED else None
-        await self._audit(tool.name, ctx, outcome, plan=plan, risk=decision.risk.value, arguments=original, via=via)
+        await self._audit(tool.name, ctx, outcome, plan=plan, risk=decision.risk, arguments=original, via=via)
         return await self._execute(rc, plan)
 
     async def _preview(self, rc: RunContext, plan: Plan, question: str, original: JsonDict) -> ToolResult:
@@ -719,7 +719,7 @@ class App:
         arguments: JsonDict | None = None,
         upid: str | None = None,
         detail: str | None = None,
-        risk: str | None = None,
+        risk: Risk | None = None,
         via: str | None = None,
         plan_digest: str | None = None,
         extra: JsonDict | None = None,

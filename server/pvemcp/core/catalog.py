@@ -146,9 +146,10 @@ class ToolDef:
 
     @property
     def listing_risk(self) -> Risk:
-        """The least risk a call of the tool can have, which decides whether it is listed: the generic
-        write tool is never a read (read-only hides it) but may be a mere write."""
-        return Risk.WRITE if self.handler == "api_call" else self.risk
+        """The least risk a call of the tool can have, which decides whether it is listed. A generic tool
+        declares its worst case; one that may write is never a read (read-only hides it) but a call of it
+        may be a mere write."""
+        return Risk.WRITE if self.per_call_risk and self.risk is not Risk.READ else self.risk
 
     @property
     def guest_scoped(self) -> bool:
@@ -414,6 +415,6 @@ def _build_tool(
         wait=int(entry.get("wait") or 0),
         consequence=str(entry.get("consequence", "")),
         api_params=frozenset(api_params),
-        per_call_risk=kind.mode is Mode.GENERIC,
+        per_call_risk=kind.mode in (Mode.GENERIC, Mode.GENERIC_READ),
         reports=reports,
     )

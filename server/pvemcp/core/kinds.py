@@ -40,12 +40,16 @@ class Mode(enum.Enum):
     READ = "read"  #: answers from Proxmox's reads; never governed as a change
     PLAN = "plan"  #: plans the request(s) of a change, which the pipeline governs, confirms and executes
     GENERIC = "generic"  #: plans an arbitrary API request; its risk comes from the operation it reaches
+    #: plans one arbitrary GET: governed by the rules and the read scope like a change, never confirmed,
+    #: answered at once (filtered by the scope), and planned from the cached guest index like a read
+    GENERIC_READ = "generic_read"
 
 
 class ReadScope(enum.Enum):
     """How the read scope applies to a READ kind."""
 
     PROBE = "probe"  #: the pipeline checks what the call names (guest, node, task) before it reads
+    OPERATION = "operation"  #: a curated GET: the node, guest or volume its operation's path names is checked
     FILTERS = "filters"  #: the function filters its own rows with the scope's test (``visible=``)
     NONE = "none"  #: reads nothing of the cluster (the bundled API schema)
 

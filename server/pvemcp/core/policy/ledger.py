@@ -75,6 +75,7 @@ from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
 
 from pvemcp.core.policy._canonical import canonical_bytes, canonical_json
 from pvemcp.core.policy.redact import redact, redact_text
+from pvemcp.core.policy.risk_class import Risk
 
 try:  # POSIX only; without it, appends are still serialised within the process.
     import fcntl
@@ -433,7 +434,7 @@ class RecordArgs(TypedDict, total=False):
 
     tool: Required[str]
     caller: str | None
-    risk: str | None
+    risk: Risk | str | None
     target: Any
     args: Mapping[str, Any] | None
     upid: str | None
@@ -450,7 +451,7 @@ def record_fields(
     *,
     tool: str,
     caller: str | None = None,
-    risk: str | None = None,
+    risk: Risk | str | None = None,
     target: Any = None,
     args: Mapping[str, Any] | None = None,
     upid: str | None = None,
@@ -471,7 +472,7 @@ def record_fields(
         "outcome": kind.value,
         "tool": tool,
         "caller": caller,
-        "risk": str(risk) if risk is not None else None,
+        "risk": Risk(risk).value if risk is not None else None,  # an unknown word is refused, like an outcome
         "call_id": call_id or new_call_id(),
         "plan_digest": plan_digest,
         "via": via,

@@ -73,7 +73,7 @@ async def plan_api_get(rc: RunContext) -> Plan:
 
 
 API_GET = HandlerKind(
-    "api_get", Mode.GENERIC, plan_api_get, params={"path": STR, "args": {"type": "object"}}, required=("path",)
+    "api_get", Mode.GENERIC_READ, plan_api_get, params={"path": STR, "args": {"type": "object"}}, required=("path",)
 )
 
 

@@ -164,7 +164,7 @@ async def api_read(rc: RunContext) -> ToolResult:
     return ToolResult({"data": data}, rc.tool.title)
 
 
-API_READ = HandlerKind("api_read", Mode.READ, api_read)
+API_READ = HandlerKind("api_read", Mode.READ, api_read, read_scope=ReadScope.OPERATION)
 
 
 async def storage_list(rc: RunContext) -> ToolResult:
