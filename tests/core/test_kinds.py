@@ -26,7 +26,7 @@ from pvemcp.core import catalog_cache, kinds
 from pvemcp.core.app import App
 from pvemcp.core.catalog import Catalog, CatalogError
 from pvemcp.core.config import load_app_config
-from pvemcp.core.kinds import MODULES, Fact, HandlerKind, Mode
+from pvemcp.core.kinds import Fact, HandlerKind, Mode
 from pvemcp.core.tools.base import CallContext, ToolResult
 from pvemcp.dialect.model import load_spec
 from pvemcp.dialect.resources import data_file
@@ -34,7 +34,7 @@ from pvemcp.sim.runner import RunningSimulator
 from pvemcp.sim.state import config_digest
 from simenv import cluster_env
 
-HANDLER_MODULES = sorted({f"pvemcp.core.tools.{module}" for module in MODULES.values()})
+HANDLER_MODULES = sorted({module for module, _ in kinds.discover().values()})
 
 
 def _records_in_tools() -> dict[str, list[tuple[str, str, HandlerKind]]]:
@@ -48,20 +48,22 @@ def _records_in_tools() -> dict[str, list[tuple[str, str, HandlerKind]]]:
     return found
 
 
-def test_every_indexed_kind_has_its_record_beside_its_function() -> None:
-    for name, module in MODULES.items():
-        record = kinds.load(name)
-        assert record.name == name
+def test_every_discovered_kind_has_its_record_beside_its_function() -> None:
+    found = kinds.discover()
+    assert len(found) >= 30 and {"guest_action", "guest_list", "api_call", "api_get"} <= set(found)
+    for name, (module, record) in found.items():
+        assert record.name == name and kinds.load(name) is record
         # the function is defined in the module that holds the record: the record sits beside it
-        assert record.function.__module__ == f"pvemcp.core.tools.{module}", name
+        assert record.function.__module__ == module, name
+        assert getattr(importlib.import_module(module), name.upper()) is record, name
 
 
-def test_every_record_in_core_tools_is_indexed_once_under_its_own_name() -> None:
+def test_every_record_in_core_tools_is_found_once_under_its_own_name() -> None:
     found = _records_in_tools()
-    assert set(found) == set(MODULES), "a record without an index line, or an index line without a record"
+    assert set(found) == set(kinds.discover()), "a record the discovery misses, or one it invents"
     for name, places in found.items():
         defined = [(m, a) for m, a, record in places if record.function.__module__ == m]
-        assert defined == [(f"pvemcp.core.tools.{MODULES[name]}", name.upper())], (name, places)
+        assert defined == [(kinds.module_of(name), name.upper())], (name, places)
         assert all(record is kinds.load(name) for _, _, record in places), name  # elsewhere only as an import
 
 
@@ -101,6 +103,7 @@ def test_a_tool_reports_its_kinds_facts_unless_tools_yaml_says_otherwise() -> No
         )
         assert tool.reports == wanted, name
         assert tool.per_call_risk == (kind.mode in (Mode.GENERIC, Mode.GENERIC_READ)), name
+        assert tool.kind_module == kinds.module_of(tool.handler), name  # where the App finds the record
 
 
 def test_the_catalog_cache_key_covers_every_module_holding_a_record() -> None:

@@ -38,7 +38,7 @@ from pvemcp.core import kinds
 from pvemcp.core.catalog import CONTROL_HELP, Catalog, ToolDef
 from pvemcp.core.catalog_cache import cache_dir, load_catalog
 from pvemcp.core.config import AppConfig, load_app_config
-from pvemcp.core.kinds import MODULES, HandlerKind, Mode, ReadScope
+from pvemcp.core.kinds import HandlerKind, Mode, ReadScope
 from pvemcp.core.policy.config import ALSO_DRIVEN_BY
 from pvemcp.core.policy.decision import Decision, confirmation_method, decide, strictest
 from pvemcp.core.policy.ledger import AuditLedger, new_call_id
@@ -241,12 +241,12 @@ class App:
 
     # ------------------------------------------------------------------ calling
     def _kind(self, tool: ToolDef) -> HandlerKind:
-        """The record of the tool's handler kind, written beside its function in the module ``MODULES`` names
-        (as ``GUEST_ACTION`` for ``guest_action``); the module is imported on the kind's first call, so a start
-        that only lists tools imports none. The catalog build checked that the record is there."""
+        """The record of the tool's handler kind, written beside its function in the module the catalog build
+        found it in (``ToolDef.kind_module``, as ``GUEST_ACTION`` for ``guest_action``); the module is imported on
+        the kind's first call, so a start that only lists tools imports none."""
         kind = self._kinds.get(tool.handler)
         if kind is None:
-            module = importlib.import_module(f"pvemcp.core.tools.{MODULES[tool.handler]}")
+            module = importlib.import_module(tool.kind_module)
             kind = self._kinds[tool.handler] = getattr(module, tool.handler.upper())
         return kind
 

@@ -139,6 +139,8 @@ class ToolDef:
     """The generic tools: each call's risk comes from the operation it reaches, not from the tool."""
     reports: tuple[Fact, ...] = ()
     """What the result of a change reads back once it succeeded: the kind's default or tools.yaml's ``reports``."""
+    kind_module: str = ""
+    """The module of ``core/tools/`` holding the handler kind's record (found by the catalog build)."""
 
     @property
     def mutating(self) -> bool:
@@ -417,4 +419,5 @@ def _build_tool(
         api_params=frozenset(api_params),
         per_call_risk=kind.mode in (Mode.GENERIC, Mode.GENERIC_READ),
         reports=reports,
+        kind_module=kinds.module_of(handler),
     )

@@ -27,7 +27,7 @@ from pvemcp.core.policy._canonical import canonical_bytes
 from pvemcp.core.policy.risk_class import Risk
 
 log = logging.getLogger("pvemcp")
-_FORMAT = 2
+_FORMAT = 3
 _HERE = Path(__file__).parent
 # The code the catalog is derived from; the handler kinds' records (their parameters, what they report)
 # live in the modules of core/tools/, so an edit of any of them misses too.

@@ -7,20 +7,21 @@ required), how the read scope applies, and what a change's result reads back aft
 
 Each record is written in the module of its function, right below it, as a module-level constant named
 after the kind in capitals (``GUEST_ACTION = HandlerKind("guest_action", ...)`` in ``core/tools/guests.py``).
-This module keeps only the record type and :data:`MODULES`, one line per kind naming its module. The index
-is kept, rather than discovering the modules of ``core/tools/``, because it lets a start that only lists
-tools (from the catalog cache) know where a kind lives without importing any handler module, lets the
-App import just the one module a call needs, and turns a tools.yaml typo into an error that lists the
-kinds pvemcp has. ``tests/core/test_kinds.py`` holds the index and the records to each other.
+This module keeps only the record type; the catalog build finds the records by importing the modules of
+``core/tools/`` (:func:`discover`) and writes each tool's module into the catalog (``ToolDef.kind_module``),
+so a start that lists tools from the catalog cache imports no handler module, and a call imports just the
+one module it needs. A tools.yaml typo is an error that lists the kinds pvemcp has.
 
-Adding a tool of an existing kind is one tools.yaml entry; a new kind is its module (function and record)
-plus one line of :data:`MODULES`.
+Adding a tool of an existing kind is one tools.yaml entry; a new kind is one module of ``core/tools/`` (its
+function and record). The catalog cache's key covers every module there, so a new one rebuilds it.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import importlib
+import pkgutil
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,69 +90,52 @@ class HandlerKind:
     reports: tuple[Fact, ...] = (Fact.STATE,)  #: a change only: what its result reads back by default
 
 
-#: Every handler kind by the name tools.yaml uses, and the module of ``pvemcp.core.tools`` holding its record.
-MODULES: Mapping[str, str] = {
-    # reads
-    "guest_list": "reads",
-    "guest_read": "reads",
-    "api_read": "reads",
-    "storage_list": "reads",
-    "cluster_status": "reads",
-    "node_status": "reads",
-    "next_vmid": "reads",
-    "task_list": "reads",
-    "task_status": "reads",
-    "task_log": "reads",
-    "api_search": "api",
-    "guest_facts": "agent",
-    "guest_metrics": "metrics",
-    "node_metrics": "metrics",
-    "guest_backups": "ops",
-    # changes
-    "guest_action": "guests",
-    "guest_create": "guests",
-    "guest_clone": "guests",
-    "guest_config_set": "guests",
-    "backup_now": "guests",
-    "api_write": "guests",
-    "backup_job": "guests",
-    "task_stop": "guests",
-    "guest_exec": "agent",
-    "guest_migrate": "ops",
-    "backup_restore": "ops",
-    "disk_grow": "ops",
-    "config_undo": "undo",
-    # the generic tools
-    "api_get": "api",
-    "api_call": "api",
-}
+def discover() -> dict[str, tuple[str, HandlerKind]]:
+    """Every handler kind: name -> (the module holding its record, the record). Imports every module of
+    ``core/tools/`` once, so only a catalog build, the warm-up and the tests call it; a name given twice is
+    an error that names both places."""
+    return dict(_discovered())
+
+
+@functools.cache
+def _discovered() -> tuple[tuple[str, tuple[str, HandlerKind]], ...]:
+    import pvemcp.core.tools as package
+
+    found: dict[str, tuple[str, HandlerKind]] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        module_name = f"{package.__name__}.{info.name}"
+        module = importlib.import_module(module_name)
+        for attribute, value in vars(module).items():
+            if not isinstance(value, HandlerKind) or getattr(value.function, "__module__", None) != module_name:
+                continue  # a record imported from elsewhere is not defined here
+            if attribute != value.name.upper():
+                raise LookupError(f"{module_name}.{attribute}: a HandlerKind record is named {value.name.upper()}")
+            if value.name in found:
+                raise LookupError(f"handler kind {value.name!r} is defined in {found[value.name][0]} and {module_name}")
+            found[value.name] = (module_name, value)
+    return tuple(sorted(found.items()))
 
 
 def module_of(name: str) -> str:
     """The dotted module holding kind ``name``'s record; a ``KeyError`` naming the kinds pvemcp has (a tools.yaml
     typo) otherwise."""
+    known = discover()
     try:
-        return f"pvemcp.core.tools.{MODULES[name]}"
+        return known[name][0]
     except KeyError:
-        raise KeyError(
-            f"tools.yaml names handler {name!r}, which pvemcp does not have ({', '.join(MODULES)})"
-        ) from None
+        raise KeyError(f"tools.yaml names handler {name!r}, which pvemcp does not have ({', '.join(known)})") from None
 
 
 def load(name: str) -> HandlerKind:
-    """The record of kind ``name``, importing its module: for the catalog build, the warm-up and the tests.
+    """The record of kind ``name``: for the catalog build, the warm-up and the tests.
 
-    The App finds a record the same way, in its own few lines (``App._kind``), so that a call goes from the
-    pipeline to the kind's function without a step through this module.
+    The App finds a record in its own few lines (``App._kind``, by the module the catalog recorded), so that
+    a call goes from the pipeline to the kind's function without a step through this module.
     """
-    module = module_of(name)
-    record = getattr(importlib.import_module(module), name.upper(), None)
-    if not isinstance(record, HandlerKind) or record.name != name:
-        raise LookupError(f"{module} has no HandlerKind record {name.upper()} named {name!r}")
-    return record
+    module_of(name)
+    return discover()[name][1]
 
 
 def warm() -> None:
     """Import every handler module now (the server's warm-up), so the first call does not."""
-    for name in MODULES:
-        load(name)
+    discover()
