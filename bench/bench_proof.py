@@ -1202,7 +1202,9 @@ BENCHMARKS_NOTES = """
   22 ms against 34 ms for the standard library (50,000 guests: 115 ms against 167 ms), but its dicts are
   larger: parsing the same answer raised RSS by 14 MB (peak 23 MB) against 11 MB (peak 14 MB) with `json`.
   With the index kept between calls the memory target is the tighter one, and the 12 ms it saves come
-  once per index expiry, not per call.
+  once per index expiry, not per call. Since then the index and the API schema are built as compact
+  objects while parsing (`json.loads`'s `object_hook`, `dialect/compact.py`), which orjson has no
+  equivalent for.
 - **50,000 guests** are measured for pvemcp only: the peers' list calls return the whole cluster as text
   (at 10,000 guests already 0.9 to 10 MB per call).
 - **List results**: P2, P5 and P7 return the whole cluster as text; at 10,000 guests that is about 0.9, 4 and
