@@ -19,6 +19,7 @@ from pvemcp.core.policy.config import PolicyConfigError
 from pvemcp.core.policy.effective import audit_status, check_names, describe_policy, preflight
 from pvemcp.core.policy.ledger import AuditLedger, LedgerError, default_head_path
 from pvemcp.core.policy.risk_class import Risk
+from pvemcp.core.tools.base import CallContext, ToolResult
 
 CLUSTER = """
 [clusters.prod]
@@ -55,6 +56,28 @@ def test_defaults(tmp_path: Path) -> None:
     assert policy["audit"]["detail"].startswith("off")
     assert "pve" not in policy
     json.dumps(policy)
+
+
+@pytest.mark.anyio
+async def test_a_tool_whose_every_operation_is_denied_is_hidden_and_refused(tmp_path: Path) -> None:
+    """guest_delete reaches two operations; denying both by operation rules hides it (listing, policy view)
+    and a call of it is refused by policy, not unknown; with one left open it stays listed."""
+    both = '[policy.rules]\n"DELETE /nodes/{node}/qemu/{vmid}" = "deny"\n"DELETE /nodes/{node}/lxc/{vmid}" = "deny"\n'
+    app = app_from(tmp_path, both)
+    assert set(app.catalog.tools["guest_delete"].operations.values()) == {
+        "DELETE /nodes/{node}/qemu/{vmid}",
+        "DELETE /nodes/{node}/lxc/{vmid}",
+    }
+    assert app.tool("guest_delete") is None
+    why = describe_policy(app)["tools"]["hidden"]["guest_delete"]
+    assert "DELETE /nodes/{node}/" in why and "deny" in why, why
+    refused = await app.call("guest_delete", {"vmid": 100}, CallContext(caller="test"))
+    assert isinstance(refused, ToolResult) and refused.structured["refused"]["reason"] == "rule", refused
+    assert app.tool("guest_start") is not None  # other tools are untouched
+
+    one = app_from(tmp_path, "[policy.rules]\n" + '"DELETE /nodes/{node}/qemu/{vmid}" = "deny"\n')
+    assert one.tool("guest_delete") is not None  # containers can still be deleted
+    assert "guest_delete" not in describe_policy(one)["tools"]["hidden"]
 
 
 def test_read_only_hides_every_mutating_tool_and_says_so(tmp_path: Path) -> None:

@@ -98,6 +98,21 @@ def decide(
     return strictest([decision, *_always_confirmed(config, tool, r, operation, drivers)]) or decision
 
 
+def listing_decision(config: PolicyConfig, tool: str, risk: Risk, operations: Iterable[str] = ()) -> Decision:
+    """Whether a tool is listed (denied: hidden, and a call of it refused by policy, not unknown).
+
+    The tool's own rule and risk class decide, and for a curated tool its ``operations`` too: one whose
+    every operation an operation rule denies (``"DELETE /nodes/{node}/qemu/{vmid}" = "deny"`` and its lxc
+    twin, for ``guest_delete``) could do nothing but be refused, so it is hidden like a denied tool. One
+    operation left open keeps it listed. The generic tools pass no operations: they reach any.
+    """
+    decision = decide(config, tool, risk)
+    per_operation = [decide(config, tool, risk, operation=op) for op in dict.fromkeys(operations)]
+    if decision.denied or not per_operation or not all(d.denied for d in per_operation):
+        return decision
+    return strictest(per_operation) or decision
+
+
 def _always_confirmed(
     config: PolicyConfig, tool: str, r: Risk, operation: str | None, drivers: Iterable[str]
 ) -> list[Decision]:
