@@ -3,10 +3,10 @@
 Why (issue #15, measured by ``bench/bench_proof.py``): starting ``pvemcp serve`` is mostly importing
 the MCP SDK, whose pydantic models build about a hundred thousand objects. With the collector on,
 CPython runs a generation-0 collection every 700 net allocations and, as the survivors age, walks them
-again in the older generations: some 240 collections during the imports, which free about 2,000
-objects (0.01 %) and cost roughly a tenth of the start-up (about 75 ms of 690 ms on the 2-core
-machine this project is measured on). Nearly everything built during start-up lives as long as the
-process: modules, classes, schemas, the catalog.
+again in the older generations: some 260 collections during the imports, which free about 1,900 of
+the ~110,000 objects built (under 2 %) and cost roughly a tenth of the start-up (about 75 ms of
+690 ms on the 2-core machine this project is measured on). Nearly everything built during start-up
+lives as long as the process: modules, classes, schemas, the catalog.
 
 So ``serve`` pauses the collector before its imports (``pvemcp.cli``) and resumes it once the server
 is built, just before it starts answering (``cmd_serve``). Resuming first *freezes* what exists
