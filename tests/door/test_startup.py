@@ -12,10 +12,7 @@ import json
 import os
 import subprocess
 import sys
-
-import pytest
-
-from pvemcp.door.startup import pause_collector, resume_collector
+from typing import Any
 
 PROBE = """
 import gc, json, sys
@@ -38,6 +35,16 @@ def run_cli(*args: str, env: dict[str, str] | None = None, collector_off: bool =
     )
     assert proc.stdout.strip(), proc.stderr
     result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_probe(code: str) -> list[Any]:
+    """Run ``code`` in a fresh interpreter (the collector is process-wide) and return its last JSON line."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False, env=dict(os.environ)
+    )
+    assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr[-3000:]
+    result: list[Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
 
@@ -74,20 +81,59 @@ def test_a_host_program_that_runs_without_the_collector_keeps_it_off() -> None:
     assert out["enabled"] is False
 
 
-@pytest.mark.parametrize("paused_first", [True, False])
-def test_resume_is_idempotent(paused_first: bool) -> None:
-    import gc
+def test_resume_is_idempotent_and_freezes_once_per_process() -> None:
+    """The first resume freezes what exists; a later pause and resume (the warm-up's) only switch the
+    collector off and on, so the garbage of requests served meanwhile is never made permanent."""
+    out = run_probe(
+        """
+import gc, json
+from pvemcp.door.startup import pause_collector, resume_collector
+steps = []
+resume_collector()  # nothing paused: nothing happens
+steps.append((gc.isenabled(), gc.get_freeze_count()))
+pause_collector(); steps.append((gc.isenabled(), gc.get_freeze_count()))
+resume_collector(); resume_collector(); first = gc.get_freeze_count(); steps.append((gc.isenabled(), first))
+garbage = [[] for _ in range(1000)]
+pause_collector(); resume_collector(); steps.append((gc.isenabled(), gc.get_freeze_count() - first))
+print(json.dumps(steps))
+"""
+    )
+    (untouched, paused, resumed, again) = out
+    assert untouched == [True, 0]
+    assert paused == [False, 0]
+    assert resumed[0] is True and resumed[1] > 1000
+    assert again == [True, 0]  # no second freeze
 
-    assert gc.isenabled()
-    frozen = gc.get_freeze_count()
-    try:
-        if paused_first:
-            pause_collector()
-            assert not gc.isenabled()
-        resume_collector()
-        resume_collector()
-        assert gc.isenabled()
-        assert (gc.get_freeze_count() > frozen) is paused_first
-    finally:
-        gc.unfreeze()
-        gc.enable()
+
+def test_the_warm_up_pauses_and_resumes_the_collector_without_freezing_again() -> None:
+    """Door.warm_up runs its CPU part with the collector paused and always turns it back on."""
+    out = run_probe(
+        """
+import asyncio, gc, json, os
+from pvemcp.door import startup
+from pvemcp.door._core import App, load_app_config
+from pvemcp.door.server import Door
+startup._frozen = True  # as after a CLI start-up
+env = {"PROXMOX_URL": "https://127.0.0.1:1", "PROXMOX_TOKEN_ID": "root@pam!mcp", "PROXMOX_TOKEN_SECRET": "x",
+       "PROXMOX_CONNECT_TIMEOUT": "1"}
+seen = []
+async def main():
+    app = App(load_app_config(config_path=None, env=env))
+    async with app:
+        door = Door(app, caller="stdio")
+        original = app.warm_code
+        async def watched():
+            seen.append(gc.isenabled())
+            await original()
+        app.warm_code = watched
+        try:
+            await door.warm_up()
+        except Exception as exc:
+            seen.append(type(exc).__name__)
+asyncio.run(main())
+print(json.dumps([seen, gc.isenabled(), gc.get_freeze_count()]))
+"""
+    )
+    seen, enabled, frozen = out
+    assert seen[0] is False  # the CPU part ran with the collector paused
+    assert enabled is True and frozen == 0

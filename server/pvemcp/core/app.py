@@ -196,20 +196,30 @@ class App:
         """Load what the first call needs, so that it costs what the second does (the door runs this in
         the background once the client is connected).
 
-        In order: the deferred imports and the API spec (in a worker thread: the event loop keeps
-        answering), the argument validators of the listed tools, the default cluster's client with its
-        TLS connection, and the guest index. A failure stops the warm-up and is logged; the first call
-        then meets the same problem itself and reports it in Proxmox's words.
+        In order: :meth:`warm_code` (CPU work), then :meth:`warm_cluster` (network). A failure stops the
+        warm-up and is logged; the first call then meets the same problem itself and reports it in
+        Proxmox's words.
         """
-        if not self._called:  # a call that came first does its imports and validator itself; on the
-            self._imported = anyio.Event()  # same event loop, warming them now would only slow it down
-            try:
-                await anyio.to_thread.run_sync(_warm_imports, self._spec is None)
-            finally:
-                self._imported.set()
-            for tool in self.tools():
-                self._validator(tool).is_valid({})
-                await anyio.sleep(0)  # a call that arrives meanwhile is not kept waiting
+        await self.warm_code()
+        await self.warm_cluster()
+
+    async def warm_code(self) -> None:
+        """The deferred imports and the API spec (in a worker thread: the event loop keeps answering), then
+        the argument validators of the listed tools. Skipped when a call came first: it does its imports and
+        validator itself, and warming them meanwhile on the same event loop would only slow it down."""
+        if self._called:
+            return
+        self._imported = anyio.Event()
+        try:
+            await anyio.to_thread.run_sync(_warm_imports, self._spec is None)
+        finally:
+            self._imported.set()
+        for tool in self.tools():
+            self._validator(tool).is_valid({})
+            await anyio.sleep(0)  # a call that arrives meanwhile is not kept waiting
+
+    async def warm_cluster(self) -> None:
+        """The default cluster's client with its TLS connection, and the guest index (a failure is logged)."""
         client = await self.client()  # the connection and the guest index are shared with any call
         try:
             await client.list_guests()

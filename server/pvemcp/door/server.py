@@ -39,6 +39,7 @@ from pvemcp.door._core import (
     request_state_key,
 )
 from pvemcp.door.shared_pending import SharedPendingQuestions
+from pvemcp.door.startup import pause_collector, resume_collector
 from pvemcp.door.warmup import Warmup
 
 if TYPE_CHECKING:
@@ -204,9 +205,14 @@ class Door:
     async def warm_up(self) -> None:
         """What the first call needs, loaded ahead (``warmup.Warmup`` runs this in the background)."""
         tools = self.tools()
-        await self.app.warm_up()
-        for tool in tools:
-            self._output_validator(tool.name)
+        pause_collector()  # CPU work that builds long-lived objects, as at start-up (door/startup.py)
+        try:
+            await self.app.warm_code()
+            for tool in tools:
+                self._output_validator(tool.name)
+        finally:
+            resume_collector()
+        await self.app.warm_cluster()
         await self.rehearse()
 
     async def rehearse(self) -> types.CallToolResult | None:
