@@ -255,6 +255,22 @@ async def test_read_only_hides_mutating_tools_and_refuses_generic_mutations(sim:
 
 
 @pytest.mark.anyio
+async def test_a_tool_rule_binds_the_generic_api_but_not_another_curated_tool(sim: Any) -> None:
+    """backup_restore = "deny": vm_create (same POST, but it sends no archive) still creates; api_call reaching
+    POST /nodes/{node}/qemu, which could send one, is refused by that rule."""
+    async with App(make_config(sim, {"rules": {"backup_restore": "deny"}})) as app:
+        node = first(await guests(app), lambda g: True)["node"]
+        created = await call(app, "vm_create", {"node": node, "vmid": 4242, "name": "alone", "dry_run": True})
+        assert created.structured["dry_run"]["policy"]["decision"] == "allow", created.text
+        generic = await call(
+            app, "api_call", {"method": "POST", "path": f"/nodes/{node}/qemu", "args": {"vmid": 4243}, "dry_run": True}
+        )
+        assert generic.structured["refused"]["reason"] == "rule" and "backup_restore" in generic.text, generic.text
+        assert app.tool("backup_restore") is None and app.tool("vm_create") is not None
+        assert not mutations(sim)
+
+
+@pytest.mark.anyio
 async def test_scope_refuses_foreign_targets_whole(sim: Any) -> None:
     async with App(make_config(sim)) as probe:
         everyone = [g for g in await guests(probe) if not g.get("template")]

@@ -80,11 +80,11 @@ STOP = "POST /nodes/{node}/qemu/{vmid}/status/stop"
 def test_a_curated_tools_rule_governs_its_operation_through_the_generic_api() -> None:
     c = cfg(rules={"guest_delete": "deny", "guest_stop": "allow"})
     delete = "DELETE /nodes/{node}/qemu/{vmid}"
-    d = decide(c, "api_call", Risk.DESTRUCTIVE, operation=delete, drivers=["guest_delete"])
+    d = decide(c, "api_call", Risk.DESTRUCTIVE, operation=delete, drivers=["guest_delete"], generic=True)
     assert d.denied and d.rule == "tool:guest_delete" and "guest_delete" in d.reason
-    assert decide(c, "api_call", Risk.DESTRUCTIVE, operation=STOP, drivers=["guest_stop"]).allowed
+    assert decide(c, "api_call", Risk.DESTRUCTIVE, operation=STOP, drivers=["guest_stop"], generic=True).allowed
     # Without a driver's rule the risk class decides.
-    assert decide(c, "api_call", Risk.DESTRUCTIVE, operation=STOP, drivers=[]).needs_confirmation
+    assert decide(c, "api_call", Risk.DESTRUCTIVE, operation=STOP, drivers=[], generic=True).needs_confirmation
 
 
 def test_the_generic_tools_own_allow_does_not_override_a_drivers_deny() -> None:
@@ -97,10 +97,18 @@ def test_the_generic_tools_own_allow_does_not_override_a_drivers_deny() -> None:
     ).needs_confirmation
     # where no curated tool has a rule, the generic tool's own rule decides
     assert decide(c, "api_call", Risk.DESTRUCTIVE, operation=STOP, drivers=[], generic=True).allowed
-    # a curated tool with a rule of its own is governed by it, not by another driver of the same operation
+    # a curated tool is governed by its own rule, not by another driver of the same operation: vm_create sends
+    # no archive, so denying restores must not stop creating VMs, whether vm_create has a rule or not
     create = "POST /nodes/{node}/qemu"
     own = cfg(rules={"backup_restore": "deny", "vm_create": "allow"})
     assert decide(own, "vm_create", Risk.WRITE, operation=create, drivers=["vm_create", "backup_restore"]).allowed
+    alone = cfg(rules={"backup_restore": "deny"})
+    d = decide(alone, "vm_create", Risk.WRITE, operation=create, drivers=["vm_create", "backup_restore"])
+    assert d.allowed and d.rule == "risk:write", d
+    # ... while the generic API reaching that operation is still bound by it
+    assert decide(
+        alone, "api_call", Risk.WRITE, operation=create, drivers=["vm_create", "backup_restore"], generic=True
+    ).denied
 
 
 def test_operation_rule_wins_over_tool_and_class_and_the_strictest_driver_wins() -> None:
@@ -108,8 +116,8 @@ def test_operation_rule_wins_over_tool_and_class_and_the_strictest_driver_wins()
     d = decide(c, "guest_stop", Risk.DESTRUCTIVE, operation=STOP, drivers=["guest_stop"])
     assert d.denied and d.rule == f"operation:{STOP}"
     other = "POST /nodes/{node}/qemu/{vmid}/status/start"
-    assert decide(c, "api_call", Risk.WRITE, operation=other, drivers=["a", "b"]).denied
-    assert decide(c, "api_call", Risk.WRITE, operation=other, drivers=["a"]).needs_confirmation
+    assert decide(c, "api_call", Risk.WRITE, operation=other, drivers=["a", "b"], generic=True).denied
+    assert decide(c, "api_call", Risk.WRITE, operation=other, drivers=["a"], generic=True).needs_confirmation
 
 
 def test_read_only_beats_operation_rules() -> None:

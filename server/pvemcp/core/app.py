@@ -5,8 +5,9 @@ One pipeline for every tool, the generic ones included:
 1. **prepare** — validate the arguments against the tool's schema; plan (resolve guests, build the
    exact requests; only GETs are sent) and collect every object the requests touch, with current
    facts (:mod:`pvemcp.core.tools.objects`).
-2. **govern** — one decision per request (read-only; rules by operation, tool, the curated tools that
-   drive the operation, risk class; the strictest wins), then scope over every object of the plan.
+2. **govern** — one decision per request (read-only; rules by operation, tool, for the generic tools the
+   curated tools that drive the operation, risk class; the strictest wins), then scope over every object
+   of the plan.
 3. **confirm** — if needed, one question rendered from the plan, asked by elicitation (the door) or
    answered by a single-use token; either binds the plan's digest.
 4. **execute** — a confirmed call is planned again just before sending; if the digest differs, nothing
@@ -482,8 +483,8 @@ class App:
 
     # ------------------------------------------------------------------ govern
     def _decide(self, tool: ToolDef, plan: Plan) -> Decision:
-        """One decision per request (rules by operation, tool, the curated tools that drive it, risk
-        class; read-only first); the call gets the strictest."""
+        """One decision per request (rules by operation, tool, for a generic tool the curated tools that drive
+        it, risk class; read-only first); the call gets the strictest."""
         from pvemcp.core.policy.risk import classify_call, max_risk
 
         policy = self.config.policy

@@ -7,10 +7,10 @@ Order of precedence, strongest first:
 2. The named rules that match, the strictest of them: a rule for the operation, named ``"METHOD /path"``
    as in the API schema (``"DELETE /nodes/{node}/qemu/{vmid}" = "deny"``); a rule for the tool's name
    (some tools have a built-in one, ``DEFAULT_TOOL_RULES``: guest_exec is off until the operator names
-   it); and the rules (operator's or built-in) of the curated tools that drive the same operation.
-   The generic API is always bound by those drivers' rules too (``guest_delete = "deny"`` holds when
-   ``api_call`` reaches ``DELETE /nodes/{node}/qemu/{vmid}``, even with ``api_call = "allow"``); a
-   curated tool only when neither an operation rule nor a rule of its own matched.
+   it); and, for the generic API only, the rules (operator's or built-in) of the curated tools that
+   drive the same operation (``guest_delete = "deny"`` holds when ``api_call`` reaches
+   ``DELETE /nodes/{node}/qemu/{vmid}``, even with ``api_call = "allow"``). A curated tool is not bound
+   by another curated tool's rule: it sends only its own parameters.
 3. The rule for the risk class (defaults: read=allow, write=allow, destructive=confirm).
 
 Over all of these, a floor: a request that a tool of ``ALWAYS_CONFIRMED`` (guest_exec) makes, or drives,
@@ -151,9 +151,11 @@ def _decide(
         reason = f'{tool} {_TOOL_VERB[action]} until the policy names it ([policy.rules] {tool} = "confirm")'
         named.append(Decision(action, r, reason, f"builtin:{tool}"))
     # The generic API is always bound by the rules of the curated tools that drive its operation as well
-    # (``api_call = "allow"`` must not undo ``guest_delete = "deny"``); a curated tool with a rule of its own
-    # (or an operation rule) is governed by that, and by the drivers' rules only when it has none.
-    if generic or not named:
+    # (``api_call = "allow"`` must not undo ``guest_delete = "deny"``): it can send whatever they send. A
+    # curated tool is not bound by another curated tool's rule for the same operation: it sends only its own
+    # parameters (vm_create cannot restore a backup, so ``backup_restore = "deny"`` must not stop it); an
+    # operator who means the operation names the operation, or the risk class.
+    if generic:
         named.extend(
             Decision(
                 rule,
