@@ -40,7 +40,7 @@ from pvemcp.core.catalog import CONTROL_HELP, Catalog, ToolDef
 from pvemcp.core.catalog_cache import cache_dir, load_catalog
 from pvemcp.core.config import AppConfig, load_app_config
 from pvemcp.core.kinds import HandlerKind, Mode, ReadScope
-from pvemcp.core.policy.config import ALSO_DRIVEN_BY, PolicyConfig
+from pvemcp.core.policy.config import ALSO_DRIVEN_BY
 from pvemcp.core.policy.decision import Decision, confirmation_method, decide, listing_decision, strictest
 from pvemcp.core.policy.ledger import AuditLedger, new_call_id
 from pvemcp.core.policy.ledger import Outcome as Audit
@@ -233,8 +233,14 @@ class App:
         if self._visible is None:
             policy = self.config.policy
             selected = self.catalog.select(policy.toolsets, read_only=policy.read_only)
-            self._visible = {t.name: t for t in selected if not _listing(policy, t).denied}
+            self._visible = {t.name: t for t in selected if not self.listing_decision(t).denied}
         return list(self._visible.values())
+
+    def listing_decision(self, tool: ToolDef) -> Decision:
+        """Whether ``tool`` is listed: its rule and risk class, and a curated tool's operations (``listing_decision``
+        of the policy); the listing, a call of a hidden tool and ``pvemcp check`` all ask here."""
+        operations = () if tool.per_call_risk else tool.operations.values()
+        return listing_decision(self.config.policy, tool.name, tool.listing_risk, operations)
 
     def _validator(self, tool: ToolDef) -> Any:
         """The tool's compiled argument validator, built on its first call (listing needs none)."""
@@ -324,8 +330,7 @@ class App:
         hidden = self.catalog.tools.get(name)
         if hidden is None:
             return UnknownTool(name)
-        policy = self.config.policy
-        decision = _listing(policy, hidden)
+        decision = self.listing_decision(hidden)
         if not decision.denied:
             return UnknownTool(name)
         await self._audit(name, ctx, Audit.DENIED, detail=decision.reason)
@@ -770,13 +775,6 @@ class App:
         from pvemcp.core.tools.resources import read_resource
 
         return await read_resource(self, uri)
-
-
-def _listing(policy: PolicyConfig, tool: ToolDef) -> Decision:
-    """Whether ``tool`` is listed: its rule and risk class, and a curated tool's operations (``listing_decision``)."""
-    return listing_decision(
-        policy, tool.name, tool.listing_risk, () if tool.per_call_risk else tool.operations.values()
-    )
 
 
 def _target_fields(call: PlannedCall) -> JsonDict:

@@ -24,6 +24,7 @@ import importlib
 import pkgutil
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from pvemcp.dialect.types import JsonDict
@@ -90,15 +91,15 @@ class HandlerKind:
     reports: tuple[Fact, ...] = (Fact.STATE,)  #: a change only: what its result reads back by default
 
 
-def discover() -> dict[str, tuple[str, HandlerKind]]:
+def discover() -> Mapping[str, tuple[str, HandlerKind]]:
     """Every handler kind: name -> (the module holding its record, the record). Imports every module of
     ``core/tools/`` once, so only a catalog build, the warm-up and the tests call it; a name given twice is
     an error that names both places."""
-    return dict(_discovered())
+    return _discovered()
 
 
 @functools.cache
-def _discovered() -> tuple[tuple[str, tuple[str, HandlerKind]], ...]:
+def _discovered() -> Mapping[str, tuple[str, HandlerKind]]:
     import pvemcp.core.tools as package
 
     found: dict[str, tuple[str, HandlerKind]] = {}
@@ -113,17 +114,21 @@ def _discovered() -> tuple[tuple[str, tuple[str, HandlerKind]], ...]:
             if value.name in found:
                 raise LookupError(f"handler kind {value.name!r} is defined in {found[value.name][0]} and {module_name}")
             found[value.name] = (module_name, value)
-    return tuple(sorted(found.items()))
+    return MappingProxyType(dict(sorted(found.items())))  # read-only: the one cached copy is shared
+
+
+def _located(name: str) -> tuple[str, HandlerKind]:
+    """Kind ``name``'s module and record; a ``KeyError`` naming the kinds pvemcp has (a tools.yaml typo)."""
+    known = discover()
+    try:
+        return known[name]
+    except KeyError:
+        raise KeyError(f"tools.yaml names handler {name!r}, which pvemcp does not have ({', '.join(known)})") from None
 
 
 def module_of(name: str) -> str:
-    """The dotted module holding kind ``name``'s record; a ``KeyError`` naming the kinds pvemcp has (a tools.yaml
-    typo) otherwise."""
-    known = discover()
-    try:
-        return known[name][0]
-    except KeyError:
-        raise KeyError(f"tools.yaml names handler {name!r}, which pvemcp does not have ({', '.join(known)})") from None
+    """The dotted module holding kind ``name``'s record (a ``KeyError`` for an unknown kind)."""
+    return _located(name)[0]
 
 
 def load(name: str) -> HandlerKind:
@@ -132,8 +137,7 @@ def load(name: str) -> HandlerKind:
     The App finds a record in its own few lines (``App._kind``, by the module the catalog recorded), so that
     a call goes from the pipeline to the kind's function without a step through this module.
     """
-    module_of(name)
-    return discover()[name][1]
+    return _located(name)[1]
 
 
 def warm() -> None:

@@ -23,7 +23,6 @@ from pvemcp.core.policy.config import (
     check_rule_names,
     did_you_mean,
 )
-from pvemcp.core.policy.decision import listing_decision
 from pvemcp.core.policy.ledger import AuditLedger, default_head_path, open_problem
 from pvemcp.core.policy.risk_class import Risk
 
@@ -111,8 +110,7 @@ def _hidden(app: App, listed: set[str]) -> dict[str, str]:
         elif policy.read_only and tool.listing_risk is not Risk.READ:
             hidden[tool.name] = f"read_only: {tool.listing_risk} tools are hidden and refused"
         else:
-            operations = () if tool.per_call_risk else tool.operations.values()
-            decision = listing_decision(policy, tool.name, tool.listing_risk, operations)
+            decision = app.listing_decision(tool)
             hidden[tool.name] = decision.reason if decision.denied else "hidden by policy"
     return hidden
 
